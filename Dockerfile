@@ -1,0 +1,86 @@
+# The image `docker run prover ...` runs: the `prover` CLI, a pinned Lean toolchain, Mathlib and
+# the Lean REPL, all built for the same Lean version (REPL and Mathlib must match it).
+#
+#   docker build -t prover .                                  # default Lean v4.24.0
+#   docker build -t prover --build-arg LEAN_VERSION=v4.24.0 .
+#
+# Stage `lean` does the network-heavy work (elan, git clones, Mathlib cache); the final stage
+# copies only its results, so curl and the build tools stay out of the image, and editing the
+# Python code never invalidates the multi-GB Mathlib layers.
+
+ARG LEAN_VERSION=v4.24.0
+
+# ---------------------------------------------------------------------------------------------
+FROM python:3.11-slim-bookworm AS lean
+ARG LEAN_VERSION
+
+# pipefail so a failed download in `curl | sh` fails the build.
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+
+# git: lake clones Mathlib's dependencies; curl: elan installer and Mathlib's cache downloads.
+# No C toolchain: Lean ships its own clang and linker for `lake build`.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates curl git \
+    && rm -rf /var/lib/apt/lists/*
+
+# elan outside any home directory, so the non-root user can use it read-only.
+ENV ELAN_HOME=/opt/elan
+ENV PATH=/opt/elan/bin:$PATH
+RUN curl -sSfL https://raw.githubusercontent.com/leanprover/elan/master/elan-init.sh \
+    | sh -s -- -y --no-modify-path --default-toolchain "leanprover/lean4:${LEAN_VERSION}"
+
+# Mathlib at the tag matching the toolchain; prebuilt .olean files from the cache instead of
+# hours of compiling, then `lake build` to check that nothing is left to build.
+RUN git clone --depth 1 --branch "${LEAN_VERSION}" \
+    https://github.com/leanprover-community/mathlib4.git /opt/lean/mathlib4
+WORKDIR /opt/lean/mathlib4
+RUN lake exe cache get && lake build
+
+# The REPL at the same tag; it is run as `lake env .../repl` from inside mathlib4.
+RUN git clone --depth 1 --branch "${LEAN_VERSION}" \
+    https://github.com/leanprover-community/repl.git /opt/lean/repl
+WORKDIR /opt/lean/repl
+RUN lake build
+
+# ---------------------------------------------------------------------------------------------
+FROM python:3.11-slim-bookworm
+
+# git at run time: lake checks its dependencies' checkouts when it loads the workspace.
+# safe.directory: those checkouts belong to root, the REPL runs as `lean`, and git refuses
+# repositories owned by another user otherwise.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates git \
+    && rm -rf /var/lib/apt/lists/* \
+    && git config --system --add safe.directory '*'
+
+# Root-owned and world-readable: the REPL (and a proof) can read Mathlib but never alter it.
+COPY --from=lean /opt/elan /opt/elan
+COPY --from=lean /opt/lean /opt/lean
+
+ENV ELAN_HOME=/opt/elan \
+    PATH=/opt/elan/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+
+# The project itself, from the build context (see .dockerignore). Extras (gpu, train) are left
+# out: install them in a derived image where they are wanted.
+COPY . /opt/prover
+WORKDIR /opt/prover
+RUN pip install --no-cache-dir .
+
+RUN useradd --create-home --uid 1000 --shell /bin/bash lean \
+    && mkdir -p /data /cache/huggingface \
+    && chown lean:lean /data /cache /cache/huggingface
+
+# PROVER_IN_CONTAINER: the code runs the REPL directly, since this container is the sandbox.
+# PROVER_REPL / PROVER_REPL_CWD: how the code starts one REPL (from inside the Mathlib project,
+# so `lake env` puts Mathlib on the search path). HF_HOME: model weights go to a mounted cache.
+ENV PROVER_IN_CONTAINER=1 \
+    PROVER_REPL="lake env /opt/lean/repl/.lake/build/bin/repl" \
+    PROVER_REPL_CWD=/opt/lean/mathlib4 \
+    HF_HOME=/cache/huggingface
+
+# Numeric uid (the `lean` user above): a host or orchestrator can verify it is not root.
+USER 1000:1000
+WORKDIR /data
+ENTRYPOINT ["prover"]

@@ -1,0 +1,126 @@
+"""The `prover` command line: one Typer app, one subcommand per job."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from prover.errors import UsageError
+from prover.lean.sandbox import ReplNotFound, SandboxUnavailable
+from prover.verifier_options import (
+    AllowNative,
+    MemoryMb,
+    RecycleAfter,
+    Repl,
+    ReplCwd,
+    Sandbox,
+    Timeout,
+    Workers,
+    verifier_config,
+)
+
+app = typer.Typer(
+    name="prover",
+    help="Train and evaluate Lean 4 theorem provers; fill `sorry`s with proofs Lean accepted.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.command()
+def check(
+    file: Annotated[
+        Path | None, typer.Argument(help="A .lean file: judge each theorem in it.")
+    ] = None,
+    jsonl: Annotated[
+        Path | None,
+        typer.Option(
+            "--jsonl", help="Check records {name, header, formal_statement, proof}, one per line."
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", help="JSONL mode: append verdicts here (a re-run skips finished records)."
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="FILE mode: print one JSON document.")
+    ] = False,
+    timeout: Timeout = 300.0,
+    memory_mb: MemoryMb = 12288,
+    sandbox: Sandbox = "auto",
+    repl: Repl = None,
+    repl_cwd: ReplCwd = None,
+    workers: Workers = None,
+    allow_native: AllowNative = False,
+    recycle_after: RecycleAfter = 1000,
+) -> None:
+    """Did Lean accept these proofs? Strict: no error, no sorry, the benchmark's own statement,
+    only the standard axioms. Exit 0 only if every proof in FILE is accepted."""
+    from prover.check_command import run_file, run_jsonl
+    from prover.lean.pool import ReplPool
+
+    if (file is None) == (jsonl is None):
+        raise UsageError("give either FILE or --jsonl ITEMS.jsonl")
+    config = verifier_config(
+        timeout=timeout,
+        memory_mb=memory_mb,
+        sandbox=sandbox,
+        repl=repl,
+        repl_cwd=repl_cwd,
+        workers=workers,
+        allow_native=allow_native,
+        recycle_after=recycle_after,
+    )
+    if file is not None:
+        text = read_lean_file(file)  # bad input fails before any REPL starts
+        with ReplPool(config) as pool:
+            code = run_file(pool, file, text, as_json=as_json)
+    else:
+        assert jsonl is not None
+        with ReplPool(config) as pool:
+            code = run_jsonl(pool, jsonl, out)
+    raise typer.Exit(code)
+
+
+def read_lean_file(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise UsageError(f"{path}: is a directory, expected a .lean file") from None
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+
+
+def main() -> None:
+    """Console entry point: known failures become one line on stderr and exit 2."""
+    try:
+        app(standalone_mode=False)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (UsageError, ReplNotFound, SandboxUnavailable) as exc:
+        print(f"prover: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("prover: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as exc:  # click's usage errors and the like
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(1)
+        raise

@@ -1,0 +1,1 @@
+"""Lean verification: the REPL protocol, sandboxed REPL processes, a pool, strict acceptance."""

@@ -1,0 +1,160 @@
+"""FILE mode of `prover check`: judge every theorem of one Lean file, in one REPL command.
+
+The file's leading import/set_option/open lines are the header (elaborated once per process);
+the rest is one command, sent after as many blank lines as the header has, so Lean's message
+positions are the file's own lines. Messages are attributed to declarations by line; each named
+theorem then gets `#print axioms`. An `example` has no name, so it is judged on rungs 1-4 only.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from prover.lean.acceptance import axioms_reason, has_sorry, parse_axioms
+from prover.lean.banned import find_banned
+from prover.lean.pool import ReplPool
+from prover.lean.protocol import CommandResponse, Message
+from prover.lean.repl import HeaderFailure, ReplFailure
+from prover.lean.source import Declaration, declarations, split_header
+from prover.lean.verdict import Verdict
+
+JUDGED = ("theorem", "lemma", "example")
+EXAMPLE_NOTE = "example: judged on rungs 1-4 only (`#print axioms` cannot name an example)"
+
+
+class NoTheorem(ValueError):
+    """The file declares no theorem, lemma or example."""
+
+
+@dataclass
+class FileReport:
+    file: str
+    accepted: bool
+    lean_version: str | None
+    theorems: list[Verdict] = field(default_factory=list)
+    file_messages: list[dict[str, Any]] = field(default_factory=list)  # outside any theorem
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "accepted": self.accepted,
+            "lean_version": self.lean_version,
+            "theorems": [v.to_json() for v in self.theorems],
+            "file_messages": self.file_messages,
+        }
+
+
+def display_name(decl: Declaration) -> str:
+    return decl.name if decl.name else f"example (line {decl.start_line})"
+
+
+def check_file(pool: ReplPool, path: str, text: str) -> FileReport:
+    start = time.monotonic()
+    header, rest, _ = split_header(text)
+    offset = header.count("\n")  # lines before `rest` starts
+    decls = [d for d in declarations(rest) if d.keyword in JUDGED]
+    if not decls:
+        raise NoTheorem(f"{path}: no theorem, lemma or example to check")
+    banned_outside = find_banned(_outside(rest, decls), file_mode=True)
+    verdicts: dict[int, Verdict] = {}
+    for i, decl in enumerate(decls):
+        reason = banned_outside or find_banned(rest[decl.start : decl.end], file_mode=True)
+        if reason:
+            verdicts[i] = Verdict(display_name(decl), False, "banned", detail=reason)
+    response: CommandResponse | None = None
+    printed: CommandResponse | None = None
+    failure: tuple[str, str] | None = None
+    named = [d for i, d in enumerate(decls) if d.name and i not in verdicts]
+    if len(verdicts) < len(decls):
+        try:
+            with pool.repl_for(header) as repl:
+                deadline = time.monotonic() + pool.config.timeout
+                response = repl.command(
+                    "\n" * offset + rest, env=repl.header_env, timeout=pool.config.timeout
+                )
+                repl.checks_done += 1
+                if named:
+                    query = "\n".join(f"#print axioms {d.name}" for d in named)
+                    printed = repl.command(
+                        query, env=response.env, timeout=max(0.001, deadline - time.monotonic())
+                    )
+        except HeaderFailure as exc:
+            failure = ("error", str(exc))
+        except ReplFailure as exc:
+            failure = (exc.reason, exc.detail)
+    axioms = parse_axioms(printed.messages) if printed else {}
+    report = FileReport(path, False, pool.lean_version)
+    for i, decl in enumerate(decls):
+        if i in verdicts:
+            verdict = verdicts[i]
+        elif failure is not None:
+            verdict = Verdict(display_name(decl), False, failure[0], detail=failure[1])  # type: ignore[arg-type]
+        else:
+            assert response is not None
+            verdict = _judge(decl, _within(response, decl, offset), axioms, pool)
+        if decl.keyword == "example":
+            verdict.detail = "; ".join(filter(None, [verdict.detail, EXAMPLE_NOTE]))
+        report.theorems.append(verdict)
+    if response is not None:
+        report.file_messages = [
+            m.to_json() for m in response.messages if not any(_in_decl(m, d, offset) for d in decls)
+        ]
+    file_errors = any(m["severity"] == "error" for m in report.file_messages)
+    report.accepted = all(v.accepted for v in report.theorems) and not file_errors
+    elapsed = round(time.monotonic() - start, 4)
+    for verdict in report.theorems:
+        verdict.time_s = elapsed
+    return report
+
+
+def _judge(
+    decl: Declaration, response: CommandResponse, axioms: dict[str, list[str]], pool: ReplPool
+) -> Verdict:
+    name = display_name(decl)
+    messages = [m.to_json() for m in response.messages]
+    if response.errors:
+        return Verdict(name, False, "error", messages=messages)
+    if has_sorry(response):
+        return Verdict(name, False, "sorry", messages=messages)
+    if decl.keyword == "example":
+        return Verdict(name, True, "ok", messages=messages)
+    found = axioms.get(decl.name or "")
+    if found is None:
+        return Verdict(
+            name,
+            False,
+            "error",
+            messages=messages,
+            detail=f"`#print axioms {decl.name}` gave no answer",
+        )
+    reason = axioms_reason(found, allow_native=pool.config.allow_native)
+    return Verdict(name, reason == "ok", reason, axioms=sorted(found), messages=messages)  # type: ignore[arg-type]
+
+
+def _in_decl(message: Message, decl: Declaration, offset: int) -> bool:
+    if message.pos is None:
+        return False
+    return decl.start_line + offset <= message.pos.line <= decl.end_line + offset
+
+
+def _within(response: CommandResponse, decl: Declaration, offset: int) -> CommandResponse:
+    """The part of the file's answer that belongs to `decl` (by line)."""
+    messages = tuple(m for m in response.messages if _in_decl(m, decl, offset))
+    sorries = tuple(
+        s
+        for s in response.sorries
+        if s.pos is not None and decl.start_line + offset <= s.pos.line <= decl.end_line + offset
+    )
+    return CommandResponse(response.env, messages, sorries)
+
+
+def _outside(text: str, decls: list[Declaration]) -> str:
+    """`text` with the judged declarations blanked out (newlines kept)."""
+    chars = list(text)
+    for decl in decls:
+        for j in range(decl.start, decl.end):
+            if chars[j] != "\n":
+                chars[j] = " "
+    return "".join(chars)

@@ -1,0 +1,141 @@
+"""One Lean REPL process: framing over a transport, its header environment, failures typed.
+
+Every failure of the process (deadline, death, dead pipe, garbage) raises `ReplFailure` with
+the verdict reason it maps to, after which the process is dead and must be replaced.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+from prover.lean.protocol import (
+    CommandResponse,
+    ProtocolError,
+    ReplError,
+    Response,
+    command_request,
+    encode_request,
+    parse_response_text,
+)
+from prover.lean.transport import Transport, TransportClosed, TransportTimeout
+
+# What a process says when an allocation failed under its address-space cap (Lean's runtime,
+# the C++ allocator, a Python test double); the exit alone never says "memory".
+_MEMORY_EVIDENCE = re.compile(
+    r"out of memory|bad_alloc|cannot allocate memory|MemoryError|memory exhausted|OOMKilled",
+    re.IGNORECASE,
+)
+
+VERSION_QUERY = "#eval Lean.versionString"
+
+
+class ReplFailure(Exception):
+    """The process failed; `reason` is `timeout`, `memory` or `crash`."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class HeaderFailure(Exception):
+    """The header did not elaborate: every proof against it fails with reason `error`."""
+
+    def __init__(self, response: CommandResponse) -> None:
+        first = response.errors[0].data if response.errors else "unknown error"
+        super().__init__(f"header does not elaborate: {first.splitlines()[0] if first else ''}")
+        self.response = response
+
+
+class LeanRepl:
+    """A started REPL process with its header elaborated once (environment `header_env`)."""
+
+    def __init__(
+        self,
+        transport_factory: Callable[[], Transport],
+        header: str,
+        *,
+        key: str = "",
+        header_timeout: float = 300.0,
+    ) -> None:
+        self.header = header
+        self.key = key  # the pool's grouping key for `header`
+        self.checks_done = 0
+        self._transport = transport_factory()
+        self.header_env: int | None = None
+        self.dead = False
+        response = (
+            self.command(header, env=None, timeout=header_timeout) if header.strip() else None
+        )
+        if response is not None:
+            if response.errors:
+                self.close()
+                raise HeaderFailure(response)
+            self.header_env = response.env
+
+    def send(self, request: dict[str, Any], timeout: float) -> Response:
+        """Send one request and read its one response, within `timeout` seconds."""
+        if self.dead:
+            raise ReplFailure("crash", "process already dead")
+        deadline = time.monotonic() + timeout
+        try:
+            self._transport.write(encode_request(request))
+            lines: list[str] = []
+            while True:
+                raw = self._transport.read_line(deadline)
+                line = raw.decode("utf-8", "replace")
+                if line.strip() == "":
+                    if lines:
+                        break
+                    continue  # tolerate stray blank lines between responses
+                lines.append(line)
+            return parse_response_text("\n".join(lines))
+        except TransportTimeout:
+            self._fail()
+            raise ReplFailure("timeout", f"no answer within {timeout:g} s") from None
+        except TransportClosed as exc:
+            diag = self._fail()
+            reason = "memory" if _MEMORY_EVIDENCE.search(diag) else "crash"
+            raise ReplFailure(reason, f"REPL died ({exc}; {diag})") from None
+        except ProtocolError as exc:
+            diag = self._fail()
+            raise ReplFailure("crash", f"garbage output: {exc} ({diag})") from None
+
+    def command(self, cmd: str, env: int | None, timeout: float) -> CommandResponse:
+        response = self.send(command_request(cmd, env), timeout)
+        if isinstance(response, ReplError):
+            # Only our own bookkeeping could cause this (an env id we did not get): the
+            # process cannot be trusted any more.
+            self._fail()
+            raise ReplFailure("crash", f"REPL refused the request: {response.message}")
+        if not isinstance(response, CommandResponse):
+            self._fail()
+            raise ReplFailure("crash", "REPL answered a command with a tactic response")
+        return response
+
+    def lean_version(self, timeout: float = 60.0) -> str | None:
+        response = self.command(VERSION_QUERY, env=self.header_env, timeout=timeout)
+        for message in response.messages:
+            if message.severity == "info":
+                return message.data.strip().strip('"')
+        return None
+
+    def _fail(self) -> str:
+        self.dead = True
+        self._transport.kill()
+        diagnostics = self._transport.diagnostics()
+        self._remove_files()
+        return diagnostics
+
+    def close(self) -> None:
+        self.dead = True
+        self._transport.kill()
+        self._remove_files()
+
+    def _remove_files(self) -> None:
+        remove = getattr(self._transport, "remove_files", None)
+        if remove is not None:
+            remove()

@@ -1,0 +1,173 @@
+"""Byte pipes to one REPL process: a local subprocess (plain or under bwrap) or a container.
+
+The REPL speaks line-framed text (see `protocol.py`); a transport only moves bytes, enforces
+deadlines, and kills the whole process tree when asked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import selectors
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Protocol
+
+
+class TransportClosed(Exception):
+    """The process closed its output (it exited or crashed)."""
+
+
+class TransportTimeout(Exception):
+    """No complete line arrived before the deadline."""
+
+
+class Transport(Protocol):
+    """What `LeanRepl` needs from a running REPL process."""
+
+    def write(self, data: bytes) -> None:
+        """Send bytes to the process's stdin; raises TransportClosed on a dead pipe."""
+
+    def read_line(self, deadline: float) -> bytes:
+        """Next line of stdout without its newline; TransportTimeout past `deadline`
+        (a `time.monotonic()` value), TransportClosed at end of output."""
+
+    def kill(self) -> None:
+        """Kill the process and everything it started; idempotent."""
+
+    def alive(self) -> bool: ...
+
+    def diagnostics(self) -> str:
+        """Exit status and the tail of stderr, for a failure's explanation."""
+
+
+class SubprocessTransport:
+    """A REPL started with `subprocess.Popen` in its own process group.
+
+    stderr goes to a file (never a pipe nobody drains, which would block the REPL).
+    """
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: str | Path | None = None,
+        env: dict[str, str] | None = None,
+        stderr_path: Path,
+        preexec_fn: Callable[[], None] | None = None,
+        cleanup: Sequence[Path] = (),
+    ) -> None:
+        self._stderr_path = stderr_path
+        self._cleanup = list(cleanup)
+        self._stderr = open(stderr_path, "wb")  # noqa: SIM115 - closed in kill()
+        self.proc = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            cwd=cwd,
+            env=env,
+            start_new_session=True,  # own process group: killpg reaches every child
+            preexec_fn=preexec_fn,
+            bufsize=0,
+        )
+        assert self.proc.stdout is not None and self.proc.stdin is not None
+        self._out_fd = self.proc.stdout.fileno()
+        os.set_blocking(self._out_fd, False)
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(self._out_fd, selectors.EVENT_READ)
+        self._buf = bytearray()
+        self._eof = False
+
+    def write(self, data: bytes) -> None:
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(data)
+            self.proc.stdin.flush()
+        except (BrokenPipeError, ValueError, OSError) as exc:
+            raise TransportClosed(f"stdin closed: {exc}") from exc
+
+    def read_line(self, deadline: float) -> bytes:
+        while True:
+            nl = self._buf.find(b"\n")
+            if nl >= 0:
+                line = bytes(self._buf[:nl])
+                del self._buf[: nl + 1]
+                return line
+            if self._eof:
+                if self._buf:  # last line without newline
+                    line = bytes(self._buf)
+                    self._buf.clear()
+                    return line
+                raise TransportClosed("end of output")
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TransportTimeout()
+            if not self._selector.select(remaining):
+                continue
+            try:
+                chunk = os.read(self._out_fd, 1 << 16)
+            except BlockingIOError:
+                continue
+            except OSError as exc:
+                raise TransportClosed(f"stdout error: {exc}") from exc
+            if not chunk:
+                self._eof = True
+            else:
+                self._buf += chunk
+
+    def kill(self) -> None:
+        if self._eof and self.proc.poll() is None:
+            # It closed its output: let it finish exiting so its own status is reported.
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=1.0)
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):  # a zombie we cannot reap
+            self.proc.wait(timeout=10)
+        for stream in (self.proc.stdin, self.proc.stdout):
+            try:
+                if stream is not None:
+                    stream.close()
+            except OSError:
+                pass
+        if self._selector.get_map() is not None:
+            self._selector.close()
+        self._stderr.close()
+
+    def remove_files(self) -> None:
+        """Delete the scratch dir and stderr log (after diagnostics were read)."""
+        for path in self._cleanup:
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        self._cleanup = []
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stderr_tail(self, limit: int = 2000) -> str:
+        try:
+            if not self._stderr.closed:
+                self._stderr.flush()
+            data = self._stderr_path.read_bytes()
+        except OSError:
+            return ""
+        return data[-limit:].decode("utf-8", "replace")
+
+    def diagnostics(self) -> str:
+        code = self.proc.poll()
+        if code is None:
+            status = "running"
+        elif code < 0:
+            status = f"killed by signal {signal.Signals(-code).name}"
+        else:
+            status = f"exit status {code}"
+        tail = self.stderr_tail().strip()
+        return f"{status}; stderr: {tail[-500:]}" if tail else status

@@ -1,0 +1,46 @@
+"""What a check is about (`CheckItem`) and what it concluded (`Verdict`)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Reason = Literal[
+    "ok", "no_proof", "banned", "timeout", "memory", "crash", "error", "sorry", "native", "axiom"
+]
+REASONS: tuple[str, ...] = (
+    "ok", "no_proof", "banned", "timeout", "memory", "crash", "error", "sorry", "native", "axiom",
+)
+
+# Axioms every Mathlib proof may use; anything else fails the last rung.
+STANDARD_AXIOMS: frozenset[str] = frozenset({"propext", "Classical.choice", "Quot.sound"})
+
+
+@dataclass(frozen=True)
+class CheckItem:
+    """One proof to judge: the benchmark's own `header` and `formal_statement`, the model's `proof`.
+
+    `formal_statement` ends in `:= by`. `proof` is a tactic block or Lean code that declares
+    the target theorem (possibly after helpers and its own header lines).
+    """
+
+    name: str
+    header: str
+    formal_statement: str
+    proof: str
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+@dataclass
+class Verdict:
+    name: str
+    accepted: bool
+    reason: Reason
+    axioms: list[str] = field(default_factory=list)
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    statement_rewritten: bool = False
+    time_s: float = 0.0
+    detail: str = ""  # one human line: which construct was banned, why the process died, ...
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)

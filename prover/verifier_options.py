@@ -1,0 +1,106 @@
+"""The verifier options every Lean-running command takes (`check`, later `prove`, `eval`, ...)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from prover.lean.pool import VerifierConfig
+
+PANEL = "Verifier"
+
+Timeout = Annotated[
+    float,
+    typer.Option(
+        "--timeout",
+        help="Wall-clock seconds per check; the REPL is killed and restarted after.",
+        rich_help_panel=PANEL,
+        min=0.001,
+    ),
+]
+MemoryMb = Annotated[
+    int,
+    typer.Option(
+        "--memory-mb",
+        help="Address-space cap per REPL process (RLIMIT_AS / container limit).",
+        rich_help_panel=PANEL,
+        min=64,
+    ),
+]
+Sandbox = Annotated[
+    str,
+    typer.Option(
+        "--sandbox",
+        help="auto | bwrap | docker | none. auto = bwrap when it works here (none inside the "
+        "project's container). `none` runs the REPL as a plain subprocess: for trusted input only.",
+        rich_help_panel=PANEL,
+    ),
+]
+Repl = Annotated[
+    str | None,
+    typer.Option(
+        "--repl",
+        help="Command that starts a Lean REPL (default: $PROVER_REPL, else the image's "
+        "`lake env /opt/lean/repl/.lake/build/bin/repl` in /opt/lean/mathlib4).",
+        rich_help_panel=PANEL,
+    ),
+]
+ReplCwd = Annotated[
+    str | None,
+    typer.Option(
+        "--repl-cwd",
+        help="Directory the REPL runs in (default: $PROVER_REPL_CWD).",
+        rich_help_panel=PANEL,
+    ),
+]
+Workers = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        help="REPL processes checking at once (default: min(CPUs - 1, free memory / "
+        "memory cap), at least 1).",
+        rich_help_panel=PANEL,
+        min=1,
+    ),
+]
+AllowNative = Annotated[
+    bool,
+    typer.Option(
+        "--allow-native",
+        help="Accept proofs that use native evaluation (native_decide).",
+        rich_help_panel=PANEL,
+    ),
+]
+RecycleAfter = Annotated[
+    int,
+    typer.Option(
+        "--recycle-after",
+        help="Restart a REPL after this many checks (it never frees memory).",
+        rich_help_panel=PANEL,
+        min=1,
+    ),
+]
+
+
+def verifier_config(
+    *,
+    timeout: float,
+    memory_mb: int,
+    sandbox: str,
+    repl: str | None,
+    repl_cwd: str | None,
+    workers: int | None,
+    allow_native: bool,
+    recycle_after: int,
+) -> VerifierConfig:
+    return VerifierConfig(
+        repl=repl,
+        repl_cwd=repl_cwd,
+        sandbox=sandbox,
+        memory_mb=memory_mb,
+        timeout=timeout,
+        workers=workers,
+        allow_native=allow_native,
+        recycle_after=recycle_after,
+    )

@@ -1,0 +1,50 @@
+"""Shared fixtures: the read-only `../shared` data and the FakeRepl test double."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from prover.lean.sandbox import ReplCommand, SandboxConfig, transport_factory
+from prover.lean.transport import Transport
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+FAKE_REPL = Path(__file__).resolve().parent / "doubles" / "fake_repl.py"
+
+
+def shared_path(relative: str) -> Path:
+    path = SHARED / relative
+    if not path.exists():
+        pytest.skip(f"shared data {relative} not found at {SHARED} (it ships beside the repo)")
+    return path
+
+
+@pytest.fixture
+def fake_repl_script(tmp_path: Path) -> Callable[..., ReplCommand]:
+    """Write a FakeRepl rules file and return the command that starts it."""
+
+    def make(rules: list[dict] | None = None, **config: object) -> ReplCommand:
+        path = tmp_path / f"rules-{len(list(tmp_path.glob('rules-*')))}.json"
+        path.write_text(json.dumps({"rules": rules or [], **config}))
+        return ReplCommand((sys.executable, str(FAKE_REPL), "script", str(path)))
+
+    return make
+
+
+def plain_factory(command: ReplCommand, memory_mb: int = 4096) -> Callable[[], Transport]:
+    """Start the double as a plain subprocess (sandbox `none`)."""
+    return transport_factory("none", command, SandboxConfig("none", memory_mb))
+
+
+def python_ro_paths() -> list[str]:
+    """What a Python test double needs mounted inside bubblewrap."""
+    return sorted({sys.prefix, sys.base_prefix, str(FAKE_REPL.parent), str(ROOT)})

@@ -1,0 +1,242 @@
+#!/usr/bin/env python3
+"""FakeRepl: a test double of the Lean REPL process, for machines where Lean cannot run.
+
+It reads stdin exactly as the real REPL does (leanprover-community/repl, shared PROTOCOL.md):
+lines up to a blank one, each trimmed at its end, concatenated with no separator; a second
+blank line in a row is an (empty) request that fails to parse and kills the process; bad JSON
+kills it too; a request starting with `#` or `--` is skipped without an answer; end of input
+ends the process normally. Answers are pretty-printed over several lines, then a blank line.
+
+Modes (stdlib only, so it also runs inside bubblewrap):
+  fake_repl.py replay IN OUT      replay a recorded transcript: each request must equal the
+                                  recorded one; the recorded answer is printed verbatim.
+  fake_repl.py script RULES.json  scripted Lean: environments are counted like the REPL does,
+                                  `#print axioms NAME` and `#eval Lean.versionString` are
+                                  answered, other commands by the first matching rule.
+Every request is appended to $FAKE_REPL_LOG (one JSON line each) when that is set.
+
+Rules file: {"version": "4.24.0", "header_delay_s": 0, "rules": [{"match": "substring",
+  "response": {...without env...}, "axioms": [...], "sleep_s": 1e9, "exit": 3,
+  "alloc_mb": 500, "garbage": true, "stderr": "text",
+  "probe": {"connect": [host, port], "write": [paths]}}]}
+`axioms` of the rule whose match is in the command that declared NAME answer `#print axioms
+NAME`; otherwise the standard three.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+STANDARD = ["propext", "Classical.choice", "Quot.sound"]
+
+
+def read_requests():
+    """Yield request texts as the REPL frames them; exit(1) like the REPL on a bad frame."""
+    current: list[str] = []
+    for raw in sys.stdin:
+        line = raw.rstrip("\n")
+        if line.strip() == "":
+            if not current:
+                die("Lean REPL: could not parse JSON from an empty request")
+            yield "".join(current)
+            current = []
+        else:
+            current.append(line.rstrip())
+    if current:
+        yield "".join(current)
+
+
+def die(message: str, code: int = 1) -> None:
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def emit(obj_or_text) -> None:
+    text = (
+        obj_or_text
+        if isinstance(obj_or_text, str)
+        else json.dumps(obj_or_text, indent=1, ensure_ascii=False)
+    )
+    sys.stdout.write(text + "\n\n")
+    sys.stdout.flush()
+
+
+def log(request: dict) -> None:
+    path = os.environ.get("FAKE_REPL_LOG")
+    if path:
+        with open(path, "a") as f:
+            f.write(json.dumps(request) + "\n")
+
+
+def parse(text: str) -> dict:
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        die(f"Lean REPL: could not parse JSON: {exc}")
+    if not isinstance(obj, dict):
+        die("Lean REPL: request is not an object")
+    log(obj)
+    return obj
+
+
+def replay(in_path: str, out_path: str) -> None:
+    with open(in_path) as f:
+        expected = [r for r in split_requests(f.read()) if not skipped(r)]
+    with open(out_path) as f:
+        answers = split_responses(f.read())
+    index = 0
+    for text in read_requests():
+        if skipped(text):
+            continue
+        request = parse(text)
+        if index >= len(expected) or json.loads(expected[index]) != request:
+            die(f"FakeRepl replay: request {index} differs from the transcript: {text[:200]}", 3)
+        if index < len(answers):
+            emit(answers[index])
+        index += 1
+
+
+def split_requests(text: str) -> list[str]:
+    out, current = [], []
+    for line in text.split("\n"):
+        if line.strip() == "":
+            if current:
+                out.append("".join(current))
+                current = []
+        else:
+            current.append(line.rstrip())
+    if current:
+        out.append("".join(current))
+    return out
+
+
+def split_responses(text: str) -> list[str]:
+    out, current = [], []
+    for line in text.split("\n"):
+        if line.strip() == "":
+            if current:
+                out.append("\n".join(current))
+                current = []
+        else:
+            current.append(line)
+    if current:
+        out.append("\n".join(current))
+    return out
+
+
+def skipped(text: str) -> bool:
+    s = text.lstrip()
+    return s.startswith("#") or s.startswith("--")
+
+
+def script(rules_path: str) -> None:
+    with open(rules_path) as f:
+        config = json.load(f)
+    rules = config.get("rules", [])
+    version = config.get("version", "4.24.0")
+    envs = 0  # environments created so far; ids are never freed
+    axioms_of: dict[str, list[str]] = {}
+    hog: list[bytearray] = []
+    for text in read_requests():
+        if skipped(text):
+            continue
+        request = parse(text)
+        if "cmd" not in request:
+            emit({"message": "FakeRepl only answers commands"})
+            continue
+        env = request.get("env")
+        if env is not None and not (isinstance(env, int) and 0 <= env < envs):
+            emit({"message": "Unknown environment."})
+            continue
+        cmd = request["cmd"]
+        if env is None and config.get("header_delay_s"):
+            time.sleep(config["header_delay_s"])
+        if cmd.strip() == "#eval Lean.versionString":
+            emit({"messages": [info(f'"{version}"')], "env": envs})
+            envs += 1
+            continue
+        if cmd.startswith("#print axioms "):
+            name = cmd.split()[2]
+            axioms = axioms_of.get(name, STANDARD)
+            text_ = (
+                f"'{name}' depends on axioms: [{', '.join(axioms)}]"
+                if axioms
+                else f"'{name}' does not depend on any axioms"
+            )
+            emit({"messages": [info(text_)], "env": envs})
+            envs += 1
+            continue
+        rule = next((r for r in rules if r.get("match", "\0") in cmd), {})
+        if "probe" in rule:  # sandbox tests: report what this process could do
+            emit({"messages": [info(json.dumps(probe(rule["probe"])))], "env": envs})
+            envs += 1
+            continue
+        if rule.get("stderr"):
+            sys.stderr.write(rule["stderr"] + "\n")
+            sys.stderr.flush()
+        if rule.get("alloc_mb"):
+            try:
+                for _ in range(int(rule["alloc_mb"])):
+                    hog.append(bytearray(1024 * 1024))
+            except MemoryError:
+                die("MemoryError: out of memory", 137)
+        if rule.get("sleep_s"):
+            time.sleep(float(rule["sleep_s"]))
+        if "exit" in rule:
+            die("FakeRepl: scripted crash", int(rule["exit"]))
+        if rule.get("garbage"):
+            emit("this is not JSON")
+            continue
+        for word in ("theorem", "lemma"):
+            for part in cmd.split(word + " ")[1:]:
+                name = part.split()[0] if part.split() else ""
+                axioms_of[name] = rule.get("axioms", STANDARD)
+        response = dict(rule.get("response", {}))
+        response["env"] = envs
+        envs += 1
+        emit(response)
+
+
+def probe(what: dict) -> dict:
+    """Try what a malicious proof would try; report each outcome."""
+    import socket
+
+    result: dict = {"pid": os.getpid(), "env": sorted(os.environ)}
+    if "connect" in what:
+        host, port = what["connect"]
+        try:
+            with socket.create_connection((host, port), timeout=3) as conn:
+                result["connect"] = conn.recv(100).decode()
+        except OSError as exc:
+            result["connect"] = f"error: {exc}"
+    for path in what.get("write", []):
+        try:
+            with open(path, "w") as f:
+                f.write("x")
+            result[path] = "written"
+        except OSError as exc:
+            result[path] = f"error: {exc.strerror}"
+    return result
+
+
+def info(data: str) -> dict:
+    return {
+        "severity": "info",
+        "pos": {"line": 1, "column": 0},
+        "endPos": {"line": 1, "column": 6},
+        "data": data,
+    }
+
+
+if __name__ == "__main__":
+    mode = sys.argv[1] if len(sys.argv) > 1 else ""
+    if mode == "replay":
+        replay(sys.argv[2], sys.argv[3])
+    elif mode == "script":
+        script(sys.argv[2])
+    else:
+        die("usage: fake_repl.py replay IN OUT | script RULES.json", 2)

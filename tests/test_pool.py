@@ -1,0 +1,273 @@
+"""The REPL pool against the FakeRepl double through real pipes: header reuse, failures,
+recovery, acceptance rungs that need Lean's answers."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from prover.lean.pool import ReplPool, VerifierConfig
+from prover.lean.verdict import CheckItem
+
+from conftest import plain_factory
+
+HEADER = "import Mathlib\n\nset_option maxHeartbeats 400000\n\nopen Real Nat\n\n"
+STATEMENT = "theorem t_{i} (a b : ℕ) (h : a = b) : b = a := by\n"
+
+
+def item(i: int, proof: str = "  exact h.symm", header: str = HEADER) -> CheckItem:
+    return CheckItem(f"t_{i}", header, STATEMENT.format(i=i), proof)
+
+
+def pool_for(command, **config) -> ReplPool:
+    config.setdefault("workers", 2)
+    config.setdefault("timeout", 10.0)
+    return ReplPool(VerifierConfig(**config), transport_factory=plain_factory(command))
+
+
+def logged(log: Path) -> list[dict]:
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def test_header_is_elaborated_once_per_process(fake_repl_script, tmp_path, monkeypatch) -> None:
+    log = tmp_path / "requests.jsonl"
+    monkeypatch.setenv("FAKE_REPL_LOG", str(log))
+    with pool_for(fake_repl_script(), workers=2) as pool:
+        verdicts = [v for _, v in pool.check_many(item(i) for i in range(60))]
+        assert all(v.accepted and v.reason == "ok" for v in verdicts)
+        assert len(verdicts) == 60
+        stats = pool.stats
+    requests = logged(log)
+    headers = [r for r in requests if "env" not in r and r["cmd"].startswith("import")]
+    proofs = [r for r in requests if "env" in r and "theorem t_" in r["cmd"]]
+    assert len(proofs) == 60
+    assert 1 <= stats.header_elaborations <= 2
+    assert len(headers) == stats.header_elaborations  # the double saw exactly what we counted
+    assert stats.restarts == stats.recycles == 0
+
+
+def test_recycling_adds_one_header_per_recycle(fake_repl_script, tmp_path, monkeypatch) -> None:
+    log = tmp_path / "requests.jsonl"
+    monkeypatch.setenv("FAKE_REPL_LOG", str(log))
+    with pool_for(fake_repl_script(), workers=1, recycle_after=10) as pool:
+        for i in range(40):
+            assert pool.check(item(i)).accepted
+        assert pool.stats.header_elaborations == 4
+        assert pool.stats.recycles == 4
+    assert sum(1 for r in logged(log) if "env" not in r and "import" in r["cmd"]) == 4
+
+
+def test_proof_text_is_sent_in_the_header_environment(fake_repl_script, tmp_path, monkeypatch):
+    log = tmp_path / "requests.jsonl"
+    monkeypatch.setenv("FAKE_REPL_LOG", str(log))
+    with pool_for(fake_repl_script(), workers=1) as pool:
+        pool.check(item(1))
+    header, version, proof, axioms = logged(log)
+    assert "env" not in header and header["cmd"].startswith("import Mathlib")
+    assert version["cmd"] == "#eval Lean.versionString"
+    assert proof["env"] == 0 and "theorem t_1 (a b : ℕ)" in proof["cmd"]
+    assert "exact h.symm" in proof["cmd"] and "import" not in proof["cmd"]
+    assert axioms == {"cmd": "#print axioms t_1", "env": proof["env"] + 2}
+
+
+def test_timeout_kills_and_the_pool_recovers(fake_repl_script) -> None:
+    command = fake_repl_script([{"match": "HANG", "sleep_s": 1000}])
+    with pool_for(command, workers=1, timeout=1.5) as pool:
+        start = time.monotonic()
+        verdict = pool.check(item(1, "  exact h.symm -- HANG"))
+        elapsed = time.monotonic() - start
+        assert verdict.reason == "timeout" and not verdict.accepted
+        assert 1.4 <= elapsed < 5
+        assert pool.check(item(2)).accepted
+        assert pool.stats.restarts == 1 and pool.stats.header_elaborations == 2
+
+
+@pytest.mark.parametrize(
+    ("rule", "reason", "detail"),
+    [
+        ({"exit": 3}, "crash", "exit status 3"),
+        ({"garbage": True}, "crash", "garbage output"),
+        ({"exit": 139, "stderr": "INTERNAL PANIC: out of memory"}, "memory", "out of memory"),
+    ],
+)
+def test_process_failures_are_verdicts(fake_repl_script, rule, reason, detail) -> None:
+    command = fake_repl_script([{"match": "BOOM", **rule}])
+    with pool_for(command, workers=1) as pool:
+        verdict = pool.check(item(1, "  exact h.symm -- BOOM"))
+        assert (verdict.reason, verdict.accepted) == (reason, False)
+        assert detail in verdict.detail
+        assert pool.check(item(2)).accepted  # a fresh process answers
+
+
+def test_memory_cap_is_enforced(fake_repl_script) -> None:
+    command = fake_repl_script([{"match": "GREEDY", "alloc_mb": 3000}])
+    with ReplPool(
+        VerifierConfig(workers=1, timeout=30, memory_mb=600),
+        transport_factory=plain_factory(command, memory_mb=600),
+    ) as pool:
+        verdict = pool.check(item(1, "  exact h.symm -- GREEDY"))
+        assert verdict.reason == "memory", verdict.detail
+        assert pool.check(item(2)).accepted
+
+
+@pytest.mark.parametrize(
+    ("axioms", "allow_native", "reason"),
+    [
+        (["propext", "Classical.choice", "Quot.sound"], False, "ok"),
+        ([], False, "ok"),
+        (["propext", "sorryAx"], False, "sorry"),
+        (["propext", "Lean.ofReduceBool"], False, "native"),
+        (["propext", "Lean.ofReduceBool"], True, "ok"),
+        (["Lean.trustCompiler"], False, "native"),
+        (["t_1._native.native_decide.ax_1_1"], False, "native"),
+        (["t_1._native.bv_decide.ax_1_1"], True, "ok"),
+        (["propext", "my_false_axiom"], False, "axiom"),
+        (["my_false_axiom", "Lean.ofReduceBool"], True, "axiom"),
+    ],
+)
+def test_axioms_rung(fake_repl_script, axioms, allow_native, reason) -> None:
+    command = fake_repl_script([{"match": "theorem t_1", "axioms": axioms}])
+    with pool_for(command, workers=1, allow_native=allow_native) as pool:
+        verdict = pool.check(item(1))
+    assert verdict.reason == reason and verdict.accepted == (reason == "ok")
+    assert verdict.axioms == sorted(axioms)
+
+
+@pytest.mark.parametrize(
+    ("response", "reason"),
+    [
+        (
+            {
+                "messages": [
+                    {
+                        "severity": "error",
+                        "pos": {"line": 2, "column": 2},
+                        "endPos": None,
+                        "data": "unsolved goals",
+                    }
+                ]
+            },
+            "error",
+        ),
+        (
+            {
+                "sorries": [
+                    {
+                        "proofState": 0,
+                        "pos": {"line": 2, "column": 2},
+                        "endPos": {"line": 2, "column": 7},
+                        "goal": "⊢ b = a",
+                    }
+                ]
+            },
+            "sorry",
+        ),
+        (
+            {
+                "messages": [
+                    {
+                        "severity": "warning",
+                        "pos": {"line": 1, "column": 8},
+                        "endPos": None,
+                        "data": "declaration uses 'sorry'",
+                    }
+                ]
+            },
+            "sorry",
+        ),
+        (
+            {
+                "messages": [
+                    {
+                        "severity": "warning",
+                        "pos": {"line": 1, "column": 8},
+                        "endPos": None,
+                        "data": "declaration uses `sorry`",
+                    }
+                ]
+            },
+            "sorry",
+        ),
+        (
+            {
+                "messages": [
+                    {
+                        "severity": "info",
+                        "pos": {"line": 1, "column": 0},
+                        "endPos": None,
+                        "data": "Goals accomplished!",
+                    }
+                ]
+            },
+            "ok",
+        ),
+        (
+            {
+                "messages": [
+                    {
+                        "severity": "warning",
+                        "pos": {"line": 1, "column": 0},
+                        "endPos": None,
+                        "data": "this tactic is never executed",
+                    }
+                ]
+            },
+            "ok",
+        ),
+    ],
+)
+def test_elaboration_rungs(fake_repl_script, response, reason) -> None:
+    command = fake_repl_script([{"match": "theorem t_1", "response": response}])
+    with pool_for(command, workers=1) as pool:
+        verdict = pool.check(item(1))
+    assert verdict.reason == reason
+    assert verdict.messages == [
+        {"severity": m["severity"], "pos": m["pos"], "endPos": m["endPos"], "data": m["data"]}
+        for m in response.get("messages", [])
+    ]
+
+
+def test_header_that_does_not_elaborate(fake_repl_script) -> None:
+    bad = "import Mathlib.Nonexistent\n"
+    error = {
+        "severity": "error",
+        "pos": {"line": 1, "column": 0},
+        "endPos": None,
+        "data": "unknown module prefix 'Mathlib.Nonexistent'",
+    }
+    command = fake_repl_script(
+        [{"match": "Mathlib.Nonexistent", "response": {"messages": [error]}}]
+    )
+    with pool_for(command, workers=1) as pool:
+        verdicts = [pool.check(item(i, header=bad)) for i in range(3)]
+        assert all(v.reason == "error" for v in verdicts)
+        assert "header does not elaborate" in verdicts[0].detail
+        assert pool.stats.header_elaborations == 1  # not retried for every proof
+        assert pool.check(item(9)).accepted  # other headers are unaffected
+
+
+def test_pool_by_header_evicts_idle_processes(fake_repl_script) -> None:
+    other = "import Mathlib\nopen Finset\n"
+    with pool_for(fake_repl_script(), workers=1) as pool:
+        for i in range(3):
+            assert pool.check(item(i)).accepted
+            assert pool.check(item(i, header=other)).accepted
+        assert pool.stats.header_elaborations == 6
+
+
+def test_lean_version_is_reported(fake_repl_script) -> None:
+    with pool_for(fake_repl_script(version="4.24.0"), workers=1) as pool:
+        pool.check(item(1))
+        assert pool.lean_version == "4.24.0"
+
+
+def test_check_many_yields_as_they_finish(fake_repl_script) -> None:
+    command = fake_repl_script([{"match": "SLOW", "sleep_s": 1.0}])
+    with pool_for(command, workers=2) as pool:
+        items = [item(0, "  exact h.symm -- SLOW")] + [item(i) for i in range(1, 6)]
+        order = [it.name for it, _ in pool.check_many(items)]
+    assert sorted(order) == sorted(it.name for it in items)
+    assert order[-1] == "t_0"  # the slow one did not hold the others back

@@ -1,0 +1,1 @@
+"""Training: filtered alpha-divergence (alpha-DPG) and GRPO (see issue 5)."""
