@@ -31,6 +31,11 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def root() -> None:
+    """Train and evaluate Lean 4 theorem provers; fill `sorry`s with proofs Lean accepted."""
+
+
 @app.command()
 def check(
     file: Annotated[
@@ -106,21 +111,10 @@ def read_lean_file(path: Path) -> str:
 def main() -> None:
     """Console entry point: known failures become one line on stderr and exit 2."""
     try:
-        app(standalone_mode=False)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
+        app()  # standalone: usage errors are reported by Typer (exit 2), then sys.exit
     except (UsageError, ReplNotFound, SandboxUnavailable) as exc:
         print(f"prover: {exc}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         print("prover: interrupted", file=sys.stderr)
         sys.exit(130)
-    except Exception as exc:  # click's usage errors and the like
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(1)
-        raise

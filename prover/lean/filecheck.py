@@ -46,8 +46,8 @@ class FileReport:
         }
 
 
-def display_name(decl: Declaration) -> str:
-    return decl.name if decl.name else f"example (line {decl.start_line})"
+def display_name(decl: Declaration, offset: int) -> str:
+    return decl.name if decl.name else f"example (line {decl.start_line + offset})"
 
 
 def check_file(pool: ReplPool, path: str, text: str) -> FileReport:
@@ -62,7 +62,7 @@ def check_file(pool: ReplPool, path: str, text: str) -> FileReport:
     for i, decl in enumerate(decls):
         reason = banned_outside or find_banned(rest[decl.start : decl.end], file_mode=True)
         if reason:
-            verdicts[i] = Verdict(display_name(decl), False, "banned", detail=reason)
+            verdicts[i] = Verdict(display_name(decl, offset), False, "banned", detail=reason)
     response: CommandResponse | None = None
     printed: CommandResponse | None = None
     failure: tuple[str, str] | None = None
@@ -90,10 +90,12 @@ def check_file(pool: ReplPool, path: str, text: str) -> FileReport:
         if i in verdicts:
             verdict = verdicts[i]
         elif failure is not None:
-            verdict = Verdict(display_name(decl), False, failure[0], detail=failure[1])  # type: ignore[arg-type]
+            verdict = Verdict(display_name(decl, offset), False, failure[0], detail=failure[1])  # type: ignore[arg-type]
         else:
             assert response is not None
-            verdict = _judge(decl, _within(response, decl, offset), axioms, pool)
+            verdict = _judge(
+                display_name(decl, offset), decl, _within(response, decl, offset), axioms, pool
+            )
         if decl.keyword == "example":
             verdict.detail = "; ".join(filter(None, [verdict.detail, EXAMPLE_NOTE]))
         report.theorems.append(verdict)
@@ -110,9 +112,12 @@ def check_file(pool: ReplPool, path: str, text: str) -> FileReport:
 
 
 def _judge(
-    decl: Declaration, response: CommandResponse, axioms: dict[str, list[str]], pool: ReplPool
+    name: str,
+    decl: Declaration,
+    response: CommandResponse,
+    axioms: dict[str, list[str]],
+    pool: ReplPool,
 ) -> Verdict:
-    name = display_name(decl)
     messages = [m.to_json() for m in response.messages]
     if response.errors:
         return Verdict(name, False, "error", messages=messages)

@@ -40,7 +40,7 @@ class VerifierConfig:
     workers: int | None = None  # None: min(CPU count - 1, free memory / memory cap), >= 1
     recycle_after: int = 1000
     allow_native: bool = False
-    ro_paths: list[str] = field(default_factory=list)
+    ro_paths: list[str] = field(default_factory=sandboxes.extra_ro_paths)
     docker_image: str = "prover"
 
 
@@ -88,8 +88,9 @@ class ReplPool:
         self.workers = self.config.workers or default_workers(self.config.memory_mb)
         if transport_factory is None:
             command = sandboxes.ReplCommand.resolve(self.config.repl, self.config.repl_cwd)
-            command.check_exists()
             kind = sandboxes.resolve_kind(self.config.sandbox)
+            if kind != "docker":  # in a container the REPL lives in the image, not here
+                command.check_exists()
             sandbox = sandboxes.SandboxConfig(
                 kind, self.config.memory_mb, list(self.config.ro_paths), self.config.docker_image
             )

@@ -68,6 +68,11 @@ class ReplCommand:
             raise ReplNotFound(f"no Lean REPL found: `{program}` is not installed; {hint}")
 
 
+def extra_ro_paths() -> list[str]:
+    """Read-only binds a user adds for bwrap (a REPL or toolchain outside the usual places)."""
+    return [p for p in os.environ.get("PROVER_SANDBOX_RO_PATHS", "").split(":") if p]
+
+
 @dataclass
 class SandboxConfig:
     kind: str = "auto"
@@ -101,6 +106,17 @@ def resolve_kind(kind: str) -> str:
         ok, why = bwrap_probe()
         if not ok:
             raise SandboxUnavailable(f"--sandbox bwrap: {why}")
+        return kind
+    if kind == "docker":
+        try:
+            from prover.lean.docker_sandbox import docker_available
+        except ImportError:
+            raise SandboxUnavailable(
+                "--sandbox docker needs the docker SDK: pip install 'prover[docker]'"
+            ) from None
+        ok, why = docker_available()
+        if not ok:
+            raise SandboxUnavailable(f"--sandbox docker: {why}")
         return kind
     if kind != "auto":
         return kind

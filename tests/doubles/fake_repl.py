@@ -16,11 +16,12 @@ Modes (stdlib only, so it also runs inside bubblewrap):
 Every request is appended to $FAKE_REPL_LOG (one JSON line each) when that is set.
 
 Rules file: {"version": "4.24.0", "header_delay_s": 0, "rules": [{"match": "substring",
+  "exact": false,
   "response": {...without env...}, "axioms": [...], "sleep_s": 1e9, "exit": 3,
   "alloc_mb": 500, "garbage": true, "stderr": "text",
   "probe": {"connect": [host, port], "write": [paths]}}]}
-`axioms` of the rule whose match is in the command that declared NAME answer `#print axioms
-NAME`; otherwise the standard three.
+`axioms_by_name` (or else `axioms`) of the rule whose match is in the command that declared
+NAME answer `#print axioms NAME` (one line each); otherwise the standard three.
 """
 
 from __future__ import annotations
@@ -160,17 +161,21 @@ def script(rules_path: str) -> None:
             envs += 1
             continue
         if cmd.startswith("#print axioms "):
-            name = cmd.split()[2]
-            axioms = axioms_of.get(name, STANDARD)
-            text_ = (
-                f"'{name}' depends on axioms: [{', '.join(axioms)}]"
-                if axioms
-                else f"'{name}' does not depend on any axioms"
-            )
-            emit({"messages": [info(text_)], "env": envs})
+            messages = []
+            for number, line in enumerate(cmd.split("\n"), start=1):
+                if line.startswith("#print axioms "):
+                    name = line.split()[2]
+                    axioms = axioms_of.get(name, STANDARD)
+                    text_ = (
+                        f"'{name}' depends on axioms: [{', '.join(axioms)}]"
+                        if axioms
+                        else f"'{name}' does not depend on any axioms"
+                    )
+                    messages.append(info(text_, number))
+            emit({"messages": messages, "env": envs})
             envs += 1
             continue
-        rule = next((r for r in rules if r.get("match", "\0") in cmd), {})
+        rule = next((r for r in rules if matches(r, cmd)), {})
         if "probe" in rule:  # sandbox tests: report what this process could do
             emit({"messages": [info(json.dumps(probe(rule["probe"])))], "env": envs})
             envs += 1
@@ -194,11 +199,19 @@ def script(rules_path: str) -> None:
         for word in ("theorem", "lemma"):
             for part in cmd.split(word + " ")[1:]:
                 name = part.split()[0] if part.split() else ""
-                axioms_of[name] = rule.get("axioms", STANDARD)
+                by_name = rule.get("axioms_by_name", {})
+                axioms_of[name] = by_name.get(name, rule.get("axioms", STANDARD))
         response = dict(rule.get("response", {}))
         response["env"] = envs
         envs += 1
         emit(response)
+
+
+def matches(rule: dict, cmd: str) -> bool:
+    """`match` is a substring of the command, or with `"exact": true` the whole command."""
+    if "match" not in rule:
+        return False
+    return cmd == rule["match"] if rule.get("exact") else rule["match"] in cmd
 
 
 def probe(what: dict) -> dict:
@@ -223,11 +236,11 @@ def probe(what: dict) -> dict:
     return result
 
 
-def info(data: str) -> dict:
+def info(data: str, line: int = 1) -> dict:
     return {
         "severity": "info",
-        "pos": {"line": 1, "column": 0},
-        "endPos": {"line": 1, "column": 6},
+        "pos": {"line": line, "column": 0},
+        "endPos": {"line": line, "column": 6},
         "data": data,
     }
 

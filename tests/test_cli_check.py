@@ -1,0 +1,272 @@
+"""`prover check` as a user runs it: a real subprocess, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from prover.lean.sandbox import bwrap_probe
+
+from conftest import python_ro_paths
+
+HEADER = "import Mathlib\n\nopen Real\n\n"
+SORRY_WARNING = {
+    "severity": "warning",
+    "pos": {"line": 11, "column": 8},
+    "endPos": {"line": 11, "column": 11},
+    "data": "declaration uses 'sorry'",
+}
+FILE = (
+    HEADER
+    + """theorem good (a b : ℕ) : a + b = b + a := by
+  omega
+
+/-- a doc comment -/
+lemma also_good : (2 : ℕ) + 2 = 4 := by norm_num
+
+theorem bad : (1 : ℕ) = 2 := by
+  sorry
+
+example : True := trivial
+"""
+)
+
+
+def run(args: list[str], env: dict | None = None, cwd: Path | None = None):
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "prover", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=full_env,
+        cwd=cwd,
+    )
+
+
+def repl_arg(command) -> str:
+    return shlex.join(command.argv)
+
+
+def test_file_mode_json(fake_repl_script, tmp_path) -> None:
+    lean = tmp_path / "demo.lean"
+    lean.write_text(FILE)
+    rules = [
+        {
+            "match": "theorem bad",
+            "response": {
+                "messages": [SORRY_WARNING],
+                "sorries": [
+                    {
+                        "proofState": 0,
+                        "pos": {"line": 12, "column": 2},
+                        "endPos": {"line": 12, "column": 7},
+                        "goal": "⊢ 1 = 2",
+                    }
+                ],
+            },
+            "axioms_by_name": {"bad": ["sorryAx"]},
+        }
+    ]
+    result = run(
+        [
+            "check",
+            str(lean),
+            "--json",
+            "--sandbox",
+            "none",
+            "--repl",
+            repl_arg(fake_repl_script(rules)),
+        ]
+    )
+    assert result.returncode == 1, result.stderr
+    report = json.loads(result.stdout)  # exactly one JSON document
+    assert report["file"] == str(lean) and report["accepted"] is False
+    assert report["lean_version"] == "4.24.0"
+    by_name = {v["name"]: v for v in report["theorems"]}
+    assert list(by_name) == ["good", "also_good", "bad", "example (line 14)"]
+    assert by_name["good"]["accepted"] and by_name["also_good"]["accepted"]
+    assert by_name["good"]["messages"] == by_name["also_good"]["messages"] == []
+    assert by_name["good"]["messages"] == by_name["also_good"]["messages"] == []
+    assert by_name["bad"]["reason"] == "sorry"
+    assert by_name["bad"]["messages"][0]["data"] == "declaration uses 'sorry'"
+    example = by_name["example (line 14)"]
+    assert example["accepted"] and "rungs 1-4" in example["detail"] and example["axioms"] == []
+
+
+def test_file_mode_all_accepted_exits_zero(fake_repl_script, tmp_path) -> None:
+    lean = tmp_path / "ok.lean"
+    lean.write_text(HEADER + "theorem fine : (1 : ℕ) = 1 := rfl\n")
+    result = run(["check", str(lean), "--sandbox", "none", "--repl", repl_arg(fake_repl_script())])
+    assert result.returncode == 0, result.stderr
+    assert "fine" in result.stdout and "accepted" in result.stdout
+
+
+def test_file_mode_banned_construct(fake_repl_script, tmp_path) -> None:
+    lean = tmp_path / "cheat.lean"
+    lean.write_text(HEADER + "axiom cheat : False\n\ntheorem t : (1 : ℕ) = 2 := cheat.elim\n")
+    result = run(
+        ["check", str(lean), "--json", "--sandbox", "none", "--repl", repl_arg(fake_repl_script())]
+    )
+    assert result.returncode == 1
+    (verdict,) = json.loads(result.stdout)["theorems"]
+    assert verdict["reason"] == "banned" and "axiom" in verdict["detail"]
+
+
+def test_file_mode_under_real_bwrap(fake_repl_script, tmp_path) -> None:
+    ok, why = bwrap_probe()
+    if not ok:
+        pytest.skip(f"bubblewrap unusable here: {why}")
+    lean = tmp_path / "ok.lean"
+    lean.write_text(HEADER + "theorem fine : (1 : ℕ) = 1 := rfl\n")
+    env = {"PROVER_SANDBOX_RO_PATHS": ":".join(python_ro_paths())}
+    result = run(["check", str(lean), "--json", "--repl", repl_arg(fake_repl_script())], env=env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["accepted"] is True
+
+
+def items_file(tmp_path: Path, n: int = 4) -> Path:
+    path = tmp_path / "items.jsonl"
+    rows = [
+        {
+            "name": f"t{i}",
+            "header": HEADER,
+            "formal_statement": f"theorem t{i} : ({i} : ℕ) = {i} := by\n",
+            "proof": "  rfl",
+            "model": "x",
+        }
+        for i in range(n)
+    ]
+    rows[1]["proof"] = "  exact?"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_jsonl_mode_writes_verdicts_and_resumes(fake_repl_script, tmp_path) -> None:
+    items = items_file(tmp_path)
+    out = tmp_path / "verdicts.jsonl"
+    log = tmp_path / "requests.jsonl"
+    repl = repl_arg(fake_repl_script())
+    first = run(
+        ["check", "--jsonl", str(items), "--out", str(out), "--sandbox", "none", "--repl", repl],
+        env={"FAKE_REPL_LOG": str(log)},
+    )
+    assert first.returncode == 0, first.stderr
+    verdicts = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(v["name"] for v in verdicts) == ["t0", "t1", "t2", "t3"]
+    for v in verdicts:
+        assert set(v) >= {
+            "name",
+            "accepted",
+            "reason",
+            "axioms",
+            "messages",
+            "statement_rewritten",
+            "time_s",
+        }
+    assert {v["name"]: v["reason"] for v in verdicts}["t1"] == "banned"
+    assert "4 checked, 3 accepted" in first.stderr
+    sent_before = log.read_text().count("theorem t")
+    # Lose two verdicts (as if killed mid-run) and a torn half line; a re-run redoes only those.
+    kept = out.read_text().splitlines()[:2]
+    out.write_text("\n".join(kept) + '\n{"id": "torn')
+    again = run(
+        ["check", "--jsonl", str(items), "--out", str(out), "--sandbox", "none", "--repl", repl],
+        env={"FAKE_REPL_LOG": str(log)},
+    )
+    assert again.returncode == 0, again.stderr
+    assert "2 checked" in again.stderr and "2 already in" in again.stderr
+    names = [
+        json.loads(line)["name"]
+        for line in out.read_text().splitlines()
+        if line.startswith("{") and line.endswith("}")
+    ]
+    assert sorted(names) == ["t0", "t1", "t2", "t3"]
+    assert log.read_text().count("theorem t") - sent_before <= 2
+
+
+def test_jsonl_to_stdout(fake_repl_script, tmp_path) -> None:
+    result = run(
+        [
+            "check",
+            "--jsonl",
+            str(items_file(tmp_path, 2)),
+            "--sandbox",
+            "none",
+            "--repl",
+            repl_arg(fake_repl_script()),
+        ]
+    )
+    assert result.returncode == 0
+    assert len([json.loads(line) for line in result.stdout.splitlines()]) == 2
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        ("missing", "no such file"),
+        ("latin1", "not UTF-8"),
+        ("no_theorem", "no theorem"),
+        ("bad_jsonl", "items.jsonl:2: invalid JSON"),
+        ("missing_field", "items.jsonl:1: missing or non-string field(s) proof"),
+        ("both", "either FILE or --jsonl"),
+        ("no_repl", "no Lean REPL found"),
+        ("bad_sandbox", "unknown sandbox"),
+        ("docker_down", "--sandbox docker"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(fake_repl_script, tmp_path, setup, message) -> None:
+    repl = repl_arg(fake_repl_script())
+    lean = tmp_path / "a.lean"
+    lean.write_text(HEADER + "theorem t : True := trivial\n")
+    items = tmp_path / "items.jsonl"
+    args = ["check", str(lean), "--sandbox", "none", "--repl", repl]
+    env = {}
+    if setup == "missing":
+        args[1] = str(tmp_path / "nope.lean")
+    elif setup == "latin1":
+        lean.write_bytes("theorem caf\xe9 : True := trivial\n".encode("latin-1"))
+    elif setup == "no_theorem":
+        lean.write_text(HEADER + "def x := 1\n")
+    elif setup in ("bad_jsonl", "missing_field"):
+        good = {
+            "name": "a",
+            "header": "",
+            "formal_statement": "theorem a : True := by",
+            "proof": "trivial",
+        }
+        lines = (
+            [json.dumps(good), "{oops"]
+            if setup == "bad_jsonl"
+            else [json.dumps({k: v for k, v in good.items() if k != "proof"})]
+        )
+        items.write_text("\n".join(lines) + "\n")
+        args = ["check", "--jsonl", str(items), "--sandbox", "none", "--repl", repl]
+    elif setup == "both":
+        args = ["check", str(lean), "--jsonl", str(items), "--sandbox", "none"]
+    elif setup == "no_repl":
+        args = ["check", str(lean), "--sandbox", "none"]
+        env = {"PROVER_REPL": "", "PATH": "/usr/bin:/bin"}
+    elif setup == "bad_sandbox":
+        args = ["check", str(lean), "--sandbox", "chroot", "--repl", repl]
+    elif setup == "docker_down":
+        args = ["check", str(lean), "--sandbox", "docker", "--repl", repl]
+        env = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+    result = run(args, env=env)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert message in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_help_says_none_is_for_trusted_input() -> None:
+    result = run(["check", "--help"], env={"COLUMNS": "200"})
+    assert result.returncode == 0
+    assert "trusted input only" in result.stdout
