@@ -271,3 +271,23 @@ def test_check_many_yields_as_they_finish(fake_repl_script) -> None:
         order = [it.name for it, _ in pool.check_many(items)]
     assert sorted(order) == sorted(it.name for it in items)
     assert order[-1] == "t_0"  # the slow one did not hold the others back
+
+
+def test_check_many_closed_early_leaves_the_pool_usable(fake_repl_script) -> None:
+    with pool_for(fake_repl_script(), workers=2) as pool:
+        start = time.monotonic()
+        stream = pool.check_many(item(i) for i in range(10_000))
+        first = next(stream)
+        stream.close()
+        assert first[1].accepted and time.monotonic() - start < 10
+        assert pool.stats.checks < 100  # it did not go on checking the rest
+        assert pool.check(item(1)).accepted
+
+
+def test_check_many_passes_on_a_failing_input(fake_repl_script) -> None:
+    def broken():
+        yield item(0)
+        raise ValueError("bad record")
+
+    with pool_for(fake_repl_script(), workers=1) as pool, pytest.raises(ValueError):
+        list(pool.check_many(broken()))

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 
 from prover.lean import sandbox as sandboxes
@@ -274,24 +274,68 @@ class ReplPool:
         )
 
     def check_many(self, items: Iterable[CheckItem]) -> Iterator[tuple[CheckItem, Verdict]]:
-        """Check `items` on all workers; yield (item, verdict) as each finishes."""
-        source = iter(items)
-        in_flight: dict[Future[Verdict], CheckItem] = {}
-        limit = self.workers * 2  # enough to keep every worker busy, no unbounded queue
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="lean-check") as executor:
-            exhausted = False
-            while in_flight or not exhausted:
-                while not exhausted and len(in_flight) < limit:
-                    item = next(source, None)
-                    if item is None:
-                        exhausted = True
-                    else:
-                        in_flight[executor.submit(self.check, item)] = item
-                if not in_flight:
+        """Check `items` on all workers; yield (item, verdict) as each finishes.
+
+        Worker threads pull from a bounded queue (items are read lazily, never all at once)
+        and push verdicts to the caller; closing the generator early stops the workers.
+        """
+        todo: queue.Queue[CheckItem | None] = queue.Queue(maxsize=self.workers * 2)
+        done: queue.Queue[tuple[CheckItem | None, Verdict | BaseException | None]] = queue.Queue()
+        stop = threading.Event()
+
+        def work() -> None:
+            while not stop.is_set():
+                try:
+                    item = todo.get(timeout=0.05)
+                except queue.Empty:
+                    continue
+                if item is None:
                     break
-                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                for future in done:
-                    yield in_flight.pop(future), future.result()
+                try:
+                    done.put((item, self.check(item)))
+                except BaseException as exc:  # handed to the caller, who re-raises it
+                    done.put((item, exc))
+            done.put((None, None))
+
+        def feed() -> None:
+            try:
+                for item in items:
+                    if stop.is_set():
+                        break
+                    todo.put(item)
+            except BaseException as exc:  # a failing input iterator is the caller's error
+                done.put((None, exc))
+            finally:
+                for _ in threads:
+                    todo.put(None)
+
+        threads = [
+            threading.Thread(target=work, name=f"lean-check-{i}", daemon=True)
+            for i in range(self.workers)
+        ]
+        for thread in threads:
+            thread.start()
+        feeder = threading.Thread(target=feed, name="lean-check-feed", daemon=True)
+        feeder.start()
+        running = len(threads)
+        try:
+            while running:
+                item, result = done.get()
+                if isinstance(result, BaseException):
+                    raise result
+                if item is None:
+                    running -= 1
+                else:
+                    assert result is not None
+                    yield item, result
+        finally:
+            # Closed early (or done): workers stop after the check in hand, and a feeder
+            # blocked on the full queue is unblocked by draining it.
+            stop.set()
+            while feeder.is_alive():
+                with contextlib.suppress(queue.Empty):
+                    todo.get_nowait()
+                feeder.join(timeout=0.01)
 
     def close(self) -> None:
         with self._cond:
