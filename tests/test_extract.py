@@ -9,9 +9,7 @@ HEADER = (
     "import Mathlib\n\nset_option maxHeartbeats 0\n\nopen BigOperators Real Nat Topology Rat\n\n"
 )
 NAME = "mathd_algebra_109"
-STMT = (
-    "theorem mathd_algebra_109 (a b : ℝ) (h₀ : 3 * a + 2 * b = 12) (h₁ : a = 4) : b = 0 := by\n"
-)
+STMT = "theorem mathd_algebra_109 (a b : ℝ) (h₀ : 3 * a + 2 * b = 12) (h₁ : a = 4) : b = 0 := by\n"
 HEAD = STMT[: -len(" by\n")]  # "... : b = 0 :="
 
 
@@ -67,7 +65,8 @@ def test_leading_assign_term() -> None:
 def test_whole_file_with_header_lines() -> None:
     proof = (
         "import Mathlib\nimport Aesop\nset_option maxHeartbeats 400000\nopen Real\n\n"
-        + STMT + "  linarith\n"
+        + STMT
+        + "  linarith\n"
     )
     p = plan(proof)
     assert p.code == STMT + "  linarith\n"
@@ -77,13 +76,15 @@ def test_whole_file_with_header_lines() -> None:
 def test_helpers_kept_and_rest_dropped() -> None:
     proof = (
         "lemma aux (b : ℝ) (h : 2 * b = 0) : b = 0 := by linarith\n\n"
-        + STMT + "  subst h₁\n  exact aux b (by linarith)\n\n"
+        + STMT
+        + "  subst h₁\n  exact aux b (by linarith)\n\n"
         "theorem extra : False := sorry\n"
     )
     p = plan(proof)
     assert p.code == (
         "lemma aux (b : ℝ) (h : 2 * b = 0) : b = 0 := by linarith\n\n"
-        + STMT + "  subst h₁\n  exact aux b (by linarith)\n"
+        + STMT
+        + "  subst h₁\n  exact aux b (by linarith)\n"
     )
     assert "extra" not in p.code
     assert p.banned is None
@@ -171,8 +172,18 @@ def test_fence_prefers_block_declaring_target() -> None:
 
 
 def test_no_proof_cases() -> None:
-    for proof in ["", "   \n\n", "  -- just a comment\n", "/- nothing -/", STMT, STMT + "\n\n",
-                  "```lean4\n```", "theorem mathd_algebra_109 : b = 0\n", "by\n", ":= by"]:
+    for proof in [
+        "",
+        "   \n\n",
+        "  -- just a comment\n",
+        "/- nothing -/",
+        STMT,
+        STMT + "\n\n",
+        "```lean4\n```",
+        "theorem mathd_algebra_109 : b = 0\n",
+        "by\n",
+        ":= by",
+    ]:
         assert plan(proof).no_proof, repr(proof)
 
 
@@ -193,8 +204,11 @@ def test_banned_in_body_and_helpers() -> None:
 def test_helper_reusing_target_name_banned() -> None:
     p = plan("theorem foo.mathd_algebra_109 : True := trivial\n\n" + STMT + "  linarith\n")
     assert p.banned is not None and "foo.mathd_algebra_109" in p.banned
-    p = plan("namespace X\ntheorem mathd_algebra_109 : True := trivial\nend X\n\n"
-             + STMT + "  linarith\n")
+    p = plan(
+        "namespace X\ntheorem mathd_algebra_109 : True := trivial\nend X\n\n"
+        + STMT
+        + "  linarith\n"
+    )
     assert p.banned is not None
 
 

@@ -291,3 +291,11 @@ def test_check_many_passes_on_a_failing_input(fake_repl_script) -> None:
 
     with pool_for(fake_repl_script(), workers=1) as pool, pytest.raises(ValueError):
         list(pool.check_many(broken()))
+
+
+def test_a_process_dying_on_the_header_is_a_crash_with_a_hint(fake_repl_script) -> None:
+    command = fake_repl_script([{"match": "import Mathlib", "exit": 137}])
+    with pool_for(command, workers=1) as pool:
+        verdict = pool.check(item(1))
+    assert verdict.reason == "crash"
+    assert "while elaborating the header" in verdict.detail and "--memory-mb" in verdict.detail

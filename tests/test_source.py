@@ -187,14 +187,14 @@ class TestCommands:
         for a, b in zip(cmds, cmds[1:], strict=False):
             assert a.end == b.start
         assert cmds[-1].end == len(SRC)
-        assert SRC[cmds[0].start:].startswith("/-- doc")
-        assert SRC[cmds[0].keyword_offset:].startswith("theorem foo")
+        assert SRC[cmds[0].start :].startswith("/-- doc")
+        assert SRC[cmds[0].keyword_offset :].startswith("theorem foo")
 
     def test_modifiers_attributes_in_prefix(self) -> None:
         cmds = {c.name: c for c in top_level_commands(SRC)}
         assert cmds["foo"].modifiers == ("private",)
         assert cmds["foo"].attributes == ("simp",)
-        assert SRC[cmds["baz"].start:cmds["baz"].in_prefix_end].strip() == (
+        assert SRC[cmds["baz"].start : cmds["baz"].in_prefix_end].strip() == (
             "set_option maxHeartbeats 1000 in"
         )
         assert cmds["bar"].in_prefix_end == -1
@@ -249,7 +249,7 @@ class TestDeclarations:
         text = "theorem a : True := by\n  trivial\n\ntheorem b : True := trivial\n"
         a, b = declarations(text)
         assert (a.start_line, a.end_line, b.start_line, b.end_line) == (1, 2, 4, 4)
-        assert text[a.start:a.end].rstrip() == "theorem a : True := by\n  trivial"
+        assert text[a.start : a.end].rstrip() == "theorem a : True := by\n  trivial"
         assert a.local_name == "a"
 
     def test_guillemets(self) -> None:

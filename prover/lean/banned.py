@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from prover.lean.source import mask_all
+from prover.lean.source import mask_all, skip_brackets
 
 _NOT_AFTER = r"(?<![\w'.!?₀-₉])"  # not inside an identifier or after a `.` (field access)
 _NOT_BEFORE = r"(?![\w'!?₀-₉])"
@@ -106,19 +106,6 @@ _BAD_ATTRS: dict[str, str] = {
 }
 
 
-def _bracket_end(code: str, i: int) -> int:
-    """`code[i]` is `[`: offset of the matching `]` (or len(code))."""
-    depth = 0
-    for j in range(i, len(code)):
-        if code[j] == "[":
-            depth += 1
-        elif code[j] == "]":
-            depth -= 1
-            if depth == 0:
-                return j
-    return len(code)
-
-
 # In a user's own file (FILE mode of `prover check`) the statements are the file's own, so what
 # only guards a benchmark statement against helpers placed before it is allowed there; unchecked
 # meta code, `axiom`, `debug.*` options and compiled-code swaps stay banned.
@@ -166,7 +153,9 @@ def _hits(code: str, file_mode: bool = False) -> list[tuple[int, str]]:
         hits.append((m.start(), f"`set_option {m.group(1)}` weakens checking"))
     for m in _ATTR_BLOCK_RE.finditer(code):
         open_ = m.end() - 1
-        bad = _bad_attribute(code[open_ + 1 : _bracket_end(code, open_)], file_mode)
+        close = skip_brackets(code, open_)  # just past `]`, or the end when unclosed
+        content = code[open_ + 1 : close - 1 if code[close - 1] == "]" else close]
+        bad = _bad_attribute(content, file_mode)
         if bad:
             hits.append((m.start(), bad))
     if not file_mode:

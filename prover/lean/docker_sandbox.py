@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from prover.lean import sandbox as _sandbox
-from prover.lean.transport import TransportClosed, TransportTimeout
+from prover.lean.transport import TransportClosed, next_line
 
 DEFAULT_IMAGE = "prover"
 # Label on every REPL container, so leaked ones can be found (`docker ps -f label=...`).
@@ -171,22 +171,13 @@ class DockerTransport:
             raise TransportClosed(f"stdin closed: {exc}") from exc
 
     def read_line(self, deadline: float) -> bytes:
-        while True:
-            nl = self._buf.find(b"\n")
-            if nl >= 0:
-                line = bytes(self._buf[:nl])
-                del self._buf[: nl + 1]
-                return line
-            if self._eof or self._killed:
-                if self._buf:  # last line without newline
-                    line = bytes(self._buf)
-                    self._buf.clear()
-                    return line
-                raise TransportClosed("end of output")
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TransportTimeout()
-            self._pump(remaining)
+        return next_line(self._buf, deadline, self._fill)
+
+    def _fill(self, timeout: float) -> bool:
+        if self._eof or self._killed:
+            return False
+        self._pump(timeout)
+        return not self._eof
 
     def kill(self) -> None:
         if self._killed:

@@ -46,14 +46,14 @@ def strip_code_fence(text: str, name: str | None = None) -> str:
     if not fences:
         return text
     if len(fences) % 2 == 1 and fences[0].group(1) == "":
-        return text[:fences[0].start()]
+        return text[: fences[0].start()]
     blocks: list[str] = []
     for k in range(0, len(fences), 2):
         opening = fences[k]
         if opening.group(1).lower() not in ("", "lean", "lean4"):
             continue  # some other language
         end = fences[k + 1].start() if k + 1 < len(fences) else len(text)
-        blocks.append(text[opening.end():end].strip("\n") + "\n")
+        blocks.append(text[opening.end() : end].strip("\n") + "\n")
     if not blocks:
         return text
     if name is not None:
@@ -79,7 +79,7 @@ def _statement_head(statement: str) -> str:
     pos = signature_end(code, start, len(code))
     if pos < 0:  # unexpected shape: drop a trailing `by`
         return re.sub(r"\s*\bby\s*$", "", statement.rstrip())
-    return statement[:pos + 2]
+    return statement[: pos + 2]
 
 
 def _signature_key(text: str) -> str:
@@ -111,17 +111,17 @@ def _indent_tail(body: str) -> str:
 def _tactic_mode(item: CheckItem, rest: str) -> tuple[str, bool, str]:
     """(code, no_proof, scanned text) for a proof that is a tactic block (or `:= term`)."""
     commands = top_level_commands(rest)
-    block = rest[:commands[0].start] if commands else rest
+    block = rest[: commands[0].start] if commands else rest
     head = _statement_head(item.formal_statement)
     m = _LEAD_ASSIGN_RE.match(mask_all(block))
     if m and not _LEAD_BY_RE.match(mask_all(block), m.end()):
-        term = block[m.end():].rstrip()  # `:= term`: a term proof
+        term = block[m.end() :].rstrip()  # `:= term`: a term proof
         return f"{head}{term}\n", _is_blank(term), term
     if m:
-        block = block[m.end():]
+        block = block[m.end() :]
     m = _LEAD_BY_RE.match(mask_all(block))
     if m:
-        block = block[m.end():]  # a leading `by` is already in the statement
+        block = block[m.end() :]  # a leading `by` is already in the statement
     block = block.strip("\n").rstrip()
     # single line: start it on its own line, indented
     body = _indent_block(block.lstrip(" \t") if "\n" not in block else block)
@@ -145,24 +145,27 @@ def plan_check(item: CheckItem) -> CheckPlan:
 
     cmd = target.command
     code = mask_all(rest)
-    helpers = rest[:target.start]
-    modifier = rest[target.start:cmd.in_prefix_end] if cmd.in_prefix_end >= 0 else ""
+    helpers = rest[: target.start]
+    modifier = rest[target.start : cmd.in_prefix_end] if cmd.in_prefix_end >= 0 else ""
     short = name.rsplit(".", 1)[-1]
     reused = next(
-        (d for d in decls if d.start < target.start and d.name
-         and d.name.rsplit(".", 1)[-1] == short),
+        (
+            d
+            for d in decls
+            if d.start < target.start and d.name and d.name.rsplit(".", 1)[-1] == short
+        ),
         None,
     )
     sig = signature_end(code, cmd.keyword_offset, target.end)
-    body = rest[sig + 2:target.end].rstrip() if sig >= 0 else ""
+    body = rest[sig + 2 : target.end].rstrip() if sig >= 0 else ""
     by = _LEAD_BY_RE.match(mask_all(body))
     if by:
         body = _indent_tail(body)
     head = _statement_head(item.formal_statement)
-    rewritten = _signature_key(rest[cmd.keyword_offset:sig + 2] if sig >= 0 else "") != (
-        _signature_key(head[_keyword_at(head):])
+    rewritten = _signature_key(rest[cmd.keyword_offset : sig + 2] if sig >= 0 else "") != (
+        _signature_key(head[_keyword_at(head) :])
     )
-    no_proof = sig < 0 or _is_blank(body[by.end():] if by else body)
+    no_proof = sig < 0 or _is_blank(body[by.end() :] if by else body)
 
     prefix = helpers.rstrip() + "\n\n" if helpers.strip() else ""
     if modifier:

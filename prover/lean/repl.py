@@ -67,9 +67,20 @@ class LeanRepl:
         self._transport = transport_factory()
         self.header_env: int | None = None
         self.dead = False
-        response = (
-            self.command(header, env=None, timeout=header_timeout) if header.strip() else None
-        )
+        try:
+            response = (
+                self.command(header, env=None, timeout=header_timeout) if header.strip() else None
+            )
+        except ReplFailure as exc:
+            hint = (
+                "; a REPL that dies silently while importing Mathlib usually lacks address "
+                "space (it needs about 9 GB: raise --memory-mb)"
+                if exc.reason == "crash"
+                else ""
+            )
+            raise ReplFailure(
+                exc.reason, f"while elaborating the header: {exc.detail}{hint}"
+            ) from None
         if response is not None:
             if response.errors:
                 self.close()

@@ -61,7 +61,7 @@ def _scan(text: str) -> list[tuple[str, int, int, int, int]]:
                     j += 1
             content_end = j - 2 if depth == 0 else n
             # keep the third character of `/--` / `/-!` so doc comments stay recognisable
-            cs = i + 3 if text[i + 2:i + 3] in ("-", "!") and content_end >= i + 3 else i + 2
+            cs = i + 3 if text[i + 2 : i + 3] in ("-", "!") and content_end >= i + 3 else i + 2
             spans.append(("block", i, j, cs, max(content_end, cs)))
             i = j
         elif c == '"':
@@ -71,8 +71,10 @@ def _scan(text: str) -> list[tuple[str, int, int, int, int]]:
             j = min(j, n)
             spans.append(("string", i, min(j + 1, n), i + 1, j))
             i = j + 1
-        elif c == "r" and (i == 0 or not is_ident_char(text[i - 1])) and re.match(
-            r'r#*"', text[i:i + 40]
+        elif (
+            c == "r"
+            and (i == 0 or not is_ident_char(text[i - 1]))
+            and re.match(r'r#*"', text[i : i + 40])
         ):
             # raw string r"..." / r#"..."#: no escapes
             hashes = re.match(r"r(#*)\"", text[i:]).group(1)  # type: ignore[union-attr]
@@ -193,24 +195,71 @@ def normalize_header(header: str) -> str:
 
 COMMAND_KEYWORDS: frozenset[str] = frozenset(
     [
-        "theorem", "lemma", "def", "example", "abbrev", "instance", "structure", "class",
+        "theorem",
+        "lemma",
+        "def",
+        "example",
+        "abbrev",
+        "instance",
+        "structure",
+        "class",
         "inductive",
-        "axiom", "opaque", "namespace", "section", "end", "open", "set_option", "variable",
-        "universe", "attribute", "macro", "macro_rules", "syntax", "notation", "infix", "infixl",
-        "infixr", "prefix", "postfix", "elab", "elab_rules", "run_cmd", "run_tac", "run_elab",
-        "run_meta", "mutual", "deriving", "initialize", "builtin_initialize",
+        "axiom",
+        "opaque",
+        "namespace",
+        "section",
+        "end",
+        "open",
+        "set_option",
+        "variable",
+        "universe",
+        "attribute",
+        "macro",
+        "macro_rules",
+        "syntax",
+        "notation",
+        "infix",
+        "infixl",
+        "infixr",
+        "prefix",
+        "postfix",
+        "elab",
+        "elab_rules",
+        "run_cmd",
+        "run_tac",
+        "run_elab",
+        "run_meta",
+        "mutual",
+        "deriving",
+        "initialize",
+        "builtin_initialize",
     ]
 )
 MODIFIERS: frozenset[str] = frozenset(
     [
-        "private", "protected", "noncomputable", "unsafe", "partial", "nonrec", "local", "scoped",
+        "private",
+        "protected",
+        "noncomputable",
+        "unsafe",
+        "partial",
+        "nonrec",
+        "local",
+        "scoped",
     ]
 )
 DECL_KEYWORDS: frozenset[str] = frozenset(
     [
-        "theorem", "lemma", "def", "example", "abbrev", "instance", "structure", "class",
+        "theorem",
+        "lemma",
+        "def",
+        "example",
+        "abbrev",
+        "instance",
+        "structure",
+        "class",
         "inductive",
-        "axiom", "opaque",
+        "axiom",
+        "opaque",
     ]
 )
 # keywords followed by the name they declare or open
@@ -236,7 +285,7 @@ class Command:
     in_prefix_end: int = -1  # end of leading `set_option/open ... in` modifiers (-1: none)
 
 
-def _skip_brackets(code: str, i: int) -> int:
+def skip_brackets(code: str, i: int) -> int:
     """`code[i]` is `[`: offset just past the matching `]` (or len(code))."""
     depth = 0
     for j in range(i, len(code)):
@@ -267,8 +316,8 @@ def _parse_prefix(code: str, i: int) -> tuple[str, int, tuple[str, ...], tuple[s
         j = _WS.match(code, k + 2).end()  # type: ignore[union-attr]
     while j < n:
         if code.startswith("@[", j):
-            k = _skip_brackets(code, j + 1)
-            attrs.append(code[j + 2:k - 1])
+            k = skip_brackets(code, j + 1)
+            attrs.append(code[j + 2 : k - 1])
             j = _WS.match(code, k).end()  # type: ignore[union-attr]
             continue
         m = _WORD.match(code, j)
@@ -372,9 +421,16 @@ def top_level_commands(text: str) -> list[Command]:
         last = len(text[ls:end].rstrip()) + ls - 1
         out.append(
             Command(
-                keyword=kw, name=name, start=ls, end=end, start_line=_line_of(starts, ls),
-                end_line=_line_of(starts, max(last, ls)), keyword_offset=kw_off,
-                modifiers=mods, attributes=attrs, in_prefix_end=in_end,
+                keyword=kw,
+                name=name,
+                start=ls,
+                end=end,
+                start_line=_line_of(starts, ls),
+                end_line=_line_of(starts, max(last, ls)),
+                keyword_offset=kw_off,
+                modifiers=mods,
+                attributes=attrs,
+                in_prefix_end=in_end,
             )
         )
     return out
@@ -418,14 +474,20 @@ def declarations(text: str) -> list[Declaration]:
             if cmd.name is not None:
                 local = _strip_guillemets(cmd.name)
                 if local.startswith("_root_."):
-                    name = local[len("_root_."):]
+                    name = local[len("_root_.") :]
                 else:
                     prefix = [part for _k, parts in scopes for part in parts]
                     name = ".".join([*prefix, local])
             out.append(
                 Declaration(
-                    keyword=kw, name=name, local_name=cmd.name, start=cmd.start, end=cmd.end,
-                    start_line=cmd.start_line, end_line=cmd.end_line, command=cmd,
+                    keyword=kw,
+                    name=name,
+                    local_name=cmd.name,
+                    start=cmd.start,
+                    end=cmd.end,
+                    start_line=cmd.start_line,
+                    end_line=cmd.end_line,
+                    command=cmd,
                 )
             )
     return out

@@ -45,6 +45,30 @@ class Transport(Protocol):
         """Exit status and the tail of stderr, for a failure's explanation."""
 
 
+def next_line(buf: bytearray, deadline: float, fill: Callable[[float], bool]) -> bytes:
+    """Take the next line out of `buf`, calling `fill(timeout)` to read more into it.
+
+    `fill` returns False once the output has ended; a last line without a newline still counts.
+    """
+    while True:
+        nl = buf.find(b"\n")
+        if nl >= 0:
+            line = bytes(buf[:nl])
+            del buf[: nl + 1]
+            return line
+        remaining = deadline - time.monotonic()
+        if not fill(max(remaining, 0.0)):
+            if b"\n" in buf:
+                continue
+            if buf:
+                line = bytes(buf)
+                buf.clear()
+                return line
+            raise TransportClosed("end of output")
+        if remaining <= 0 and b"\n" not in buf:
+            raise TransportTimeout()
+
+
 class SubprocessTransport:
     """A REPL started with `subprocess.Popen` in its own process group.
 
@@ -92,33 +116,25 @@ class SubprocessTransport:
             raise TransportClosed(f"stdin closed: {exc}") from exc
 
     def read_line(self, deadline: float) -> bytes:
-        while True:
-            nl = self._buf.find(b"\n")
-            if nl >= 0:
-                line = bytes(self._buf[:nl])
-                del self._buf[: nl + 1]
-                return line
-            if self._eof:
-                if self._buf:  # last line without newline
-                    line = bytes(self._buf)
-                    self._buf.clear()
-                    return line
-                raise TransportClosed("end of output")
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TransportTimeout()
-            if not self._selector.select(remaining):
-                continue
-            try:
-                chunk = os.read(self._out_fd, 1 << 16)
-            except BlockingIOError:
-                continue
-            except OSError as exc:
-                raise TransportClosed(f"stdout error: {exc}") from exc
-            if not chunk:
-                self._eof = True
-            else:
-                self._buf += chunk
+        return next_line(self._buf, deadline, self._fill)
+
+    def _fill(self, timeout: float) -> bool:
+        """Read what stdout has, waiting up to `timeout` s; False at end of output."""
+        if self._eof:
+            return False
+        if not self._selector.select(timeout):
+            return True
+        try:
+            chunk = os.read(self._out_fd, 1 << 16)
+        except BlockingIOError:
+            return True
+        except OSError:
+            chunk = b""
+        if not chunk:
+            self._eof = True
+            return False
+        self._buf += chunk
+        return True
 
     def kill(self) -> None:
         if self._eof and self.proc.poll() is None:

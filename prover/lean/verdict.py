@@ -9,7 +9,16 @@ Reason = Literal[
     "ok", "no_proof", "banned", "timeout", "memory", "crash", "error", "sorry", "native", "axiom"
 ]
 REASONS: tuple[str, ...] = (
-    "ok", "no_proof", "banned", "timeout", "memory", "crash", "error", "sorry", "native", "axiom",
+    "ok",
+    "no_proof",
+    "banned",
+    "timeout",
+    "memory",
+    "crash",
+    "error",
+    "sorry",
+    "native",
+    "axiom",
 )
 
 # Axioms every Mathlib proof may use; anything else fails the last rung.
