@@ -194,73 +194,16 @@ def normalize_header(header: str) -> str:
 # Top-level commands
 
 COMMAND_KEYWORDS: frozenset[str] = frozenset(
-    [
-        "theorem",
-        "lemma",
-        "def",
-        "example",
-        "abbrev",
-        "instance",
-        "structure",
-        "class",
-        "inductive",
-        "axiom",
-        "opaque",
-        "namespace",
-        "section",
-        "end",
-        "open",
-        "set_option",
-        "variable",
-        "universe",
-        "attribute",
-        "macro",
-        "macro_rules",
-        "syntax",
-        "notation",
-        "infix",
-        "infixl",
-        "infixr",
-        "prefix",
-        "postfix",
-        "elab",
-        "elab_rules",
-        "run_cmd",
-        "run_tac",
-        "run_elab",
-        "run_meta",
-        "mutual",
-        "deriving",
-        "initialize",
-        "builtin_initialize",
-    ]
+    "theorem lemma def example abbrev instance structure class inductive axiom opaque "
+    "namespace section end open set_option variable universe attribute macro "
+    "macro_rules syntax notation infix infixl infixr prefix postfix elab elab_rules "
+    "run_cmd run_tac run_elab run_meta mutual deriving initialize builtin_initialize".split()
 )
 MODIFIERS: frozenset[str] = frozenset(
-    [
-        "private",
-        "protected",
-        "noncomputable",
-        "unsafe",
-        "partial",
-        "nonrec",
-        "local",
-        "scoped",
-    ]
+    "private protected noncomputable unsafe partial nonrec local scoped".split()
 )
 DECL_KEYWORDS: frozenset[str] = frozenset(
-    [
-        "theorem",
-        "lemma",
-        "def",
-        "example",
-        "abbrev",
-        "instance",
-        "structure",
-        "class",
-        "inductive",
-        "axiom",
-        "opaque",
-    ]
+    "theorem lemma def example abbrev instance structure class inductive axiom opaque".split()
 )
 # keywords followed by the name they declare or open
 _NAMED = DECL_KEYWORDS | {"namespace", "section", "end"}
