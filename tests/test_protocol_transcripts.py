@@ -76,11 +76,13 @@ def test_typed_fields_of_a_sorry_response() -> None:
 
 
 def test_multiline_code_is_sent_with_escapes_only() -> None:
-    data = encode_request({"cmd": "theorem t : 1 = 1 := by\n\n  rfl", "env": 0})
+    code = "theorem t : Filter.Tendsto f (𝓝 0) (𝓝 0) := by\n\n  rfl\t\u2028"
+    data = encode_request({"cmd": code, "env": 0})
     body = data[:-2]
     assert b"\n" not in body and data.endswith(b"\n\n")
+    assert "𝓝".encode() in body  # astral characters travel as UTF-8, never as surrogates
     # What the REPL reconstructs (trimmed lines, concatenated) is the original request.
-    assert json.loads(split_requests(data.decode())[0])["cmd"] == "theorem t : 1 = 1 := by\n\n  rfl"
+    assert json.loads(split_requests(data.decode())[0])["cmd"] == code
 
 
 def test_double_dies_on_second_blank_line(tmp_path: Path) -> None:
@@ -114,3 +116,13 @@ def test_bad_json_is_a_crash_not_a_hang(fake_repl_script) -> None:
         repl.send({"cmd": "def x := 1"}, timeout=10)
     assert failure.value.reason == "crash"
     assert "could not parse JSON" in failure.value.detail
+
+
+def test_double_skips_comment_requests_without_answering(fake_repl_script) -> None:
+    repl = LeanRepl(plain_factory(fake_repl_script()), header="")
+    try:
+        repl._transport.write(b"# a comment request\n\n-- another one\n\n")
+        response = repl.send({"cmd": "def 𝓧 := 1"}, timeout=10)
+        assert isinstance(response, CommandResponse) and response.env == 0
+    finally:
+        repl.close()

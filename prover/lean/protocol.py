@@ -18,8 +18,10 @@ class ProtocolError(Exception):
 
 
 def encode_request(request: dict[str, Any]) -> bytes:
-    # ensure_ascii keeps the request on one line whatever the Lean text holds.
-    return (json.dumps(request, ensure_ascii=True) + "\n\n").encode("ascii")
+    # Raw UTF-8, not \u escapes: older Lean JSON parsers do not join surrogate pairs, so
+    # `𝓝` (U+1D4DD) sent escaped would arrive broken. json.dumps still escapes every control
+    # character, so the request stays on one line.
+    return (json.dumps(request, ensure_ascii=False) + "\n\n").encode("utf-8")
 
 
 def command_request(cmd: str, env: int | None = None, **options: Any) -> dict[str, Any]:

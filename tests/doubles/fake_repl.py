@@ -246,6 +246,9 @@ def info(data: str, line: int = 1) -> dict:
 
 
 if __name__ == "__main__":
+    # Lean reads and writes UTF-8 whatever the locale says.
+    sys.stdin.reconfigure(encoding="utf-8")
+    sys.stdout.reconfigure(encoding="utf-8")
     mode = sys.argv[1] if len(sys.argv) > 1 else ""
     if mode == "replay":
         replay(sys.argv[2], sys.argv[3])
