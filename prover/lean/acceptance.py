@@ -18,9 +18,11 @@ _SORRY_WARNING = re.compile(r"declaration uses ['`]sorry['`]")
 _NATIVE_AXIOMS = frozenset({"Lean.ofReduceBool", "Lean.trustCompiler"})
 
 # `'NAME' depends on axioms: [a, b]` / `'NAME' does not depend on any axioms`; the list may
-# be wrapped over several lines by Lean's formatter.
-_DEPENDS = re.compile(r"^['`](?P<name>.+?)['`] depends on axioms: \[(?P<axioms>[^\]]*)\]", re.S)
-_NO_AXIOMS = re.compile(r"^['`](?P<name>.+?)['`] does not depend on any axioms")
+# be wrapped over several lines by Lean's formatter, and a name may be «escaped» (it can then
+# hold `]`, `,` or spaces), so the list is tokenised, not split.
+_DEPENDS = re.compile(r"^['`](?P<name>.+?)['`] depends on axioms: \[(?P<rest>.*)$", re.S)
+_NO_AXIOMS = re.compile(r"^['`](?P<name>.+?)['`] does not depend on any axioms\s*$", re.S)
+_NAME_TOKEN = re.compile(r"\s*((?:«[^»]*»|[^,\]\s«]+)+)\s*([,\]])")
 
 
 def first_error(response: CommandResponse) -> Message | None:
@@ -37,23 +39,37 @@ def has_sorry(response: CommandResponse) -> bool:
     )
 
 
+def _axiom_list(rest: str) -> list[str] | None:
+    """Names in `a, «b]», c]...`; None when the text is not such a list."""
+    names: list[str] = []
+    pos = 0
+    if rest.lstrip().startswith("]"):
+        return []
+    while True:
+        m = _NAME_TOKEN.match(rest, pos)
+        if m is None:
+            return None
+        names.append(m.group(1))
+        pos = m.end()
+        if m.group(2) == "]":
+            return names
+
+
 def parse_axioms(messages: Iterable[Message]) -> dict[str, list[str]]:
-    """Map each name `#print axioms` reported on to its axioms."""
+    """Map each name `#print axioms` reported on to its axioms (names as Lean prints them,
+    «escapes» kept, so `«Quot.sound»` is never mistaken for `Quot.sound`)."""
     found: dict[str, list[str]] = {}
     for message in messages:
         if message.severity != "info":
             continue
         text = message.data.strip()
         if m := _DEPENDS.match(text):
-            names = [a.strip().strip("«»") for a in m["axioms"].replace("\n", " ").split(",")]
-            found[_unquote(m["name"])] = [a for a in names if a]
+            axioms = _axiom_list(m["rest"])
+            if axioms is not None:
+                found[m["name"]] = axioms
         elif m := _NO_AXIOMS.match(text):
-            found[_unquote(m["name"])] = []
+            found[m["name"]] = []
     return found
-
-
-def _unquote(name: str) -> str:
-    return name.replace("«", "").replace("»", "")
 
 
 def axioms_reason(axioms: Iterable[str], *, allow_native: bool) -> str:

@@ -12,7 +12,12 @@ from __future__ import annotations
 
 import re
 
-from prover.lean.source import mask_all, skip_brackets
+from prover.lean.source import (
+    COMMAND_KEYWORDS,
+    mask_all,
+    mask_comments_and_strings,
+    skip_brackets,
+)
 
 _NOT_AFTER = r"(?<![\w'.!?₀-₉])"  # not inside an identifier or after a `.` (field access)
 _NOT_BEFORE = r"(?![\w'!?₀-₉])"
@@ -60,6 +65,12 @@ _KEYWORDS: dict[str, str] = {
     "initialize": "`initialize` (runs meta code at import)",
     "builtin_initialize": "`builtin_initialize` (runs meta code at import)",
     "include": "`include` (adds hypotheses to the theorem)",
+    "simproc_decl": "`simproc_decl` (runs unchecked meta code)",
+    "dsimproc_decl": "`dsimproc_decl` (runs unchecked meta code)",
+    "binder_predicate": "`binder_predicate` (could change how the statement parses)",
+    "unif_hint": "`unif_hint` (could change how the statement elaborates)",
+    "register_simp_attr": "`register_simp_attr` (registers meta code)",
+    "hint": "`hint` (search tactic)",
     "apply?": "`apply?` (search tactic; it admits the goal when it finds no proof)",
     "exact?": "`exact?` (search tactic)",
     "library_search": "`library_search` (search tactic)",
@@ -71,17 +82,14 @@ _KEYWORD_RE = re.compile(
     + ")"
     + _NOT_BEFORE
 )
-# `hint` is only a tactic at the start of a tactic (line start, after `by`, `;`, `<;>`).
-_HINT_RE = re.compile(r"(?:^[ \t]*|\bby[ \t]+|;[ \t]*|<;>[ \t]*|·[ \t]*)(hint)" + _NOT_BEFORE, re.M)
+# A `#` command right after a term (`trivial#eval e`) still starts a command: no condition on
+# what precedes; `!`/`?` variants (`#eval!`) included.
 _HASH_ANY_RE = re.compile(
-    _NOT_AFTER
-    + r"(#(?:"
-    + "|".join(re.escape(h) for h in _HASH_COMMANDS.split())
-    + "))"
-    + _NOT_BEFORE
+    r"(#(?:" + "|".join(re.escape(h) for h in _HASH_COMMANDS.split()) + r")[!?]?)" + _NOT_BEFORE
 )
 _HASH_COL0_RE = re.compile(r"^(#[^\W\d]\w*)", re.M)
-_DEBUG_OPTION_RE = re.compile(r"\bset_option\s+«?(debug\.[\w.«»]*)")
+# Matched on text with «» removed: `«debug».skipKernelTC` and `«debug.skipKernelTC»` too.
+_DEBUG_OPTION_RE = re.compile(r"\bset_option\s+(debug\.[\w.]*)")
 _ATTR_BLOCK_RE = re.compile(r"(@\[|\battribute\s*\[)")
 _SCOPE_RE = re.compile(_NOT_AFTER + r"(namespace|section|mutual|end|variable)" + _NOT_BEFORE)
 
@@ -103,6 +111,10 @@ _BAD_ATTRS: dict[str, str] = {
     "norm_num": "`@[norm_num]` extension (registers meta code)",
     "positivity": "`@[positivity]` extension (registers meta code)",
     "env_extension": "`@[env_extension]` (registers meta code)",
+    "cpass": "`@[cpass]` (changes compiled code)",
+    "term_parser": "`@[term_parser]` (registers a parser)",
+    "tactic_parser": "`@[tactic_parser]` (registers a parser)",
+    "command_parser": "`@[command_parser]` (registers a parser)",
 }
 
 
@@ -132,24 +144,24 @@ def _bad_attribute(content: str, file_mode: bool = False) -> str | None:
             continue
         if name in _BAD_ATTRS:
             return _BAD_ATTRS[name]
-        if name.startswith("builtin_"):
+        if name.endswith("_parser") or name.endswith("_elab") or name.startswith("builtin_"):
             return f"`@[{name}]` (builtin meta attribute)"
         if name == "aesop" and "tactic" in words:
             return "`@[aesop ... tactic]` (registers meta code as a tactic)"
     return None
 
 
-def _hits(code: str, file_mode: bool = False) -> list[tuple[int, str]]:
+def _hits(code: str, names: str, file_mode: bool = False) -> list[tuple[int, str]]:
+    """`code`: comments and the contents of literals and «names» blanked; `names`: comments
+    and literals blanked, «» removed (for option names, whose offsets are approximate)."""
     hits: list[tuple[int, str]] = []
     for m in _KEYWORD_RE.finditer(code):
         if not (file_mode and m.group(1) in _FILE_MODE_KEYWORDS):
             hits.append((m.start(), _KEYWORDS[m.group(1)]))
-    for m in _HINT_RE.finditer(code):
-        hits.append((m.start(1), "`hint` (search tactic)"))
     for m in (*_HASH_ANY_RE.finditer(code), *_HASH_COL0_RE.finditer(code)):
         if not (file_mode and m.group(1) in _FILE_MODE_HASH):
             hits.append((m.start(1), f"`{m.group(1)}` command"))
-    for m in _DEBUG_OPTION_RE.finditer(code):
+    for m in _DEBUG_OPTION_RE.finditer(names):
         hits.append((m.start(), f"`set_option {m.group(1)}` weakens checking"))
     for m in _ATTR_BLOCK_RE.finditer(code):
         open_ = m.end() - 1
@@ -164,7 +176,9 @@ def _hits(code: str, file_mode: bool = False) -> list[tuple[int, str]]:
 
 
 def _scope_hits(code: str) -> list[tuple[int, str]]:
-    """Unbalanced `namespace`/`section`/`mutual`, and `variable` outside any scope."""
+    """`variable` (it adds hypotheses to every later theorem, the target included) and a
+    `namespace` or `mutual` left open (the statement would land inside it). An open `section`
+    is harmless once `variable` is refused (`noncomputable section` without its `end`)."""
     stack: list[tuple[int, str]] = []
     hits: list[tuple[int, str]] = []
     for m in _SCOPE_RE.finditer(code):
@@ -173,17 +187,15 @@ def _scope_hits(code: str) -> list[tuple[int, str]]:
             if stack:
                 stack.pop()
         elif word == "variable":
-            if not stack:
-                hits.append(
-                    (m.start(), "`variable` outside a section (adds hypotheses to the theorem)")
-                )
+            hits.append((m.start(), "`variable` (adds hypotheses to the theorem)"))
         else:
             name = re.match(r"\s*([^\s]*)", code[m.end() :])
             label = f"{word} {name.group(1)}".strip() if name and word == "namespace" else word
             stack.append((m.start(), label))
-    if stack:
+    unclosed = [label for _, label in stack if not label.startswith("section")]
+    if unclosed:
         # reported where the code ends: everything before it may still be fine
-        hits.append((len(code), f"`{stack[0][1]}` left open (the statement would land inside it)"))
+        hits.append((len(code), f"`{unclosed[0]}` left open (the statement would land inside it)"))
     return hits
 
 
@@ -192,7 +204,29 @@ def find_banned(code: str, *, file_mode: bool = False) -> str | None:
 
     `file_mode`: `code` is a user's own file whose statements are its own (see above).
     """
-    hits = _hits(mask_all(code), file_mode)
+    names = mask_comments_and_strings(code).replace("«", "").replace("»", "")
+    hits = _hits(mask_all(code), names, file_mode)
     if not hits:
         return None
     return min(hits, key=lambda h: h[0])[1]
+
+
+# In the proof body (after the statement's `:=`) a command keyword at any column ends the
+# proof and runs as a command of its own (`  end`, `  theorem decoy ...`): refused. Tactic
+# forms `open ... in` / `set_option ... in` stay allowed.
+_BODY_COMMAND_RE = re.compile(
+    _NOT_AFTER + "(" + "|".join(sorted(COMMAND_KEYWORDS | {"lemma", "private", "protected",
+    "noncomputable", "where"}, key=len, reverse=True)) + ")" + _NOT_BEFORE + r"|(@\[)"
+)
+_TACTIC_IN_RE = re.compile(r"(open|set_option)\b[^\n]*?\bin" + _NOT_BEFORE)
+
+
+def find_command_in_body(body: str) -> str | None:
+    """A command hidden in a proof body, or None."""
+    code = mask_all(body)
+    for m in _BODY_COMMAND_RE.finditer(code):
+        word = m.group(1) or m.group(2)
+        if word in ("open", "set_option") and _TACTIC_IN_RE.match(code, m.start()):
+            continue
+        return f"`{word}` inside the proof body (a command there runs after the theorem)"
+    return None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from prover.lean.banned import find_banned
+from prover.lean.banned import find_banned, find_command_in_body
 from prover.lean.source import (
     declarations,
     mask_all,
@@ -71,9 +71,15 @@ def target_name(item: CheckItem) -> str:
     return item.name
 
 
+_TRAILING_BY_RE = re.compile(r":=\s*by\s*$")
+
+
 def _statement_head(statement: str) -> str:
     """Benchmark statement up to and including its signature-ending `:=` (no `by`)."""
     code = mask_all(statement)
+    trailing = _TRAILING_BY_RE.search(code)
+    if trailing:  # the benchmark's form `... := by`: a `let x := ...` inside cannot fool it
+        return statement[: trailing.start() + 2]
     decls = declarations(statement)
     start = decls[0].command.keyword_offset if decls else 0
     pos = signature_end(code, start, len(code))
@@ -141,7 +147,8 @@ def plan_check(item: CheckItem) -> CheckPlan:
         target = next((d for d in theorems if d.local_name == name), None)
     if target is None:
         code, no_proof, scanned = _tactic_mode(item, rest)
-        return CheckPlan(name, code, False, no_proof, find_banned(scanned))
+        banned = find_banned(scanned) or find_command_in_body(scanned)
+        return CheckPlan(name, code, False, no_proof, banned)
 
     cmd = target.command
     code = mask_all(rest)
@@ -172,7 +179,7 @@ def plan_check(item: CheckItem) -> CheckPlan:
         prefix += modifier.strip() + "\n"
     text = prefix + head + body + "\n"
 
-    banned = find_banned(helpers + modifier + "\n" + body)
+    banned = find_banned(helpers + modifier + "\n" + body) or find_command_in_body(body)
     if banned is None and reused is not None:
         banned = f"helper `{reused.local_name}` reuses the target's name `{short}`"
     return CheckPlan(name, text, rewritten, no_proof, banned)

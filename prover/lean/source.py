@@ -35,17 +35,32 @@ def _char_literal_end(text: str, i: int) -> int:
 
 
 def _scan(text: str) -> list[tuple[str, int, int, int, int]]:
-    """Spans of comments and literals: (kind, start, end, content_start, content_end).
+    """Spans of comments, literals and «escaped» identifiers:
+    (kind, start, end, content_start, content_end).
 
-    kind is "line", "block", "string" or "char". content_* excludes the delimiters.
+    kind is "line", "block", "string", "char" or "ident". content_* excludes the delimiters.
     An unterminated block comment or string runs to the end of the text (as in Lean).
+    `{...}` inside any string literal is scanned as code: in an interpolated string (`s!`,
+    `m!`, `throwError "..."`) it is code, and over-reading a plain string only costs a false
+    alarm, never a hidden construct.
     """
     spans: list[tuple[str, int, int, int, int]] = []
     n = len(text)
     i = 0
+    braces: list[int] = []  # brace depth of each interpolation we are inside
     while i < n:
         c = text[i]
-        if c == "-" and text.startswith("--", i):
+        if braces and c == "{":
+            braces[-1] += 1
+            i += 1
+        elif braces and c == "}":
+            if braces[-1] == 0:
+                braces.pop()
+                i = _string_segment(text, i, spans, braces)  # the string goes on
+            else:
+                braces[-1] -= 1
+                i += 1
+        elif c == "-" and text.startswith("--", i):
             j = text.find("\n", i)
             j = n if j < 0 else j
             spans.append(("line", i, j, i + 2, j))
@@ -64,19 +79,21 @@ def _scan(text: str) -> list[tuple[str, int, int, int, int]]:
             cs = i + 3 if text[i + 2 : i + 3] in ("-", "!") and content_end >= i + 3 else i + 2
             spans.append(("block", i, j, cs, max(content_end, cs)))
             i = j
+        elif c == "«":
+            # an escaped identifier: `«"»`, `«--»` or `«end»` are names, not a string, a
+            # comment or a keyword
+            k = text.find("»", i + 1)
+            j = n if k < 0 else k + 1
+            spans.append(("ident", i, j, i + 1, n if k < 0 else k))
+            i = j
         elif c == '"':
-            j = i + 1
-            while j < n and text[j] != '"':
-                j += 2 if text[j] == "\\" else 1
-            j = min(j, n)
-            spans.append(("string", i, min(j + 1, n), i + 1, j))
-            i = j + 1
+            i = _string_segment(text, i, spans, braces)
         elif (
             c == "r"
             and (i == 0 or not is_ident_char(text[i - 1]))
             and re.match(r'r#*"', text[i : i + 40])
         ):
-            # raw string r"..." / r#"..."#: no escapes
+            # raw string r"..." / r#"..."#: no escapes, no interpolation
             hashes = re.match(r"r(#*)\"", text[i:]).group(1)  # type: ignore[union-attr]
             close = '"' + hashes
             k = text.find(close, i + 2 + len(hashes))
@@ -95,6 +112,24 @@ def _scan(text: str) -> list[tuple[str, int, int, int, int]]:
     return spans
 
 
+def _string_segment(
+    text: str, i: int, spans: list[tuple[str, int, int, int, int]], braces: list[int]
+) -> int:
+    """Scan string text after the delimiter at `i` (`"` or an interpolation's `}`) up to the
+    closing `"` (returns the offset after it) or an unescaped `{` (enters code)."""
+    n = len(text)
+    j = i + 1
+    while j < n and text[j] not in '"{':
+        j += 2 if text[j] == "\\" else 1
+    j = min(j, n)
+    if j < n and text[j] == "{":
+        spans.append(("string", i, j, i + 1, j))
+        braces.append(0)
+        return j + 1
+    spans.append(("string", i, min(j + 1, n), i + 1, j))
+    return j + 1
+
+
 def _blank(chars: list[str], start: int, end: int) -> None:
     for k in range(start, end):
         if chars[k] not in "\r\n":
@@ -108,8 +143,9 @@ def mask_comments_and_strings(text: str) -> str:
     comment or literal was (a doc comment before a declaration stays recognisable).
     """
     chars = list(text)
-    for _kind, _s, _e, cs, ce in _scan(text):
-        _blank(chars, cs, ce)
+    for kind, _s, _e, cs, ce in _scan(text):
+        if kind != "ident":  # a «name» stays readable (declarations are found by name)
+            _blank(chars, cs, ce)
     return "".join(chars)
 
 
