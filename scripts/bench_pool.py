@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """The REPL pool's own overhead per check, against an instant REPL test double.
 
-Baseline (same run): the same two requests per check (proof, then `#print axioms`) sent
-straight through one `LeanRepl`, no pool. Pool: `ReplPool.check_many` on W workers. The pool's
-overhead per check = worker-time per check in the pool minus the baseline's time per check.
+Baseline (same run): the same two requests per check (the proof, then the final statement and
+axioms check) sent straight through one `LeanRepl`, no pool. Pool: `ReplPool.check_many` on W
+workers. The pool's overhead per check = worker-time per check in the pool minus the baseline's
+time per check.
 
     python scripts/bench_pool.py [--checks 10000] [--workers 2] [--recycle-after 1000]
 """
@@ -18,6 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from prover.lean.commands import statement_check_command  # noqa: E402
 from prover.lean.pool import ReplPool, VerifierConfig  # noqa: E402
 from prover.lean.repl import LeanRepl  # noqa: E402
 from prover.lean.sandbox import ReplCommand, SandboxConfig, transport_factory  # noqa: E402
@@ -41,12 +43,13 @@ def items(n: int) -> list[CheckItem]:
 
 def baseline(factory, n: int) -> float:
     """Seconds per check for the raw round trips through one process."""
-    repl = LeanRepl(factory, HEADER)
+    repl = LeanRepl(factory(), HEADER)
     code = "theorem t (a b : ℕ) (h : a = b) : b = a := by\n  exact h.symm"
+    final = statement_check_command("t", "ref")
     start = time.perf_counter()
     for _ in range(n):
         response = repl.command(code, env=repl.header_env, timeout=30)
-        repl.command("#print axioms t", env=response.env, timeout=30)
+        repl.command(final, env=response.env, timeout=30)
     elapsed = time.perf_counter() - start
     repl.close()
     return elapsed / n

@@ -119,3 +119,15 @@ def test_timeout_kills_the_sandbox_and_pool_still_answers(fake_repl_script) -> N
         assert time.monotonic() - start < 6
         assert pool.check(item(2)).accepted
         assert pool.stats.restarts == 1
+
+
+def test_processes_outlive_the_threads_that_asked_for_them(fake_repl_script) -> None:
+    """bwrap --die-with-parent follows the forking *thread*: worker threads of one batch end,
+    the pooled processes must stay usable for the next batch."""
+    with sandboxed_pool(fake_repl_script()) as pool:
+        pool.workers = 2
+        first = [v.reason for _, v in pool.check_many(item(i) for i in range(4))]
+        second = [v.reason for _, v in pool.check_many(item(i) for i in range(4, 8))]
+        assert first == second == ["ok"] * 4
+        assert pool.check(item(9)).accepted
+        assert pool.stats.restarts == 0

@@ -45,6 +45,8 @@ for raw in sys.stdin.buffer:
 """
 ARGV = [sys.executable, "-c", ECHO]
 
+FAR = float("inf")  # no deadline for writes in these tests
+
 
 @pytest.fixture
 def start() -> Iterator[Callable[..., tuple[DockerTransport, FakeDockerClient]]]:
@@ -104,15 +106,15 @@ def test_round_trip_line_by_line(
     transport, _ = start(split_bytes=split_bytes)
     assert transport.alive()
     for word in (b"hello", b"lean", b"\xce\xbb x"):
-        transport.write(word + b"\n")
+        transport.write(word + b"\n", FAR)
         assert transport.read_line(soon()) == word
-    transport.write(b"two\n")
+    transport.write(b"two\n", FAR)
     assert transport.read_line(soon()) == b"one"
     assert transport.read_line(soon()) == b"two"
     if not split_bytes:  # 200 kB in 3-byte pieces with a sleep each would take minutes
-        transport.write(b"big\n")
+        transport.write(b"big\n", FAR)
         assert transport.read_line(soon()) == b"x" * 200_000
-    transport.write(b"after\n")
+    transport.write(b"after\n", FAR)
     assert transport.read_line(soon()) == b"after"
 
 
@@ -120,13 +122,13 @@ def test_deadline_without_output_times_out(
     start: Callable[..., tuple[DockerTransport, FakeDockerClient]],
 ) -> None:
     transport, _ = start()
-    transport.write(b"silent\n")
+    transport.write(b"silent\n", FAR)
     begun = time.monotonic()
     with pytest.raises(TransportTimeout):
         transport.read_line(begun + 0.3)
     elapsed = time.monotonic() - begun
     assert 0.3 <= elapsed < 1.5
-    transport.write(b"still here\n")  # a timeout does not end the process
+    transport.write(b"still here\n", FAR)  # a timeout does not end the process
     assert transport.read_line(soon()) == b"still here"
 
 
@@ -144,7 +146,7 @@ def test_kill_twice_removes_the_container(
     with pytest.raises(TransportClosed):
         transport.read_line(soon())
     with pytest.raises(TransportClosed):
-        transport.write(b"late\n")
+        transport.write(b"late\n", FAR)
     assert "killed" in transport.diagnostics()
 
 
@@ -152,9 +154,9 @@ def test_exit_gives_eof_and_exit_status(
     start: Callable[..., tuple[DockerTransport, FakeDockerClient]],
 ) -> None:
     transport, _ = start()
-    transport.write(b"err\n")
+    transport.write(b"err\n", FAR)
     assert transport.read_line(soon()) == b"err done"
-    transport.write(b"exit\n")
+    transport.write(b"exit\n", FAR)
     with pytest.raises(TransportClosed):
         transport.read_line(soon())
     assert not transport.alive()
@@ -163,14 +165,14 @@ def test_exit_gives_eof_and_exit_status(
     assert "boom on stderr" in diagnostics  # stderr frames were kept apart from stdout
     assert "out of memory" not in diagnostics
     with pytest.raises(TransportClosed):
-        transport.write(b"more\n")
+        transport.write(b"more\n", FAR)
 
 
 def test_oom_killed_says_out_of_memory(
     start: Callable[..., tuple[DockerTransport, FakeDockerClient]],
 ) -> None:
     transport, _ = start(oom_killed=True)
-    transport.write(b"exit\n")
+    transport.write(b"exit\n", FAR)
     with pytest.raises(TransportClosed):
         transport.read_line(soon())
     assert "out of memory" in transport.diagnostics()

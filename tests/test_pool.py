@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from prover.lean.commands import statement_check_command
 from prover.lean.pool import ReplPool, VerifierConfig
 from prover.lean.verdict import CheckItem
 
@@ -65,12 +66,61 @@ def test_proof_text_is_sent_in_the_header_environment(fake_repl_script, tmp_path
     monkeypatch.setenv("FAKE_REPL_LOG", str(log))
     with pool_for(fake_repl_script(), workers=1) as pool:
         pool.check(item(1))
-    header, version, proof, axioms = logged(log)
+    header, version, reference, proof, final = logged(log)
     assert "env" not in header and header["cmd"].startswith("import Mathlib")
     assert version["cmd"] == "#eval Lean.versionString"
-    assert proof["env"] == 0 and "theorem t_1 (a b : ℕ)" in proof["cmd"]
+    # the benchmark statement on its own, under a private name, right after the header
+    assert reference["env"] == 0 and "theorem prover_reference_" in reference["cmd"]
+    assert "(a b : ℕ) (h : a = b) : b = a" in reference["cmd"]
+    assert reference["cmd"].endswith("sorry") and "exact h.symm" not in reference["cmd"]
+    # the proof on top of it; then the statement and axioms check in the proof's environment
+    assert proof["env"] == 2 and "theorem t_1 (a b : ℕ)" in proof["cmd"]
     assert "exact h.symm" in proof["cmd"] and "import" not in proof["cmd"]
-    assert axioms == {"cmd": "#print axioms t_1", "env": proof["env"] + 2}
+    ref_name = reference["cmd"].split()[1]
+    assert final == {"cmd": statement_check_command("t_1", ref_name), "env": 3}
+    assert final["cmd"].splitlines() == [
+        f"example : type_of% @{ref_name} := @_root_.t_1",
+        "#print axioms _root_.t_1",
+    ]
+
+
+def test_reference_is_elaborated_once_per_statement_and_process(
+    fake_repl_script, tmp_path, monkeypatch
+) -> None:
+    log = tmp_path / "requests.jsonl"
+    monkeypatch.setenv("FAKE_REPL_LOG", str(log))
+    with pool_for(fake_repl_script(), workers=1) as pool:
+        for _ in range(5):
+            assert pool.check(item(1)).accepted
+        assert pool.check(item(2)).accepted
+    references = [
+        r for r in logged(log) if "prover_reference_" in r["cmd"] and "example" not in r["cmd"]
+    ]
+    assert len(references) == 2
+
+
+def test_helpers_that_change_the_statement_are_caught(fake_repl_script) -> None:
+    """Lean elaborates the same statement text differently after the model's helpers (say a
+    local instance): the final check rejects it though the proof itself elaborated."""
+    command = fake_repl_script([{"match": "theorem t_1", "statement_mismatch": True}])
+    with pool_for(command, workers=1) as pool:
+        verdict = pool.check(item(1))
+    assert verdict.reason == "error" and not verdict.accepted
+    assert "not the benchmark's statement" in verdict.detail
+
+
+def test_a_benchmark_statement_that_does_not_elaborate(fake_repl_script) -> None:
+    error = {
+        "severity": "error",
+        "pos": {"line": 1, "column": 20},
+        "endPos": None,
+        "data": "unknown identifier 'Real.foo'",
+    }
+    rule = {"match": "(a b : ℕ)", "reference": True, "response": {"messages": [error]}}
+    with pool_for(fake_repl_script([rule]), workers=1) as pool:
+        verdicts = [pool.check(item(i)) for i in range(2)]
+    assert all(v.reason == "error" for v in verdicts)
+    assert "benchmark statement does not elaborate: unknown identifier" in verdicts[0].detail
 
 
 def test_timeout_kills_and_the_pool_recovers(fake_repl_script) -> None:
@@ -299,3 +349,44 @@ def test_a_process_dying_on_the_header_is_a_crash_with_a_hint(fake_repl_script) 
         verdict = pool.check(item(1))
     assert verdict.reason == "crash"
     assert "while elaborating the header" in verdict.detail and "--memory-mb" in verdict.detail
+
+
+def test_close_kills_busy_processes(fake_repl_script) -> None:
+    import threading
+
+    command = fake_repl_script([{"match": "HANG", "sleep_s": 1000}])
+    pool = pool_for(command, workers=1, timeout=600)
+    result = {}
+    worker = threading.Thread(
+        target=lambda: result.setdefault("v", pool.check(item(1, "  exact h.symm -- HANG")))
+    )
+    worker.start()
+    time.sleep(1.0)
+    start = time.monotonic()
+    pool.close()
+    worker.join(timeout=10)
+    assert not worker.is_alive() and time.monotonic() - start < 10
+    assert result["v"].reason == "crash"
+
+
+def test_endless_output_still_times_out(tmp_path) -> None:
+    from prover.lean.repl import LeanRepl, ReplFailure
+    from prover.lean.sandbox import ReplCommand
+
+    command = ReplCommand(("sh", "-c", "yes '\"x\",'"))
+    start = time.monotonic()
+    with pytest.raises(ReplFailure) as failure:
+        LeanRepl(plain_factory(command)(), "import Mathlib", header_timeout=2)
+    assert failure.value.reason == "timeout" and time.monotonic() - start < 10
+
+
+def test_a_repl_that_stops_reading_times_out(tmp_path) -> None:
+    from prover.lean.repl import LeanRepl, ReplFailure
+    from prover.lean.sandbox import ReplCommand
+
+    command = ReplCommand(("sleep", "1000"))
+    repl = LeanRepl(plain_factory(command)(), "")
+    start = time.monotonic()
+    with pytest.raises(ReplFailure) as failure:
+        repl.send({"cmd": "x" * 5_000_000}, timeout=2)
+    assert failure.value.reason == "timeout" and time.monotonic() - start < 10

@@ -26,6 +26,8 @@ from conftest import FAKE_REPL, SHARED, plain_factory, shared_path
 TRANSCRIPTS = SHARED / "lean-repl" / "repl-transcripts"
 CASES = sorted(p.stem for p in TRANSCRIPTS.glob("*.in")) if TRANSCRIPTS.exists() else []
 
+FAR = float("inf")  # no deadline for writes in these tests
+
 
 def test_transcripts_are_present() -> None:
     shared_path("lean-repl/repl-transcripts")
@@ -47,7 +49,7 @@ def test_client_replays_transcript(case: str) -> None:
     command = ReplCommand(
         (sys.executable, str(FAKE_REPL), "replay", str(TRANSCRIPTS / f"{case}.in"), str(out_path))
     )
-    repl = LeanRepl(plain_factory(command), header="")
+    repl = LeanRepl(plain_factory(command)(), header="")
     try:
         for request, want in zip(requests, expected, strict=False):
             got = repl.send(request, timeout=30)
@@ -91,7 +93,7 @@ def test_double_dies_on_second_blank_line(tmp_path: Path) -> None:
     command = ReplCommand((sys.executable, str(FAKE_REPL), "script", str(tmp_path / "rules.json")))
     transport = plain_factory(command)()
     try:
-        transport.write(b'{"cmd": "def x := 1"}\n\n\n')
+        transport.write(b'{"cmd": "def x := 1"}\n\n\n', FAR)
         import time
 
         deadline = time.monotonic() + 10
@@ -107,11 +109,12 @@ def test_double_dies_on_second_blank_line(tmp_path: Path) -> None:
         assert "empty request" in transport.diagnostics() or not transport.alive()
     finally:
         transport.kill()
+        transport.remove_files()
 
 
 def test_bad_json_is_a_crash_not_a_hang(fake_repl_script) -> None:
-    repl = LeanRepl(plain_factory(fake_repl_script()), header="")
-    repl._transport.write(b"{not json}\n\n")
+    repl = LeanRepl(plain_factory(fake_repl_script())(), header="")
+    repl._transport.write(b"{not json}\n\n", FAR)
     with pytest.raises(ReplFailure) as failure:
         repl.send({"cmd": "def x := 1"}, timeout=10)
     assert failure.value.reason == "crash"
@@ -119,9 +122,9 @@ def test_bad_json_is_a_crash_not_a_hang(fake_repl_script) -> None:
 
 
 def test_double_skips_comment_requests_without_answering(fake_repl_script) -> None:
-    repl = LeanRepl(plain_factory(fake_repl_script()), header="")
+    repl = LeanRepl(plain_factory(fake_repl_script())(), header="")
     try:
-        repl._transport.write(b"# a comment request\n\n-- another one\n\n")
+        repl._transport.write(b"# a comment request\n\n-- another one\n\n", FAR)
         response = repl.send({"cmd": "def 𝓧 := 1"}, timeout=10)
         assert isinstance(response, CommandResponse) and response.env == 0
     finally:

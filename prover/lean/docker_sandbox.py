@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from prover.lean import sandbox as _sandbox
-from prover.lean.transport import TransportClosed, next_line
+from prover.lean.transport import TransportClosed, TransportTimeout, next_line
 
 DEFAULT_IMAGE = "prover"
 # Label on every REPL container, so leaked ones can be found (`docker ps -f label=...`).
@@ -162,13 +162,22 @@ class DockerTransport:
 
     # --- Transport ---------------------------------------------------------------------------
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes, deadline: float) -> None:
         if self._killed or self._eof:
             raise TransportClosed("container stopped")
+        previous = self._sock.gettimeout()
         try:
+            # a container that stops reading must not block us past the deadline
+            remaining = max(deadline - time.monotonic(), 0.001)
+            self._sock.settimeout(remaining if remaining < 1e9 else None)
             self._sock.sendall(data)
+        except TimeoutError as exc:
+            raise TransportTimeout() from exc
         except OSError as exc:
             raise TransportClosed(f"stdin closed: {exc}") from exc
+        finally:
+            with contextlib.suppress(OSError):
+                self._sock.settimeout(previous)
 
     def read_line(self, deadline: float) -> bytes:
         return next_line(self._buf, deadline, self._fill)

@@ -12,12 +12,15 @@ import os
 import queue
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from prover.lean import sandbox as sandboxes
 from prover.lean.acceptance import axioms_reason, elaboration_reason, parse_axioms
+from prover.lean.commands import reference_command, reference_name, statement_check_command
 from prover.lean.extract import plan_check
 from prover.lean.repl import HeaderFailure, LeanRepl, ReplFailure
 from prover.lean.source import normalize_header
@@ -25,6 +28,10 @@ from prover.lean.transport import Transport
 from prover.lean.verdict import CheckItem, Verdict
 
 MB = 1024 * 1024
+
+
+class StatementFailure(Exception):
+    """The benchmark statement itself does not elaborate under its header."""
 
 
 @dataclass
@@ -35,7 +42,7 @@ class VerifierConfig:
     repl_cwd: str | None = None
     sandbox: str = "auto"
     memory_mb: int = 12288
-    timeout: float = 300.0  # wall clock per check (proof command + `#print axioms`)
+    timeout: float = 300.0  # wall clock per check (all its commands together)
     header_timeout: float = 600.0  # a cold `import Mathlib` can take minutes on slow disks
     workers: int | None = None  # None: min(CPU count - 1, free memory / memory cap), >= 1
     recycle_after: int = 1000
@@ -104,43 +111,65 @@ class ReplPool:
         self._version_known = False
         self._cond = threading.Condition()
         self._idle: deque[LeanRepl] = deque()  # oldest first
+        self._all: set[LeanRepl] = set()  # every live process, idle or busy (killed on close)
+        self._busy: Counter[str] = Counter()  # header key -> processes checking right now
         self._live = 0
         self._deaths = 0  # processes that died and whose slot has not been refilled yet
         self._header_failures: dict[str, HeaderFailure] = {}  # headers that do not elaborate
+        self._bad_statements: dict[tuple[str, str], str] = {}  # statements that do not elaborate
+        # Processes are started from this one long-lived thread: bwrap's --die-with-parent is
+        # tied to the thread that forked it, and worker threads come and go.
+        self._launcher = ThreadPoolExecutor(1, thread_name_prefix="lean-launch")
         self._closed = False
 
     # -- processes -----------------------------------------------------------------------
+
+    def _new_transport(self) -> Transport:
+        try:
+            return self._launcher.submit(self._start_transport).result()
+        except OSError as exc:
+            raise ReplFailure("crash", f"cannot start the REPL: {exc}") from None
 
     def _start(self, header: str, key: str) -> LeanRepl:
         with self._cond:
             if key in self._header_failures:
                 raise self._header_failures[key]
-            if header.strip():
-                self.stats.header_elaborations += 1
-            if self._deaths > 0:  # this start refills the slot of a dead process
-                self._deaths -= 1
-                self.stats.restarts += 1
-        try:
-            repl = LeanRepl(
-                self._start_transport, header, key=key, header_timeout=self.config.header_timeout
-            )
-        except HeaderFailure as exc:
+        for attempt in (1, 2):
             with self._cond:
-                self._header_failures[key] = exc
-            raise
-        if not self._version_known:
-            self._learn_version(repl)
-        return repl
+                if header.strip():
+                    self.stats.header_elaborations += 1
+                if self._deaths > 0:  # this start refills the slot of a dead process
+                    self._deaths -= 1
+                    self.stats.restarts += 1
+            try:
+                repl = LeanRepl(
+                    self._new_transport(),
+                    header,
+                    key=key,
+                    header_timeout=self.config.header_timeout,
+                )
+            except HeaderFailure as exc:
+                with self._cond:
+                    self._header_failures[key] = exc
+                raise
+            if self._version_known or self._learn_version(repl) or attempt == 2:
+                return repl
+            with self._cond:  # the version question killed it: the proof is not charged
+                self._deaths += 1
+        raise AssertionError("unreachable")
 
-    def _learn_version(self, repl: LeanRepl) -> None:
+    def _learn_version(self, repl: LeanRepl) -> bool:
+        """Ask the first process which Lean it runs; False if that killed it."""
         with self._cond:
             if self._version_known:
-                return
+                return True
             self._version_known = True
         try:
             self._lean_version = repl.lean_version()
         except ReplFailure:
             self._lean_version = None
+            return False
+        return True
 
     def _acquire(self, header: str) -> LeanRepl:
         key = normalize_header(header)
@@ -148,41 +177,58 @@ class ReplPool:
         with self._cond:
             while True:
                 if self._closed:
-                    raise RuntimeError("pool is closed")
-                for repl in reversed(self._idle):  # most recently used first
-                    if repl.key == key:
-                        self._idle.remove(repl)
-                        return repl
+                    raise ReplFailure("crash", "the verifier is shutting down")
+                repl = next((r for r in reversed(self._idle) if r.key == key), None)
+                if repl is not None:  # the most recently used process of this header
+                    self._idle.remove(repl)
+                    if not repl.alive():  # it died while idle (killed from outside)
+                        self._all.discard(repl)
+                        self._live -= 1
+                        self._deaths += 1
+                        continue
+                    self._busy[key] += 1
+                    return repl
                 if self._live < self.workers:
                     self._live += 1
                     break
-                if self._idle:
-                    evict = self._idle.popleft()  # oldest idle process of another header
+                if self._idle and not self._busy[key]:
+                    # no process of this header will free up: make room
+                    evict = self._idle.popleft()
+                    self._all.discard(evict)
                     self.stats.evictions += 1
                     break
-                self._cond.wait()
+                self._cond.wait()  # a process of this header (or any slot) frees up soon
+            self._busy[key] += 1
         if evict is not None:
             evict.close()
         try:
-            return self._start(header, key)
+            repl = self._start(header, key)
         except BaseException:
             with self._cond:
                 self._live -= 1
-                self._cond.notify()
+                self._busy[key] -= 1
+                self._cond.notify_all()
             raise
+        with self._cond:
+            self._all.add(repl)
+            if self._closed:
+                repl.close()
+        return repl
 
     def _release(self, repl: LeanRepl) -> None:
         retire = repl.dead or repl.checks_done >= self.config.recycle_after
         with self._cond:
+            self._busy[repl.key] -= 1
             if repl.dead:
                 self._deaths += 1
             elif retire:
                 self.stats.recycles += 1
             if retire or self._closed:
                 self._live -= 1
+                self._all.discard(repl)
             else:
                 self._idle.append(repl)
-            self._cond.notify()
+            self._cond.notify_all()
         if retire or self._closed:
             repl.close()
 
@@ -197,10 +243,7 @@ class ReplPool:
 
     @property
     def lean_version(self) -> str | None:
-        """The Lean version the REPL runs (asked once, of the first process)."""
-        if not self._version_known:
-            with contextlib.suppress(ReplFailure, HeaderFailure), self.repl_for(""):
-                pass
+        """The Lean version the REPL runs (asked of the first process; None before any ran)."""
         return self._lean_version
 
     # -- checking ------------------------------------------------------------------------
@@ -213,65 +256,78 @@ class ReplPool:
             self.stats.checks += 1
         return verdict
 
+    def _reference(self, repl: LeanRepl, statement: str, timeout: float) -> tuple[int, str]:
+        """Env and name of the benchmark statement elaborated on its own in this process."""
+        ref_name = reference_name(statement)
+        if statement in repl.references:
+            return repl.references[statement], ref_name
+        with self._cond:
+            bad = self._bad_statements.get((repl.key, statement))
+        if bad is None:
+            response = repl.command(
+                reference_command(statement, ref_name), env=repl.header_env, timeout=timeout
+            )
+            if not response.errors and response.env is not None:
+                repl.references[statement] = response.env
+                return response.env, ref_name
+            bad = response.errors[0].data if response.errors else "no environment"
+            with self._cond:
+                self._bad_statements[(repl.key, statement)] = bad
+        raise StatementFailure(bad)
+
     def _check(self, item: CheckItem) -> Verdict:
         plan = plan_check(item)
         name = item.name
         rewritten = plan.statement_rewritten
+
+        def verdict(reason: str, **fields: Any) -> Verdict:
+            return Verdict(name, reason == "ok", reason, statement_rewritten=rewritten, **fields)  # type: ignore[arg-type]
+
         if plan.no_proof:
-            return Verdict(name, False, "no_proof", detail="nothing to check in the proof text")
+            return verdict("no_proof", detail="nothing to check in the proof text")
         if plan.banned:
-            return Verdict(name, False, "banned", statement_rewritten=rewritten, detail=plan.banned)
+            return verdict("banned", detail=plan.banned)
+        deadline = time.monotonic() + self.config.timeout
+
+        def remaining() -> float:
+            return max(0.001, deadline - time.monotonic())
+
         try:
             with self.repl_for(item.header) as repl:
-                deadline = time.monotonic() + self.config.timeout
-                response = repl.command(plan.code, env=repl.header_env, timeout=self.config.timeout)
+                env, ref_name = self._reference(repl, item.formal_statement, remaining())
+                response = repl.command(plan.code, env=env, timeout=remaining())
                 repl.checks_done += 1
                 messages = [m.to_json() for m in response.messages]
                 reason = elaboration_reason(response)
                 if reason != "ok":
-                    return Verdict(
-                        name,
-                        False,
-                        reason,
-                        messages=messages,  # type: ignore[arg-type]
-                        statement_rewritten=rewritten,
-                    )
-                remaining = max(0.001, deadline - time.monotonic())
-                printed = repl.command(
-                    f"#print axioms {plan.name}", env=response.env, timeout=remaining
+                    return verdict(reason, messages=messages)
+                final = repl.command(
+                    statement_check_command(plan.name, ref_name),
+                    env=response.env,
+                    timeout=remaining(),
                 )
         except HeaderFailure as exc:
             messages = [m.to_json() for m in exc.response.messages]
-            return Verdict(name, False, "error", messages=messages, detail=str(exc))
+            return verdict("error", messages=messages, detail=str(exc))
+        except StatementFailure as exc:
+            return verdict("error", detail=f"the benchmark statement does not elaborate: {exc}")
         except ReplFailure as exc:
-            return Verdict(
-                name,
-                False,
-                exc.reason,
-                statement_rewritten=rewritten,  # type: ignore[arg-type]
-                detail=exc.detail,
-            )
-        reported = parse_axioms(printed.messages)
-        if not reported:
-            errors = [m.data for m in printed.errors] or ["no `#print axioms` answer"]
-            return Verdict(
-                name,
-                False,
+            return verdict(exc.reason, detail=exc.detail)
+        mismatch = [m for m in final.errors if m.pos is None or m.pos.line == 1]
+        if mismatch:
+            first = mismatch[0].data.splitlines()[0] if mismatch[0].data else ""
+            return verdict(
                 "error",
                 messages=messages,
-                statement_rewritten=rewritten,
-                detail=f"#print axioms {plan.name}: {errors[0]}",
+                detail=f"the theorem Lean proved is not the benchmark's statement ({first})",
             )
+        reported = parse_axioms(m for m in final.messages if m.pos is None or m.pos.line == 2)
+        if not reported:
+            errors = [m.data for m in final.errors] or ["no `#print axioms` answer"]
+            return verdict("error", messages=messages, detail=f"#print axioms: {errors[0]}")
         axioms = sorted(next(iter(reported.values())))
         reason = axioms_reason(axioms, allow_native=self.config.allow_native)
-        return Verdict(
-            name,
-            reason == "ok",
-            reason,
-            axioms=axioms,  # type: ignore[arg-type]
-            messages=messages,
-            statement_rewritten=rewritten,
-        )
+        return verdict(reason, axioms=axioms, messages=messages)
 
     def check_many(self, items: Iterable[CheckItem]) -> Iterator[tuple[CheckItem, Verdict]]:
         """Check `items` on all workers; yield (item, verdict) as each finishes.
@@ -338,13 +394,15 @@ class ReplPool:
                 feeder.join(timeout=0.01)
 
     def close(self) -> None:
+        """Stop: every process is killed, busy ones too (their checks end as `crash`)."""
         with self._cond:
             self._closed = True
-            idle, self._idle = list(self._idle), deque()
-            self._live -= len(idle)
+            repls, self._idle = list(self._all), deque()
+            self._all.clear()
             self._cond.notify_all()
-        for repl in idle:
+        for repl in repls:
             repl.close()
+        self._launcher.shutdown(wait=False)
 
     def __enter__(self) -> ReplPool:
         return self

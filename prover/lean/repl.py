@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
 from typing import Any
 
 from prover.lean.protocol import (
     CommandResponse,
-    ProtocolError,
     ReplError,
     Response,
     command_request,
@@ -28,6 +26,8 @@ _MEMORY_EVIDENCE = re.compile(
     r"out of memory|bad_alloc|cannot allocate memory|MemoryError|memory exhausted|OOMKilled",
     re.IGNORECASE,
 )
+# A response bigger than this is a runaway process, not an answer.
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 
 VERSION_QUERY = "#eval Lean.versionString"
 
@@ -55,7 +55,7 @@ class LeanRepl:
 
     def __init__(
         self,
-        transport_factory: Callable[[], Transport],
+        transport: Transport,
         header: str,
         *,
         key: str = "",
@@ -64,7 +64,8 @@ class LeanRepl:
         self.header = header
         self.key = key  # the pool's grouping key for `header`
         self.checks_done = 0
-        self._transport = transport_factory()
+        self.references: dict[str, int] = {}  # benchmark statement -> env of its reference
+        self._transport = transport
         self.header_env: int | None = None
         self.dead = False
         try:
@@ -75,7 +76,7 @@ class LeanRepl:
             hint = (
                 "; a REPL that dies silently while importing Mathlib usually lacks address "
                 "space (it needs about 9 GB: raise --memory-mb)"
-                if exc.reason == "crash"
+                if exc.reason == "crash" and "REPL died" in exc.detail
                 else ""
             )
             raise ReplFailure(
@@ -93,10 +94,16 @@ class LeanRepl:
             raise ReplFailure("crash", "process already dead")
         deadline = time.monotonic() + timeout
         try:
-            self._transport.write(encode_request(request))
+            self._transport.write(encode_request(request), deadline)
             lines: list[str] = []
+            size = 0
             while True:
                 raw = self._transport.read_line(deadline)
+                if time.monotonic() > deadline:  # output that never ends must not outlive it
+                    raise TransportTimeout()
+                size += len(raw)
+                if size > MAX_RESPONSE_BYTES:
+                    raise ValueError(f"response over {MAX_RESPONSE_BYTES >> 20} MB")
                 line = raw.decode("utf-8", "replace")
                 if line.strip() == "":
                     if lines:
@@ -111,7 +118,7 @@ class LeanRepl:
             diag = self._fail()
             reason = "memory" if _MEMORY_EVIDENCE.search(diag) else "crash"
             raise ReplFailure(reason, f"REPL died ({exc}; {diag})") from None
-        except ProtocolError as exc:
+        except Exception as exc:  # garbage: unparseable, malformed, absurdly large or deep
             diag = self._fail()
             raise ReplFailure("crash", f"garbage output: {exc} ({diag})") from None
 
@@ -127,12 +134,15 @@ class LeanRepl:
             raise ReplFailure("crash", "REPL answered a command with a tactic response")
         return response
 
-    def lean_version(self, timeout: float = 60.0) -> str | None:
+    def lean_version(self, timeout: float = 30.0) -> str | None:
         response = self.command(VERSION_QUERY, env=self.header_env, timeout=timeout)
         for message in response.messages:
             if message.severity == "info":
                 return message.data.strip().strip('"')
         return None
+
+    def alive(self) -> bool:
+        return not self.dead and self._transport.alive()
 
     def _fail(self) -> str:
         self.dead = True

@@ -6,6 +6,7 @@ newlines) so that offsets and line numbers carry over to the original text uncha
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -34,7 +35,8 @@ def _char_literal_end(text: str, i: int) -> int:
     return -1
 
 
-def _scan(text: str) -> list[tuple[str, int, int, int, int]]:
+@functools.lru_cache(maxsize=64)  # one check scans the same few texts many times
+def _scan(text: str) -> tuple[tuple[str, int, int, int, int], ...]:
     """Spans of comments, literals and «escaped» identifiers:
     (kind, start, end, content_start, content_end).
 
@@ -109,7 +111,7 @@ def _scan(text: str) -> list[tuple[str, int, int, int, int]]:
                 i = j
         else:
             i += 1
-    return spans
+    return tuple(spans)
 
 
 def _string_segment(

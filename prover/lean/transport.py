@@ -29,8 +29,9 @@ class TransportTimeout(Exception):
 class Transport(Protocol):
     """What `LeanRepl` needs from a running REPL process."""
 
-    def write(self, data: bytes) -> None:
-        """Send bytes to the process's stdin; raises TransportClosed on a dead pipe."""
+    def write(self, data: bytes, deadline: float) -> None:
+        """Send bytes to the process's stdin; TransportClosed on a dead pipe, TransportTimeout
+        when the process stops reading before `deadline`."""
 
     def read_line(self, deadline: float) -> bytes:
         """Next line of stdout without its newline; TransportTimeout past `deadline`
@@ -45,27 +46,35 @@ class Transport(Protocol):
         """Exit status and the tail of stderr, for a failure's explanation."""
 
 
+MAX_LINE_BYTES = 64 * 1024 * 1024  # a line longer than this is a runaway process
+
+
 def next_line(buf: bytearray, deadline: float, fill: Callable[[float], bool]) -> bytes:
     """Take the next line out of `buf`, calling `fill(timeout)` to read more into it.
 
     `fill` returns False once the output has ended; a last line without a newline still counts.
+    Only newly read bytes are searched for the newline, so a huge line costs linear time.
     """
+    searched = 0
     while True:
-        nl = buf.find(b"\n")
+        nl = buf.find(b"\n", searched)
         if nl >= 0:
             line = bytes(buf[:nl])
             del buf[: nl + 1]
             return line
+        searched = len(buf)
+        if searched > MAX_LINE_BYTES:
+            raise TransportClosed(f"output line over {MAX_LINE_BYTES >> 20} MB")
         remaining = deadline - time.monotonic()
         if not fill(max(remaining, 0.0)):
-            if b"\n" in buf:
+            if buf.find(b"\n", searched) >= 0:
                 continue
             if buf:
                 line = bytes(buf)
                 buf.clear()
                 return line
             raise TransportClosed("end of output")
-        if remaining <= 0 and b"\n" not in buf:
+        if remaining <= 0 and buf.find(b"\n", searched) < 0:
             raise TransportTimeout()
 
 
@@ -88,32 +97,50 @@ class SubprocessTransport:
         self._stderr_path = stderr_path
         self._cleanup = list(cleanup)
         self._stderr = open(stderr_path, "wb")  # noqa: SIM115 - closed in kill()
-        self.proc = subprocess.Popen(
-            list(argv),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            cwd=cwd,
-            env=env,
-            start_new_session=True,  # own process group: killpg reaches every child
-            preexec_fn=preexec_fn,
-            bufsize=0,
-        )
+        try:
+            self.proc = subprocess.Popen(
+                list(argv),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=self._stderr,
+                cwd=cwd,
+                env=env,
+                start_new_session=True,  # own process group: killpg reaches every child
+                preexec_fn=preexec_fn,
+                bufsize=0,
+            )
+        except BaseException:
+            self._stderr.close()
+            self.remove_files()
+            raise
         assert self.proc.stdout is not None and self.proc.stdin is not None
         self._out_fd = self.proc.stdout.fileno()
+        self._in_fd = self.proc.stdin.fileno()
         os.set_blocking(self._out_fd, False)
+        os.set_blocking(self._in_fd, False)
         self._selector = selectors.DefaultSelector()
         self._selector.register(self._out_fd, selectors.EVENT_READ)
         self._buf = bytearray()
         self._eof = False
+        self._killed = False
 
-    def write(self, data: bytes) -> None:
-        assert self.proc.stdin is not None
-        try:
-            self.proc.stdin.write(data)
-            self.proc.stdin.flush()
-        except (BrokenPipeError, ValueError, OSError) as exc:
-            raise TransportClosed(f"stdin closed: {exc}") from exc
+    def write(self, data: bytes, deadline: float) -> None:
+        view = memoryview(data)
+        while view:
+            try:
+                sent = os.write(self._in_fd, view)
+            except BlockingIOError:
+                sent = 0
+            except (BrokenPipeError, ValueError, OSError) as exc:
+                raise TransportClosed(f"stdin closed: {exc}") from exc
+            view = view[sent:]
+            if view:  # the pipe is full: wait until the process reads, or the deadline
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TransportTimeout()
+                with selectors.DefaultSelector() as sel:
+                    sel.register(self._in_fd, selectors.EVENT_WRITE)
+                    sel.select(remaining)
 
     def read_line(self, deadline: float) -> bytes:
         return next_line(self._buf, deadline, self._fill)
@@ -137,13 +164,16 @@ class SubprocessTransport:
         return True
 
     def kill(self) -> None:
+        if self._killed:
+            return
+        self._killed = True
         if self._eof and self.proc.poll() is None:
             # It closed its output: let it finish exiting so its own status is reported.
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(timeout=1.0)
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
+        # Always the whole group: the leader may be gone while what it started lives on.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):  # a zombie we cannot reap
             self.proc.wait(timeout=10)
         for stream in (self.proc.stdin, self.proc.stdout):
@@ -172,10 +202,12 @@ class SubprocessTransport:
         try:
             if not self._stderr.closed:
                 self._stderr.flush()
-            data = self._stderr_path.read_bytes()
+            with self._stderr_path.open("rb") as f:
+                f.seek(max(0, f.seek(0, os.SEEK_END) - limit))
+                data = f.read()
         except OSError:
             return ""
-        return data[-limit:].decode("utf-8", "replace")
+        return data.decode("utf-8", "replace")
 
     def diagnostics(self) -> str:
         code = self.proc.poll()

@@ -21,13 +21,17 @@ Rules file: {"version": "4.24.0", "header_delay_s": 0, "rules": [{"match": "subs
   "alloc_mb": 500, "garbage": true, "stderr": "text",
   "probe": {"connect": [host, port], "write": [paths]}}]}
 `axioms_by_name` (or else `axioms`) of the rule whose match is in the command that declared
-NAME answer `#print axioms NAME` (one line each); otherwise the standard three.
+NAME answer `#print axioms NAME` (one line each); otherwise the standard three. The verifier's
+reference statement (a theorem named prover_reference_...) is answered by rules marked
+`"reference": true` only; `"statement_mismatch": true` makes the statement the command declares
+differ from the reference, as helpers that change its meaning would in real Lean.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
 
@@ -141,6 +145,7 @@ def script(rules_path: str) -> None:
     version = config.get("version", "4.24.0")
     envs = 0  # environments created so far; ids are never freed
     axioms_of: dict[str, list[str]] = {}
+    signatures: dict[str, str] = {}  # declared name -> its statement text (whitespace-folded)
     hog: list[bytearray] = []
     for text in read_requests():
         if skipped(text):
@@ -160,22 +165,15 @@ def script(rules_path: str) -> None:
             emit({"messages": [info(f'"{version}"')], "env": envs})
             envs += 1
             continue
-        if cmd.startswith("#print axioms "):
-            messages = []
-            for number, line in enumerate(cmd.split("\n"), start=1):
-                if line.startswith("#print axioms "):
-                    name = line.split()[2]
-                    axioms = axioms_of.get(name, STANDARD)
-                    text_ = (
-                        f"'{name}' depends on axioms: [{', '.join(axioms)}]"
-                        if axioms
-                        else f"'{name}' does not depend on any axioms"
-                    )
-                    messages.append(info(text_, number))
-            emit({"messages": messages, "env": envs})
+        lines = [ln for ln in cmd.split("\n") if ln.strip()]
+        if lines and all(ln.startswith(("#print axioms ", "example : type_of%")) for ln in lines):
+            emit({"messages": verifier_answers(cmd, axioms_of, signatures), "env": envs})
             envs += 1
             continue
-        rule = next((r for r in rules if matches(r, cmd)), {})
+        reference = REFERENCE in cmd
+        rule = next(
+            (r for r in rules if matches(r, cmd) and bool(r.get("reference")) == reference), {}
+        )
         if "probe" in rule:  # sandbox tests: report what this process could do
             emit({"messages": [info(json.dumps(probe(rule["probe"])))], "env": envs})
             envs += 1
@@ -196,15 +194,58 @@ def script(rules_path: str) -> None:
         if rule.get("garbage"):
             emit("this is not JSON")
             continue
-        for word in ("theorem", "lemma"):
-            for part in cmd.split(word + " ")[1:]:
-                name = part.split()[0] if part.split() else ""
-                by_name = rule.get("axioms_by_name", {})
-                axioms_of[name] = by_name.get(name, rule.get("axioms", STANDARD))
+        for name, signature in declared(cmd):
+            by_name = rule.get("axioms_by_name", {})
+            axioms_of[name] = by_name.get(name, rule.get("axioms", STANDARD))
+            # a rule can say that Lean elaborated this statement to something else
+            signatures[name] = f"<changed {envs}>" if rule.get("statement_mismatch") else signature
         response = dict(rule.get("response", {}))
         response["env"] = envs
         envs += 1
         emit(response)
+
+
+REFERENCE = "prover_reference_"
+_DECL = re.compile(r"(?:theorem|lemma)\s+(\S+)(.*?):=", re.S)
+_CHECK = re.compile(r"example : type_of% @(\S+) := @_root_\.(\S+)")
+
+
+def declared(cmd: str) -> list[tuple[str, str]]:
+    """(name, statement text) of each theorem the command declares; the statement text is
+    what a real Lean would elaborate, compared here textually."""
+    return [(m.group(1), " ".join(m.group(2).split())) for m in _DECL.finditer(cmd)]
+
+
+def verifier_answers(cmd: str, axioms_of: dict, signatures: dict) -> list[dict]:
+    """Answers to the verifier's own check: `example : type_of% @REF := @_root_.NAME` (the
+    proved statement is the reference's) and `#print axioms _root_.NAME`."""
+    messages = []
+    for number, line in enumerate(cmd.split("\n"), start=1):
+        if m := _CHECK.match(line):
+            ref, name = m.group(1), m.group(2)
+            if name not in signatures:
+                messages.append(error(f"unknown identifier '_root_.{name}'", number))
+            elif signatures.get(ref) != signatures[name]:
+                messages.append(error("type mismatch\n  the proved statement differs", number))
+        elif line.startswith("#print axioms "):
+            name = line.split()[2].removeprefix("_root_.")
+            axioms = axioms_of.get(name, STANDARD)
+            text = (
+                f"'{name}' depends on axioms: [{', '.join(axioms)}]"
+                if axioms
+                else f"'{name}' does not depend on any axioms"
+            )
+            messages.append(info(text, number))
+    return messages
+
+
+def error(data: str, line: int) -> dict:
+    return {
+        "severity": "error",
+        "pos": {"line": line, "column": 0},
+        "endPos": {"line": line, "column": 7},
+        "data": data,
+    }
 
 
 def matches(rule: dict, cmd: str) -> bool:
