@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -72,6 +73,10 @@ def check(
 
     if (file is None) == (jsonl is None):
         raise UsageError("give either FILE or --jsonl ITEMS.jsonl")
+    if jsonl is not None and as_json:
+        raise UsageError("--json is for FILE mode; JSONL mode always writes JSON lines")
+    if file is not None and out is not None:
+        raise UsageError("--out is for --jsonl mode; FILE mode prints its report (--json)")
     config = verifier_config(
         timeout=timeout,
         memory_mb=memory_mb,
@@ -108,8 +113,13 @@ def read_lean_file(path: Path) -> str:
         raise UsageError(f"{path}: not UTF-8 text (byte {exc.start})") from None
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # unwinds through the pool, which kills its REPL processes
+
+
 def main() -> None:
     """Console entry point: known failures become one line on stderr and exit 2."""
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         app()  # standalone: usage errors are reported by Typer (exit 2), then sys.exit
     except (UsageError, ReplNotFound, SandboxUnavailable) as exc:

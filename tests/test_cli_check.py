@@ -143,7 +143,8 @@ def items_file(tmp_path: Path, n: int = 4) -> Path:
         }
         for i in range(n)
     ]
-    rows[1]["proof"] = "  exact?"
+    if n > 1:
+        rows[1]["proof"] = "  exact?"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
 
@@ -270,3 +271,102 @@ def test_help_says_none_is_for_trusted_input() -> None:
     result = run(["check", "--help"], env={"COLUMNS": "200"})
     assert result.returncode == 0
     assert "trusted input only" in result.stdout
+
+
+def test_equal_samples_are_separate_records_and_ids_must_be_unique(fake_repl_script, tmp_path):
+    repl = repl_arg(fake_repl_script())
+    row = {
+        "name": "t",
+        "header": HEADER,
+        "formal_statement": "theorem t : (1 : ℕ) = 1 := by\n",
+        "proof": "  rfl -- \u2028 a line separator inside a JSON string",
+    }
+    items = tmp_path / "items.jsonl"
+    items.write_text("\n".join(json.dumps(row, ensure_ascii=False) for _ in range(3)) + "\n")
+    out = tmp_path / "out.jsonl"
+    result = run(
+        ["check", "--jsonl", str(items), "--out", str(out), "--sandbox", "none", "--repl", repl]
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(out.read_text().splitlines()) == 3  # k equal samples count k times
+    items.write_text("\n".join(json.dumps({**row, "id": "p1"}) for _ in range(2)) + "\n")
+    dup = run(["check", "--jsonl", str(items), "--sandbox", "none", "--repl", repl])
+    assert dup.returncode == 2 and "id 'p1' already used on line 1" in dup.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--jsonl", "ITEMS", "--json"], "--json is for FILE mode"),
+        (["FILE", "--out", "x.jsonl"], "--out is for --jsonl mode"),
+        (["--jsonl", "ITEMS", "--out", "DIR"], "cannot write verdicts"),
+    ],
+)
+def test_option_misuse_is_one_line(fake_repl_script, tmp_path, args, message) -> None:
+    lean = tmp_path / "a.lean"
+    lean.write_text(HEADER + "theorem t : True := trivial\n")
+    items = items_file(tmp_path, 1)
+    subs = {"FILE": str(lean), "ITEMS": str(items), "DIR": str(tmp_path)}
+    argv = [
+        "check",
+        *(subs.get(a, a) for a in args),
+        "--sandbox",
+        "none",
+        "--repl",
+        repl_arg(fake_repl_script()),
+    ]
+    result = run(argv)
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and message in result.stderr
+
+
+def test_sigterm_keeps_verdicts_and_leaves_no_repl(fake_repl_script, tmp_path) -> None:
+    import signal
+    import time
+
+    items = tmp_path / "items.jsonl"
+    rows = [
+        {
+            "name": f"t{i}",
+            "header": HEADER,
+            "formal_statement": f"theorem t{i} : ({i} : ℕ) = {i} := by\n",
+            "proof": "  rfl" + (" -- HANG" if i else ""),
+        }
+        for i in range(3)
+    ]
+    items.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "out.jsonl"
+    rules = fake_repl_script([{"match": "HANG", "sleep_s": 1000}])
+    marker = str(rules.argv[-1])
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "prover",
+            "check",
+            "--jsonl",
+            str(items),
+            "--out",
+            str(out),
+            "--sandbox",
+            "none",
+            "--workers",
+            "2",
+            "--repl",
+            repl_arg(rules),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (out.exists() and out.read_text().strip()):
+        time.sleep(0.2)
+    time.sleep(1.0)  # the hanging checks are in flight
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=30)
+    assert proc.returncode != 0
+    assert [json.loads(line)["name"] for line in out.read_text().splitlines()] == ["t0"]
+    time.sleep(0.5)
+    leftovers = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True).stdout
+    assert leftovers.strip() == ""

@@ -215,8 +215,18 @@ def find_banned(code: str, *, file_mode: bool = False) -> str | None:
 # proof and runs as a command of its own (`  end`, `  theorem decoy ...`): refused. Tactic
 # forms `open ... in` / `set_option ... in` stay allowed.
 _BODY_COMMAND_RE = re.compile(
-    _NOT_AFTER + "(" + "|".join(sorted(COMMAND_KEYWORDS | {"lemma", "private", "protected",
-    "noncomputable", "where"}, key=len, reverse=True)) + ")" + _NOT_BEFORE + r"|(@\[)"
+    _NOT_AFTER
+    + "("
+    + "|".join(
+        sorted(
+            COMMAND_KEYWORDS | {"lemma", "private", "protected", "noncomputable", "where"},
+            key=len,
+            reverse=True,
+        )
+    )
+    + ")"
+    + _NOT_BEFORE
+    + r"|(@\[)"
 )
 _TACTIC_IN_RE = re.compile(r"(open|set_option)\b[^\n]*?\bin" + _NOT_BEFORE)
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from prover.lean.acceptance import axioms_reason, has_sorry, parse_axioms
 from prover.lean.banned import find_banned
+from prover.lean.commands import lean_name
 from prover.lean.pool import ReplPool
 from prover.lean.protocol import CommandResponse, Message
 from prover.lean.repl import HeaderFailure, ReplFailure
@@ -76,7 +77,8 @@ def check_file(pool: ReplPool, path: str, text: str) -> FileReport:
                 )
                 repl.checks_done += 1
                 if named:
-                    query = "\n".join(f"#print axioms {d.name}" for d in named)
+                    # _root_ and «escapes»: the exact constant, whatever namespace is open
+                    query = "\n".join(f"#print axioms _root_.{lean_name(d.name)}" for d in named)
                     printed = repl.command(
                         query, env=response.env, timeout=max(0.001, deadline - time.monotonic())
                     )

@@ -15,12 +15,8 @@ from prover.lean.verdict import CheckItem, Verdict
 REQUIRED = ("name", "header", "formal_statement", "proof")
 
 
-def item_key(record: dict[str, Any]) -> str:
-    """A record's identity across runs: its `id` / `custom_id`, else a hash of what is checked
-    (the same proof of the same statement is one check, whichever line holds it)."""
-    for field in ("id", "custom_id"):
-        if record.get(field) is not None:
-            return str(record[field])
+def content_key(record: dict[str, Any]) -> str:
+    """A hash of what is checked: the same proof of the same statement under the same header."""
     digest = hashlib.sha256(
         json.dumps([record[f] for f in REQUIRED], ensure_ascii=False).encode()
     ).hexdigest()
@@ -28,7 +24,11 @@ def item_key(record: dict[str, Any]) -> str:
 
 
 def read_items(path: Path) -> list[tuple[str, CheckItem]]:
-    """All records of a JSONL file as (key, item); a bad line is a UsageError naming it."""
+    """All records of a JSONL file as (key, item); a bad line is a UsageError naming it.
+
+    A record's key (its identity across runs, for resuming) is its `id` / `custom_id`, which
+    must then be unique; else a hash of what it checks plus its occurrence number, so k equal
+    samples of one problem stay k records (pass@k counts each)."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -40,7 +40,10 @@ def read_items(path: Path) -> list[tuple[str, CheckItem]]:
     except UnicodeDecodeError as exc:
         raise UsageError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     items: list[tuple[str, CheckItem]] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    seen_ids: dict[str, int] = {}
+    occurrences: dict[str, int] = {}
+    # split on "\n" only: U+2028 and friends are legal inside JSON strings
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
@@ -54,9 +57,22 @@ def read_items(path: Path) -> list[tuple[str, CheckItem]]:
             raise UsageError(
                 f"{path}:{number}: missing or non-string field(s) {', '.join(missing)}"
             )
+        explicit = next(
+            (str(record[f]) for f in ("id", "custom_id") if record.get(f) is not None), None
+        )
+        if explicit is not None:
+            if explicit in seen_ids:
+                raise UsageError(
+                    f"{path}:{number}: id {explicit!r} already used on line {seen_ids[explicit]}"
+                )
+            seen_ids[explicit] = number
+            key = explicit
+        else:
+            content = content_key(record)
+            occurrences[content] = occurrences.get(content, 0) + 1
+            key = f"{content}-{occurrences[content]}"
         extra = {k: v for k, v in record.items() if k not in REQUIRED}
-        item = CheckItem(*(record[f] for f in REQUIRED), extra=extra)
-        items.append((item_key(record), item))
+        items.append((key, CheckItem(*(record[f] for f in REQUIRED), extra=extra)))
     return items
 
 
@@ -64,6 +80,8 @@ def finished_keys(path: Path) -> set[str]:
     """Keys of verdicts already in `path`; a torn last line (a crash mid-write) is ignored."""
     if not path.exists():
         return set()
+    if not path.is_file():
+        raise UsageError(f"{path}: cannot write verdicts (not a file)")
     keys: set[str] = set()
     with path.open("rb") as f:
         for raw in f:
@@ -85,12 +103,20 @@ class VerdictWriter:
 
     @classmethod
     def open(cls, path: Path) -> VerdictWriter:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # A crash mid-line leaves a torn tail: start on a fresh line so it stays one bad line.
-        if path.exists() and path.stat().st_size and not path.read_bytes().endswith(b"\n"):
-            with path.open("a") as f:
-                f.write("\n")
-        return cls(path.open("a", encoding="utf-8"), durable=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # A crash mid-line leaves a torn tail: start on a fresh line, so it stays one
+            # unreadable line that resuming skips.
+            if path.exists() and path.stat().st_size:
+                with path.open("rb") as f:
+                    f.seek(-1, os.SEEK_END)
+                    torn = f.read(1) != b"\n"
+                if torn:
+                    with path.open("a") as f:
+                        f.write("\n")
+            return cls(path.open("a", encoding="utf-8"), durable=True)
+        except OSError as exc:
+            raise UsageError(f"{path}: cannot write verdicts ({exc.strerror})") from None
 
     def write(self, key: str, verdict: Verdict) -> None:
         record = {"id": key, **verdict.to_json()}
@@ -106,9 +132,5 @@ class VerdictWriter:
 def iter_pending(
     items: list[tuple[str, CheckItem]], done: set[str]
 ) -> Iterator[tuple[str, CheckItem]]:
-    seen: set[str] = set()
-    for key, item in items:
-        if key in done or key in seen:
-            continue
-        seen.add(key)
-        yield key, item
+    """The records whose verdict is not in `done` yet (keys are unique within a file)."""
+    return ((key, item) for key, item in items if key not in done)

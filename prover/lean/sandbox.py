@@ -7,11 +7,13 @@ this process already runs inside the project's container (where the container is
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import os
 import resource
 import shlex
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import Callable, Sequence
@@ -26,6 +28,7 @@ SANDBOXES = ("auto", "bwrap", "docker", "none")
 DEFAULT_REPL = "lake env /opt/lean/repl/.lake/build/bin/repl"
 DEFAULT_REPL_CWD = "/opt/lean/mathlib4"
 IN_CONTAINER_VAR = "PROVER_IN_CONTAINER"
+_PR_SET_PDEATHSIG = 1
 
 
 class SandboxUnavailable(Exception):
@@ -131,18 +134,29 @@ def resolve_kind(kind: str) -> str:
     )
 
 
-def _address_space_cap(memory_mb: int) -> Callable[[], None]:
+def _child_setup(memory_mb: int) -> Callable[[], None]:
+    """What runs in the child between fork and exec: the address-space cap, and death with
+    the pool's launcher thread, so a killed `prover` leaves no REPL behind."""
     limit = memory_mb * 1024 * 1024
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # not Linux
+        prctl = None
 
-    def apply() -> None:  # runs in the child between fork and exec
+    def apply() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        if prctl is not None:
+            prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
     return apply
 
 
-def sandbox_environment() -> dict[str, str]:
+def sandbox_environment(command: ReplCommand | None = None) -> dict[str, str]:
     """The cleared environment a sandboxed REPL gets: enough for elan/lake, nothing else."""
     path = ["/usr/local/bin", "/usr/bin", "/bin"]
+    program = shutil.which(command.argv[0]) if command and "/" not in command.argv[0] else None
+    if program:
+        path.insert(0, str(Path(program).parent))
     env = {"HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8"}
     elan_home = os.environ.get("ELAN_HOME") or str(Path.home() / ".elan")
     if Path(elan_home).is_dir():
@@ -179,6 +193,9 @@ def bwrap_argv(
     if command.cwd:
         binds.append(command.cwd)
     binds += [a for a in command.argv if a.startswith("/") and Path(a).exists()]
+    program = shutil.which(command.argv[0]) if "/" not in command.argv[0] else None
+    if program:  # found on the host PATH: the same program must exist inside
+        binds.append(str(Path(program).parent))
     binds += list(ro_paths)
     # The private /tmp first, so that paths the command names under /tmp can be bound over it.
     argv += ["--bind", str(scratch), "/tmp"]
@@ -213,7 +230,7 @@ def transport_factory(
     def start_local() -> Transport:
         scratch = Path(tempfile.mkdtemp(prefix="prover-repl-", dir=scratch_root))
         if kind == "bwrap":
-            env = sandbox_environment()
+            env = sandbox_environment(command)
             argv = bwrap_argv(command, scratch, config.ro_paths, env)
             cwd = None
         else:
@@ -224,7 +241,7 @@ def transport_factory(
             env=env,
             # stderr lives beside the scratch dir, out of the sandbox's reach.
             stderr_path=scratch.with_suffix(".err"),
-            preexec_fn=_address_space_cap(config.memory_mb),
+            preexec_fn=_child_setup(config.memory_mb),
             cleanup=[scratch, scratch.with_suffix(".err")],
         )
         return transport
