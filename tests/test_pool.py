@@ -390,3 +390,13 @@ def test_a_repl_that_stops_reading_times_out(tmp_path) -> None:
     with pytest.raises(ReplFailure) as failure:
         repl.send({"cmd": "x" * 5_000_000}, timeout=2)
     assert failure.value.reason == "timeout" and time.monotonic() - start < 10
+
+
+def test_mixed_headers_do_not_thrash(fake_repl_script) -> None:
+    """Two headers interleaved on two workers: each worker keeps its header's process (a
+    check waits for a busy process of its own header rather than evicting the other one)."""
+    other = "import Mathlib\nopen Finset\n"
+    items = [item(i, header=HEADER if i % 2 else other) for i in range(40)]
+    with pool_for(fake_repl_script(), workers=2) as pool:
+        assert all(v.accepted for _, v in pool.check_many(items))
+        assert pool.stats.header_elaborations <= 4, pool.stats
