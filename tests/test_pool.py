@@ -70,9 +70,8 @@ def test_proof_text_is_sent_in_the_header_environment(fake_repl_script, tmp_path
     assert "env" not in header and header["cmd"].startswith("import Mathlib")
     assert version["cmd"] == "#eval Lean.versionString"
     # the benchmark statement on its own, under a private name, right after the header
-    assert reference["env"] == 0 and "theorem prover_reference_" in reference["cmd"]
-    assert "(a b : ℕ) (h : a = b) : b = a" in reference["cmd"]
-    assert reference["cmd"].endswith("sorry") and "exact h.symm" not in reference["cmd"]
+    assert reference["env"] == 0 and reference["cmd"].startswith("axiom prover_reference_")
+    assert reference["cmd"].endswith("(a b : ℕ) (h : a = b) : b = a")
     # the proof on top of it; then the statement and axioms check in the proof's environment
     assert proof["env"] == 2 and "theorem t_1 (a b : ℕ)" in proof["cmd"]
     assert "exact h.symm" in proof["cmd"] and "import" not in proof["cmd"]
@@ -93,9 +92,7 @@ def test_reference_is_elaborated_once_per_statement_and_process(
         for _ in range(5):
             assert pool.check(item(1)).accepted
         assert pool.check(item(2)).accepted
-    references = [
-        r for r in logged(log) if "prover_reference_" in r["cmd"] and "example" not in r["cmd"]
-    ]
+    references = [r for r in logged(log) if r["cmd"].startswith("axiom prover_reference_")]
     assert len(references) == 2
 
 

@@ -3,9 +3,9 @@ final check that the theorem Lean proved is the benchmark's own statement.
 
 Why a reference: helpers placed before the statement (instances, notations, namespaces, section
 variables, shadowing names) can change what the very same statement text means. The benchmark
-statement is therefore elaborated once per process on its own, right after the header, under a
-private name; the model's code runs on top of that environment, and the check asks Lean (and
-the kernel, through `example`) that the proved constant has the reference's type.
+statement is therefore elaborated on its own right after the header, as an axiom under a private
+name; the model's code runs after it, and the check asks Lean (and the kernel, through
+`example`) that the proved constant has the reference's type.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from __future__ import annotations
 import hashlib
 import re
 
-from prover.lean.source import declarations, is_ident_char
+from prover.lean.source import declarations, is_ident_char, mask_all, signature_end
 
 REFERENCE_PREFIX = "prover_reference_"
+_TRAILING_ASSIGN = re.compile(r":=\s*(by\s*)?$")
 _PLAIN_COMPONENT = re.compile(r"[^\W\d][\w'!?₀-₉ₐ-ₜᵢ-ᵥⱼ]*")
 
 
@@ -31,15 +32,14 @@ def reference_name(formal_statement: str) -> str:
 
 
 def reference_command(formal_statement: str, ref_name: str) -> str:
-    """The benchmark statement under `ref_name`, proved by `sorry` (never used by a proof: a
-    proof that did would carry `sorryAx`)."""
+    """The benchmark statement as an axiom named `ref_name`: it gives the statement's type,
+    elaborated before any model code, with no `sorry` warning to tell apart from the model's;
+    a proof that used it would list it under `#print axioms` and fail."""
     decls = [d for d in declarations(formal_statement) if d.keyword in ("theorem", "lemma")]
     if not decls:
         raise ValueError("the formal statement declares no theorem")
     start = decls[0].command.keyword_offset
-    keyword = decls[0].keyword
-    after = start + len(keyword)
-    j = after
+    j = start + len(decls[0].keyword)
     while j < len(formal_statement) and formal_statement[j] in " \t\n":
         j += 1
     k = j
@@ -47,8 +47,12 @@ def reference_command(formal_statement: str, ref_name: str) -> str:
         is_ident_char(formal_statement[k]) or formal_statement[k] in ".«»"
     ):
         k += 1
-    head = formal_statement[:start] + f"theorem {ref_name}" + formal_statement[k:]
-    return head.rstrip() + "\n  sorry"
+    masked = mask_all(formal_statement)
+    trailing = _TRAILING_ASSIGN.search(masked)
+    end = trailing.start() if trailing else signature_end(masked, start, len(masked))
+    if end < 0:
+        raise ValueError("the formal statement has no `:=`")
+    return formal_statement[:start] + f"axiom {ref_name}" + formal_statement[k:end].rstrip()
 
 
 def statement_check_command(name: str, ref_name: str) -> str:

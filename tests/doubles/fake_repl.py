@@ -22,7 +22,7 @@ Rules file: {"version": "4.24.0", "header_delay_s": 0, "rules": [{"match": "subs
   "probe": {"connect": [host, port], "write": [paths]}}]}
 `axioms_by_name` (or else `axioms`) of the rule whose match is in the command that declared
 NAME answer `#print axioms NAME` (one line each); otherwise the standard three. The verifier's
-reference statement (a theorem named prover_reference_...) is answered by rules marked
+reference statement (an axiom named prover_reference_...) is answered by rules marked
 `"reference": true` only; `"statement_mismatch": true` makes the statement the command declares
 differ from the reference, as helpers that change its meaning would in real Lean.
 """
@@ -206,14 +206,17 @@ def script(rules_path: str) -> None:
 
 
 REFERENCE = "prover_reference_"
-_DECL = re.compile(r"(?:theorem|lemma)\s+(\S+)(.*?):=", re.S)
+_DECL = re.compile(r"(?:theorem|lemma)\s+(\S+)(.*?):=|axiom\s+(\S+)(.*?)(?=\n\s*\n|\Z)", re.S)
 _CHECK = re.compile(r"example : type_of% @(\S+) := @_root_\.(\S+)")
 
 
 def declared(cmd: str) -> list[tuple[str, str]]:
     """(name, statement text) of each theorem the command declares; the statement text is
     what a real Lean would elaborate, compared here textually."""
-    return [(m.group(1), " ".join(m.group(2).split())) for m in _DECL.finditer(cmd)]
+    return [
+        (m.group(1) or m.group(3), " ".join((m.group(2) or m.group(4) or "").split()))
+        for m in _DECL.finditer(cmd)
+    ]
 
 
 def verifier_answers(cmd: str, axioms_of: dict, signatures: dict) -> list[dict]:
