@@ -13,6 +13,7 @@ from prover.errors import UsageError
 from prover.lean.filecheck import NoTheorem, check_file
 from prover.lean.items_io import VerdictWriter, finished_keys, iter_pending, read_items
 from prover.lean.pool import ReplPool
+from prover.lean.remote import RemoteVerifier
 
 
 def run_file(pool: ReplPool, path: Path, text: str, *, as_json: bool) -> int:
@@ -43,7 +44,7 @@ def _short(detail: str, messages: list[dict]) -> str:
     return first[:120]
 
 
-def run_jsonl(pool: ReplPool, items_path: Path, out: Path | None) -> int:
+def run_jsonl(pool: ReplPool | RemoteVerifier, items_path: Path, out: Path | None) -> int:
     items = read_items(items_path)  # validates every line before any REPL work
     done = finished_keys(out) if out is not None else set()
     writer = (
@@ -61,10 +62,11 @@ def run_jsonl(pool: ReplPool, items_path: Path, out: Path | None) -> int:
         if out is not None:
             writer.close()
     skipped = len(items) - len(pending)
+    stats = getattr(pool, "stats", None)  # a remote verifier keeps none
     print(
         f"prover check: {checked} checked, {accepted} accepted"
         + (f", {skipped} already in {out}" if skipped else "")
-        + f"; header elaborations: {pool.stats.header_elaborations}",
+        + (f"; header elaborations: {stats.header_elaborations}" if stats else ""),
         file=sys.stderr,
     )
     return 0

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from prover.errors import UsageError
+from prover.lean.remote import VerifierUnavailable
 from prover.lean.sandbox import ReplNotFound, SandboxUnavailable
 from prover.verifier_options import (
     AllowNative,
@@ -19,6 +20,7 @@ from prover.verifier_options import (
     ReplCwd,
     Sandbox,
     Timeout,
+    VerifierUrl,
     Workers,
     verifier_config,
 )
@@ -65,11 +67,13 @@ def check(
     workers: Workers = None,
     allow_native: AllowNative = False,
     recycle_after: RecycleAfter = 1000,
+    verifier: VerifierUrl = None,
 ) -> None:
     """Did Lean accept these proofs? Strict: no error, no sorry, the benchmark's own statement,
     only the standard axioms. Exit 0 only if every proof in FILE is accepted."""
     from prover.check_command import run_file, run_jsonl
     from prover.lean.pool import ReplPool
+    from prover.verifier_options import open_verifier
 
     if (file is None) == (jsonl is None):
         raise UsageError("give either FILE or --jsonl ITEMS.jsonl")
@@ -86,16 +90,78 @@ def check(
         workers=workers,
         allow_native=allow_native,
         recycle_after=recycle_after,
+        verifier_url=verifier,
     )
     if file is not None:
+        if verifier:
+            raise UsageError("FILE mode runs on a local REPL; use --jsonl with --verifier")
         text = read_lean_file(file)  # bad input fails before any REPL starts
         with ReplPool(config) as pool:
             code = run_file(pool, file, text, as_json=as_json)
     else:
         assert jsonl is not None
-        with ReplPool(config) as pool:
-            code = run_jsonl(pool, jsonl, out)
+        with open_verifier(config) as checker:
+            code = run_jsonl(checker, jsonl, out)
     raise typer.Exit(code)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    max_queue: Annotated[
+        int | None,
+        typer.Option(help="Snippets accepted at once (default: 8 per worker); beyond: HTTP 429."),
+    ] = None,
+    max_request_mb: Annotated[
+        float, typer.Option(help="Largest request body accepted (HTTP 413 beyond).")
+    ] = 8.0,
+    insecure: Annotated[
+        bool,
+        typer.Option(help="Allow --sandbox none: untrusted code would run unsandboxed."),
+    ] = False,
+    timeout: Timeout = 300.0,
+    memory_mb: MemoryMb = 12288,
+    sandbox: Sandbox = "auto",
+    repl: Repl = None,
+    repl_cwd: ReplCwd = None,
+    workers: Workers = None,
+    recycle_after: RecycleAfter = 1000,
+) -> None:
+    """Serve the verifier over HTTP: Kimina-compatible `POST /api/check` and `POST /verify`,
+    `GET /health`, `GET /metrics`. Set PROVER_API_KEY to require that key."""
+    import os
+
+    import uvicorn
+
+    from prover.lean.pool import ReplPool
+    from prover.lean.sandbox import IN_CONTAINER_VAR, resolve_kind
+    from prover.server.app import create_app
+
+    config = verifier_config(
+        timeout=timeout,
+        memory_mb=memory_mb,
+        sandbox=sandbox,
+        repl=repl,
+        repl_cwd=repl_cwd,
+        workers=workers,
+        allow_native=False,
+        recycle_after=recycle_after,
+    )
+    kind = resolve_kind(sandbox)
+    if kind == "none" and not insecure and not os.environ.get(IN_CONTAINER_VAR):
+        raise UsageError(
+            "prover serve runs code from the network: use a sandbox (bwrap, docker), "
+            "or pass --insecure to run it unsandboxed"
+        )
+    ReplPool(config).close()  # fail now, in one line, if the REPL or sandbox is missing
+    app = create_app(
+        lambda: ReplPool(config),
+        api_key=os.environ.get("PROVER_API_KEY") or None,
+        max_queue=max_queue,
+        max_request_bytes=int(max_request_mb * 1024 * 1024),
+    )
+    uvicorn.run(app, host=host, port=port, timeout_graceful_shutdown=int(timeout) + 30)
 
 
 def read_lean_file(path: Path) -> str:
@@ -122,7 +188,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _terminate)
     try:
         app()  # standalone: usage errors are reported by Typer (exit 2), then sys.exit
-    except (UsageError, ReplNotFound, SandboxUnavailable) as exc:
+    except (UsageError, ReplNotFound, SandboxUnavailable, VerifierUnavailable) as exc:
         print(f"prover: {exc}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
 
-from prover.lean.pool import VerifierConfig
+from prover.lean.pool import ReplPool, VerifierConfig
+from prover.lean.remote import RemoteVerifier
 
 PANEL = "Verifier"
 
@@ -72,6 +74,16 @@ AllowNative = Annotated[
         rich_help_panel=PANEL,
     ),
 ]
+VerifierUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--verifier",
+        help="Send checks to a Kimina-compatible server (`prover serve`, a Kimina Lean Server "
+        "fleet) instead of a local REPL pool; $PROVER_API_KEY is sent as its API key.",
+        rich_help_panel=PANEL,
+        envvar="PROVER_VERIFIER_URL",
+    ),
+]
 RecycleAfter = Annotated[
     int,
     typer.Option(
@@ -93,8 +105,10 @@ def verifier_config(
     workers: int | None,
     allow_native: bool,
     recycle_after: int,
+    verifier_url: str | None = None,
 ) -> VerifierConfig:
     return VerifierConfig(
+        verifier_url=verifier_url,
         repl=repl,
         repl_cwd=repl_cwd,
         sandbox=sandbox,
@@ -104,3 +118,16 @@ def verifier_config(
         allow_native=allow_native,
         recycle_after=recycle_after,
     )
+
+
+def open_verifier(config: VerifierConfig) -> ReplPool | RemoteVerifier:
+    """A local pool, or the remote server named by `--verifier`."""
+    if config.verifier_url:
+        return RemoteVerifier(
+            config.verifier_url,
+            timeout=config.timeout,
+            allow_native=config.allow_native,
+            api_key=os.environ.get("PROVER_API_KEY") or None,
+            concurrency=config.workers or 8,
+        )
+    return ReplPool(config)

@@ -397,3 +397,11 @@ def test_mixed_headers_do_not_thrash(fake_repl_script) -> None:
     with pool_for(fake_repl_script(), workers=2) as pool:
         assert all(v.accepted for _, v in pool.check_many(items))
         assert pool.stats.header_elaborations <= 4, pool.stats
+
+
+def test_waiting_for_a_process_does_not_count_against_the_timeout(fake_repl_script) -> None:
+    command = fake_repl_script([{"match": "SLOW", "sleep_s": 1.2}])
+    items = [item(i, "  exact h.symm -- SLOW") for i in range(3)]
+    with pool_for(command, workers=1, timeout=2.0) as pool:
+        verdicts = [v.reason for _, v in pool.check_many(items)]
+    assert verdicts == ["ok", "ok", "ok"]  # each waited its turn, then had its full 2 s

@@ -49,6 +49,7 @@ class VerifierConfig:
     allow_native: bool = False
     ro_paths: list[str] = field(default_factory=sandboxes.extra_ro_paths)
     docker_image: str = "prover"
+    verifier_url: str | None = None  # check on a Kimina-compatible server instead
 
 
 def default_workers(memory_mb: int) -> int:
@@ -287,13 +288,15 @@ class ReplPool:
             return verdict("no_proof", detail="nothing to check in the proof text")
         if plan.banned:
             return verdict("banned", detail=plan.banned)
-        deadline = time.monotonic() + self.config.timeout
+        deadline = float("inf")
 
         def remaining() -> float:
             return max(0.001, deadline - time.monotonic())
 
         try:
             with self.repl_for(item.header) as repl:
+                # the clock starts once a process is ours: waiting in line is not the proof's
+                deadline = time.monotonic() + self.config.timeout
                 env, ref_name = self._reference(repl, item.formal_statement, remaining())
                 response = repl.command(plan.code, env=env, timeout=remaining())
                 repl.checks_done += 1

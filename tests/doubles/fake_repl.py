@@ -138,15 +138,89 @@ def skipped(text: str) -> bool:
     return s.startswith("#") or s.startswith("--")
 
 
+class ScriptedLean:
+    """The state a scripted REPL keeps across commands."""
+
+    def __init__(self, config: dict) -> None:
+        self.rules = config.get("rules", [])
+        self.envs = 0  # environments created so far; ids are never freed
+        self.axioms_of: dict[str, list[str]] = {}
+        self.signatures: dict[str, str] = {}  # declared name -> statement text, folded
+        self.hog: list[bytearray] = []
+
+    def run(self, cmd: str) -> dict | str:
+        """The answer to one command (without env), or a raw text to print (garbage)."""
+        lines = [ln for ln in cmd.split("\n") if ln.strip()]
+        if lines and all(ln.startswith(("#print axioms ", "example : type_of%")) for ln in lines):
+            return {"messages": verifier_answers(cmd, self.axioms_of, self.signatures)}
+        if m := _SNIPPET.match(cmd):  # a remote check: reference, proof, check in one command
+            return self.snippet(m.group(1), m.group(2), m.group(3))
+        reference = REFERENCE in cmd
+        rule = next(
+            (r for r in self.rules if matches(r, cmd) and bool(r.get("reference")) == reference),
+            {},
+        )
+        if "probe" in rule:  # sandbox tests: report what this process could do
+            return {"messages": [info(json.dumps(probe(rule["probe"])))]}
+        if rule.get("stderr"):
+            sys.stderr.write(rule["stderr"] + "\n")
+            sys.stderr.flush()
+        if rule.get("alloc_mb"):
+            try:
+                for _ in range(int(rule["alloc_mb"])):
+                    self.hog.append(bytearray(1024 * 1024))
+            except MemoryError:
+                die("MemoryError: out of memory", 137)
+        if rule.get("sleep_s"):
+            time.sleep(float(rule["sleep_s"]))
+        if "exit" in rule:
+            die("FakeRepl: scripted crash", int(rule["exit"]))
+        if rule.get("garbage"):
+            return "this is not JSON"
+        for name, signature in declared(cmd):
+            by_name = rule.get("axioms_by_name", {})
+            self.axioms_of[name] = by_name.get(name, rule.get("axioms", STANDARD))
+            # a rule can say that Lean elaborated this statement to something else
+            changed = rule.get("statement_mismatch")
+            self.signatures[name] = f"<changed {self.envs}>" if changed else signature
+        return dict(rule.get("response", {}))
+
+    def snippet(self, reference: str, proof: str, check: str) -> dict | str:
+        """Answer the three parts as Lean would the one command they form: each part's
+        messages at its own lines."""
+        for name, signature in declared(reference):
+            self.signatures[name] = signature
+        answer = self.run(proof)
+        if isinstance(answer, str):
+            return answer
+        proof_at = reference.count("\n") + 2
+        check_at = proof_at + proof.count("\n") + 2
+        messages = [shift(m, proof_at) for m in answer.get("messages", [])]
+        messages += [
+            shift(m, check_at) for m in verifier_answers(check, self.axioms_of, self.signatures)
+        ]
+        sorries = [shift(x, proof_at) for x in answer.get("sorries", [])]
+        out: dict = {}
+        if sorries:
+            out["sorries"] = sorries
+        if messages:
+            out["messages"] = messages
+        return out
+
+
+def shift(entry: dict, lines: int) -> dict:
+    entry = dict(entry)
+    for key in ("pos", "endPos"):
+        if entry.get(key):
+            entry[key] = {**entry[key], "line": entry[key]["line"] + lines}
+    return entry
+
+
 def script(rules_path: str) -> None:
     with open(rules_path) as f:
         config = json.load(f)
-    rules = config.get("rules", [])
     version = config.get("version", "4.24.0")
-    envs = 0  # environments created so far; ids are never freed
-    axioms_of: dict[str, list[str]] = {}
-    signatures: dict[str, str] = {}  # declared name -> its statement text (whitespace-folded)
-    hog: list[bytearray] = []
+    lean = ScriptedLean(config)
     for text in read_requests():
         if skipped(text):
             continue
@@ -155,59 +229,32 @@ def script(rules_path: str) -> None:
             emit({"message": "FakeRepl only answers commands"})
             continue
         env = request.get("env")
-        if env is not None and not (isinstance(env, int) and 0 <= env < envs):
+        if env is not None and not (isinstance(env, int) and 0 <= env < lean.envs):
             emit({"message": "Unknown environment."})
             continue
         cmd = request["cmd"]
         if env is None and config.get("header_delay_s"):
             time.sleep(config["header_delay_s"])
         if cmd.strip() == "#eval Lean.versionString":
-            emit({"messages": [info(f'"{version}"')], "env": envs})
-            envs += 1
+            answer: dict | str = {"messages": [info(f'"{version}"')]}
+        else:
+            answer = lean.run(cmd)
+        if isinstance(answer, str):
+            emit(answer)
             continue
-        lines = [ln for ln in cmd.split("\n") if ln.strip()]
-        if lines and all(ln.startswith(("#print axioms ", "example : type_of%")) for ln in lines):
-            emit({"messages": verifier_answers(cmd, axioms_of, signatures), "env": envs})
-            envs += 1
-            continue
-        reference = REFERENCE in cmd
-        rule = next(
-            (r for r in rules if matches(r, cmd) and bool(r.get("reference")) == reference), {}
-        )
-        if "probe" in rule:  # sandbox tests: report what this process could do
-            emit({"messages": [info(json.dumps(probe(rule["probe"])))], "env": envs})
-            envs += 1
-            continue
-        if rule.get("stderr"):
-            sys.stderr.write(rule["stderr"] + "\n")
-            sys.stderr.flush()
-        if rule.get("alloc_mb"):
-            try:
-                for _ in range(int(rule["alloc_mb"])):
-                    hog.append(bytearray(1024 * 1024))
-            except MemoryError:
-                die("MemoryError: out of memory", 137)
-        if rule.get("sleep_s"):
-            time.sleep(float(rule["sleep_s"]))
-        if "exit" in rule:
-            die("FakeRepl: scripted crash", int(rule["exit"]))
-        if rule.get("garbage"):
-            emit("this is not JSON")
-            continue
-        for name, signature in declared(cmd):
-            by_name = rule.get("axioms_by_name", {})
-            axioms_of[name] = by_name.get(name, rule.get("axioms", STANDARD))
-            # a rule can say that Lean elaborated this statement to something else
-            signatures[name] = f"<changed {envs}>" if rule.get("statement_mismatch") else signature
-        response = dict(rule.get("response", {}))
-        response["env"] = envs
-        envs += 1
-        emit(response)
+        answer["env"] = lean.envs
+        lean.envs += 1
+        emit(answer)
 
 
 REFERENCE = "prover_reference_"
 _DECL = re.compile(r"(?:theorem|lemma)\s+(\S+)(.*?):=|axiom\s+(\S+)(.*?)(?=\n\s*\n|\Z)", re.S)
 _CHECK = re.compile(r"example : type_of% @(\S+) := @_root_\.(\S+)")
+_SNIPPET = re.compile(
+    r"(axiom prover_reference_\S+.*?)\n\n(.*)\n\n(example : type_of% @\S+ := @_root_\.\S+\n"
+    r"#print axioms \S+)\s*$",
+    re.S,
+)
 
 
 def declared(cmd: str) -> list[tuple[str, str]]:
@@ -255,7 +302,7 @@ def matches(rule: dict, cmd: str) -> bool:
     """`match` is a substring of the command, or with `"exact": true` the whole command."""
     if "match" not in rule:
         return False
-    return cmd == rule["match"] if rule.get("exact") else rule["match"] in cmd
+    return cmd.rstrip() == rule["match"].rstrip() if rule.get("exact") else rule["match"] in cmd
 
 
 def probe(what: dict) -> dict:

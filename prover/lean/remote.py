@@ -1,0 +1,162 @@
+"""`--verifier URL`: checks sent to a Kimina-compatible server instead of a local pool.
+
+The server may be another `prover serve` or a Kimina Lean Server fleet (`POST /api/check`).
+What Lean never needs to see (no proof, banned constructs) is decided here, as locally; the
+rest travels as one snippet per proof (see `snippet.py`) and is judged here by the same rungs.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import Any
+
+from prover.lean.extract import plan_check
+from prover.lean.snippet import judge_remote, remote_snippet
+from prover.lean.verdict import CheckItem, Verdict
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+class VerifierUnavailable(Exception):
+    """The verifier server cannot be reached or keeps refusing; one line says which."""
+
+
+class RemoteVerifier:
+    """The `ReplPool` interface (`check`, `check_many`, `lean_version`) over HTTP."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 300.0,
+        allow_native: bool = False,
+        api_key: str | None = None,
+        concurrency: int = 8,
+        batch_size: int = 4,
+        max_attempts: int = 6,
+        backoff_s: float = 0.5,
+    ) -> None:
+        import httpx  # the HTTP client is only needed here
+
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        self.allow_native = allow_native
+        self.workers = concurrency
+        self.batch_size = batch_size
+        self.max_attempts = max_attempts
+        self.backoff_s = backoff_s
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        # the server's own deadline plus room for queueing and the network
+        self._client = httpx.Client(headers=headers, timeout=httpx.Timeout(timeout * 2 + 60))
+        self._httpx = httpx
+        self._lean_version: str | None = None
+        self._version_asked = False
+        self._lock = threading.Lock()
+
+    @property
+    def lean_version(self) -> str | None:
+        with self._lock:
+            if not self._version_asked:
+                self._version_asked = True
+                try:
+                    health = self._client.get(self.url + "/health", timeout=10).json()
+                    self._lean_version = health.get("lean_version")
+                except (self._httpx.HTTPError, ValueError, AttributeError):
+                    self._lean_version = None  # a Kimina server does not say
+        return self._lean_version
+
+    def _post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """POST with retries on 429/5xx and connection errors (exponential backoff)."""
+        last = ""
+        for attempt in range(self.max_attempts):
+            if attempt:
+                time.sleep(self.backoff_s * 2 ** (attempt - 1))
+            try:
+                reply = self._client.post(self.url + path, json=payload)
+            except self._httpx.TransportError as exc:
+                last = f"{type(exc).__name__}: {exc}"
+                continue
+            if reply.status_code in RETRY_STATUSES:
+                last = f"HTTP {reply.status_code}"
+                continue
+            if reply.status_code != 200:
+                raise VerifierUnavailable(
+                    f"verifier {self.url} answered HTTP {reply.status_code}: {reply.text[:200]}"
+                )
+            try:
+                return reply.json()
+            except ValueError:
+                raise VerifierUnavailable(f"verifier {self.url} answered non-JSON") from None
+        raise VerifierUnavailable(
+            f"verifier {self.url} unavailable after {self.max_attempts} attempts ({last})"
+        )
+
+    def _check_batch(self, items: list[CheckItem]) -> list[Verdict]:
+        plans = [plan_check(item) for item in items]
+        verdicts: list[Verdict | None] = [None] * len(items)
+        snippets = []
+        for i, (item, plan) in enumerate(zip(items, plans, strict=True)):
+            if plan.no_proof:
+                verdicts[i] = Verdict(
+                    item.name, False, "no_proof", detail="nothing to check in the proof text"
+                )
+            elif plan.banned:
+                verdicts[i] = Verdict(
+                    item.name,
+                    False,
+                    "banned",
+                    detail=plan.banned,
+                    statement_rewritten=plan.statement_rewritten,
+                )
+            else:
+                snippets.append({"id": str(i), "code": remote_snippet(item, plan)})
+        if snippets:
+            answer = self._post(
+                "/api/check",
+                {"snippets": snippets, "timeout": math.ceil(self.timeout), "reuse": True},
+            )
+            results = {str(r.get("id")): r for r in answer.get("results", [])}
+            for snippet in snippets:
+                i = int(snippet["id"])
+                result = results.get(snippet["id"], {"error": "no result for this snippet"})
+                verdicts[i] = judge_remote(
+                    items[i], plans[i], result, allow_native=self.allow_native
+                )
+        return [v for v in verdicts if v is not None]
+
+    def check(self, item: CheckItem) -> Verdict:
+        return self._check_batch([item])[0]
+
+    def check_many(self, items: Iterable[CheckItem]) -> Iterator[tuple[CheckItem, Verdict]]:
+        """Batches of `batch_size` snippets, `concurrency` requests in flight; verdicts are
+        yielded as their batch returns."""
+        source = iter(items)
+        in_flight: dict[Future[list[Verdict]], list[CheckItem]] = {}
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="verifier") as executor:
+            exhausted = False
+            while in_flight or not exhausted:
+                while not exhausted and len(in_flight) < self.workers:
+                    batch = [it for _, it in zip(range(self.batch_size), source, strict=False)]
+                    if not batch:
+                        exhausted = True
+                        break
+                    in_flight[executor.submit(self._check_batch, batch)] = batch
+                if not in_flight:
+                    break
+                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                for future in done:
+                    batch = in_flight.pop(future)
+                    yield from zip(batch, future.result(), strict=True)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> RemoteVerifier:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,90 @@
+"""A check as one self-contained Lean snippet, for a Kimina-compatible server.
+
+A remote server (another `prover serve`, or a Kimina Lean Server fleet) runs a whole file per
+snippet: its leading imports once per process (cached), the rest as one command. The snippet
+carries everything the local pool sends as separate commands (the reference statement, the
+model's code, the final statement and axioms check), so the verdict is judged here, by the
+same rungs, from the one answer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prover.lean.acceptance import axioms_reason, elaboration_reason, parse_axioms
+from prover.lean.commands import reference_command, reference_name, statement_check_command
+from prover.lean.extract import CheckPlan
+from prover.lean.protocol import ProtocolError, parse_response
+from prover.lean.verdict import CheckItem, Verdict
+
+KIMINA_TIMEOUT = "Lean process timed out"
+
+
+def remote_snippet(item: CheckItem, plan: CheckPlan) -> str:
+    ref_name = reference_name(item.formal_statement)
+    header = item.header if item.header.endswith("\n") or not item.header else item.header + "\n"
+    return (
+        header
+        + reference_command(item.formal_statement, ref_name)
+        + "\n\n"
+        + plan.code.rstrip("\n")
+        + "\n\n"
+        + statement_check_command(plan.name, ref_name)
+    )
+
+
+def judge_remote(
+    item: CheckItem,
+    plan: CheckPlan,
+    result: dict[str, Any],
+    *,
+    allow_native: bool,
+) -> Verdict:
+    """The verdict for one `/api/check` result: `{"id", "time", "error", "response"}`."""
+
+    def verdict(reason: str, **fields: Any) -> Verdict:
+        return Verdict(
+            item.name,
+            reason == "ok",
+            reason,  # type: ignore[arg-type]
+            statement_rewritten=plan.statement_rewritten,
+            time_s=float(result.get("time") or 0.0),
+            **fields,
+        )
+
+    error = result.get("error")
+    raw = result.get("response")
+    if error:
+        if "timed out" in str(error).lower():
+            return verdict("timeout", detail=str(error))
+        return verdict("crash", detail=f"verifier: {error}")
+    if not isinstance(raw, dict):
+        return verdict("crash", detail="verifier returned no REPL answer")
+    raw = {k: v for k, v in raw.items() if k != "time"}
+    if "message" in raw and "messages" not in raw and "env" not in raw:
+        return verdict("crash", detail=f"REPL refused the snippet: {raw['message']}")
+    try:
+        response = parse_response(raw or {"env": None})
+    except ProtocolError as exc:
+        return verdict("crash", detail=f"verifier returned garbage: {exc}")
+    messages = [m.to_json() for m in getattr(response, "messages", ())]
+    reason = elaboration_reason(response)  # type: ignore[arg-type]
+    if reason != "ok":
+        errors = [m["data"] for m in messages if m["severity"] == "error"]
+        return verdict(
+            reason, messages=messages, detail=errors[0].splitlines()[0] if errors else ""
+        )
+    reported = parse_axioms(response.messages)  # type: ignore[union-attr]
+    axioms = reported.get(plan.name)
+    if axioms is None:
+        return verdict("error", messages=messages, detail="no `#print axioms` answer")
+    # the axioms answer is ours, not the model's: keep the messages the proof produced
+    messages = [
+        m
+        for m in messages
+        if "depends on axioms" not in m["data"] and "does not depend on any axioms" not in m["data"]
+    ]
+    axioms = sorted(axioms)
+    return verdict(
+        axioms_reason(axioms, allow_native=allow_native), axioms=axioms, messages=messages
+    )

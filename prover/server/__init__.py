@@ -1,0 +1,1 @@
+"""`prover serve`: the HTTP face of the verifier (and, later, of the prover)."""

@@ -1,0 +1,211 @@
+"""A Kimina-compatible verification server over a `ReplPool`.
+
+`POST /api/check` (Kimina Lean Server's current shape) and `POST /verify` (its older one) run
+each snippet as Lean would a file: its leading header lines elaborated once per REPL process,
+the rest as one command; they answer the REPL's raw output, and the client judges (as
+`--verifier URL` does). Admission is bounded: a request whose snippets do not fit in the queue
+gets 429 at once, so the server never accepts work it cannot finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from pydantic import BaseModel, Field
+
+from prover.lean.pool import ReplPool
+from prover.lean.repl import HeaderFailure, ReplFailure
+from prover.lean.snippet import KIMINA_TIMEOUT
+from prover.lean.source import split_header
+
+
+class Snippet(BaseModel):
+    id: str
+    code: str
+
+
+class CheckRequest(BaseModel):
+    snippets: list[Snippet]
+    timeout: float = Field(default=60, gt=0)
+    reuse: bool = True
+    debug: bool = False
+
+
+class VerifyCode(BaseModel):
+    custom_id: str
+    proof: str
+
+
+class VerifyRequest(BaseModel):
+    codes: list[VerifyCode]
+    timeout: float = Field(default=60, gt=0)
+
+
+class Admission:
+    """Counts snippets accepted and not finished; refuses what would exceed `capacity`."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.in_flight = 0
+        self._lock = threading.Lock()
+
+    def try_take(self, n: int) -> bool:
+        with self._lock:
+            if self.in_flight + n > self.capacity:
+                return False
+            self.in_flight += n
+            return True
+
+    def give_back(self, n: int) -> None:
+        with self._lock:
+            self.in_flight -= n
+
+
+def run_snippet(pool: ReplPool, code: str, timeout: float) -> dict[str, Any]:
+    """One snippet on the pool: `{"time", "error", "response"}` as Kimina answers."""
+    start = time.monotonic()
+    header, body, _ = split_header(code)
+    result: dict[str, Any] = {"error": None, "response": None}
+    try:
+        with pool.repl_for(header) as repl:
+            timeout = min(timeout, pool.config.timeout)
+            answer = repl.command(body, env=repl.header_env, timeout=timeout)
+            repl.checks_done += 1
+        result["response"] = {k: v for k, v in answer.raw.items() if k != "env"}
+    except HeaderFailure as exc:
+        result["response"] = {k: v for k, v in exc.response.raw.items() if k != "env"}
+    except ReplFailure as exc:
+        result["error"] = (
+            KIMINA_TIMEOUT if exc.reason == "timeout" else f"{exc.reason}: {exc.detail}"
+        )
+    result["time"] = round(time.monotonic() - start, 4)
+    return result
+
+
+def create_app(
+    pool_factory: Callable[[], ReplPool],
+    *,
+    api_key: str | None = None,
+    max_queue: int | None = None,
+    max_request_bytes: int = 8 * 1024 * 1024,
+) -> FastAPI:
+    registry = CollectorRegistry()
+    requests_total = Counter(
+        "prover_requests",
+        "HTTP requests by endpoint and status",
+        ["endpoint", "status"],
+        registry=registry,
+    )
+    snippets_total = Counter(
+        "prover_snippets", "Snippets run, by outcome", ["outcome"], registry=registry
+    )
+    snippet_seconds = Histogram(
+        "prover_snippet_seconds",
+        "Time per snippet",
+        registry=registry,
+        buckets=(0.01, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300),
+    )
+    in_flight = Gauge("prover_in_flight", "Snippets accepted, not finished", registry=registry)
+    state: dict[str, Any] = {}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = pool_factory()
+        state["pool"] = pool
+        state["admission"] = Admission(max_queue or pool.workers * 8)
+        state["executor"] = ThreadPoolExecutor(pool.workers, thread_name_prefix="serve")
+        try:
+            yield
+        finally:
+            # uvicorn has already let the requests in flight finish (graceful shutdown)
+            state["executor"].shutdown(wait=True)
+            pool.close()
+
+    app = FastAPI(title="prover verifier", lifespan=lifespan)
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next: Callable[..., Any]) -> Response:
+        endpoint = request.url.path
+        if api_key and endpoint not in ("/health", "/metrics"):
+            given = (
+                request.headers.get("x-api-key")
+                or request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+            )
+            if not hmac.compare_digest(given.encode(), api_key.encode()):
+                requests_total.labels(endpoint, "401").inc()
+                return JSONResponse({"detail": "missing or wrong API key"}, status_code=401)
+        length = request.headers.get("content-length")
+        if length is not None and int(length) > max_request_bytes:
+            requests_total.labels(endpoint, "413").inc()
+            return JSONResponse({"detail": "request too large"}, status_code=413)
+        response = await call_next(request)
+        requests_total.labels(endpoint, str(response.status_code)).inc()
+        return response
+
+    async def run_all(codes: list[str], timeout: float) -> list[dict[str, Any]]:
+        admission: Admission = state["admission"]
+        if not admission.try_take(len(codes)):
+            raise HTTPException(429, "verifier queue full, retry later")
+        in_flight.inc(len(codes))
+        loop = asyncio.get_running_loop()
+        pool: ReplPool = state["pool"]
+
+        def one(code: str) -> dict[str, Any]:
+            try:
+                result = run_snippet(pool, code, timeout)
+            finally:
+                admission.give_back(1)
+                in_flight.dec()
+            outcome = (
+                "ok"
+                if result["error"] is None
+                else ("timeout" if result["error"] == KIMINA_TIMEOUT else "failed")
+            )
+            snippets_total.labels(outcome).inc()
+            snippet_seconds.observe(result["time"])
+            return result
+
+        futures = [loop.run_in_executor(state["executor"], one, code) for code in codes]
+        return list(await asyncio.gather(*futures))
+
+    @app.post("/api/check")
+    async def api_check(body: CheckRequest) -> dict[str, Any]:
+        results = await run_all([s.code for s in body.snippets], body.timeout)
+        return {"results": [{"id": s.id, **r} for s, r in zip(body.snippets, results, strict=True)]}
+
+    @app.post("/verify")
+    async def verify(body: VerifyRequest) -> dict[str, Any]:
+        results = await run_all([c.proof for c in body.codes], body.timeout)
+        out = []
+        for code, r in zip(body.codes, results, strict=True):
+            response = None if r["response"] is None else {**r["response"], "time": r["time"]}
+            out.append({"custom_id": code.custom_id, "error": r["error"], "response": response})
+        return {"results": out}
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        pool: ReplPool = state["pool"]
+        admission: Admission = state["admission"]
+        return {
+            "status": "ok",
+            "lean_version": pool.lean_version,
+            "workers": pool.workers,
+            "in_flight": admission.in_flight,
+            "capacity": admission.capacity,
+        }
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(registry), media_type="text/plain; version=0.0.4")
+
+    return app
