@@ -25,3 +25,15 @@ def test_bench_pool_prints_its_figures() -> None:
     assert overhead < 20  # loose here (a busy CI box); the script's own runs are quoted
     # 400 checks, a process retires after 100: 4 processes, or 5 when two end part-used
     assert per_1000 in (4 * 1000 / 400, 5 * 1000 / 400)
+
+
+def test_bench_serve_prints_its_figures() -> None:
+    script = SCRIPT.parent / "bench_serve.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--requests", "100", "--clients", "5"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    assert re.search(r"serve: [\d,]+ requests/s \([\d.]+x baseline\), p50 [\d.]+ ms", result.stdout)

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from serving import running_server
 
 from prover.lean.extract import plan_check
 from prover.lean.pool import ReplPool, VerifierConfig
@@ -20,6 +19,7 @@ from prover.lean.remote import RemoteVerifier, VerifierUnavailable
 from prover.lean.verdict import CheckItem
 
 from conftest import plain_factory, shared_path
+from serving import running_server
 
 HEADER = "import Mathlib\nopen Real\n\n"
 CORPUS = Path(__file__).parent / "redteam" / "completions.jsonl"

@@ -1,0 +1,1 @@
+"""Model backends: prompts in, n sampled completions out (transformers, vLLM, OpenAI-compatible)."""
