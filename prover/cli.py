@@ -106,6 +106,119 @@ def check(
 
 
 @app.command()
+def prove(
+    file: Annotated[Path, typer.Argument(help="A .lean file whose `sorry`s to fill.")],
+    in_place: Annotated[
+        bool, typer.Option("--in-place", help="Rewrite FILE (a FILE.bak backup is kept).")
+    ] = False,
+    output: Annotated[
+        Path | None, typer.Option("--output", help="Write the filled file here.")
+    ] = None,
+    diff: Annotated[
+        bool, typer.Option("--diff", help="Print a unified diff (the default).")
+    ] = False,
+    attempts: Annotated[int, typer.Option(help="Candidates sampled per round.", min=1)] = 8,
+    rounds: Annotated[int, typer.Option(help="Rounds per theorem at most.", min=1)] = 4,
+    budget: Annotated[
+        float | None, typer.Option(help="Seconds per theorem at most.", min=0)
+    ] = None,
+    feedback: Annotated[
+        bool, typer.Option(help="Show the model Lean's errors for its best failed attempt.")
+    ] = True,
+    backend: Annotated[
+        str, typer.Option(help="transformers | vllm | openai", rich_help_panel="Model")
+    ] = "transformers",
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="Hub name or local directory (default: a small Lean prover on "
+            "CPU, a strong one on GPU).",
+            rich_help_panel="Model",
+        ),
+    ] = None,
+    api_base: Annotated[
+        str | None,
+        typer.Option(help="OpenAI-compatible server (--backend openai).", rich_help_panel="Model"),
+    ] = None,
+    api_key: Annotated[
+        str | None, typer.Option(envvar="OPENAI_API_KEY", rich_help_panel="Model")
+    ] = None,
+    prompt_format: Annotated[
+        str | None,
+        typer.Option(
+            help="Override the prompt format chosen for the model.", rich_help_panel="Model"
+        ),
+    ] = None,
+    temperature: Annotated[float, typer.Option(rich_help_panel="Model", min=0)] = 1.0,
+    top_p: Annotated[float, typer.Option(rich_help_panel="Model", min=0, max=1)] = 0.95,
+    max_new_tokens: Annotated[int, typer.Option(rich_help_panel="Model", min=1)] = 2048,
+    seed: Annotated[int | None, typer.Option(rich_help_panel="Model")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    timeout: Timeout = 300.0,
+    memory_mb: MemoryMb = 12288,
+    sandbox: Sandbox = "auto",
+    repl: Repl = None,
+    repl_cwd: ReplCwd = None,
+    workers: Workers = None,
+    allow_native: AllowNative = False,
+    recycle_after: RecycleAfter = 1000,
+    verifier: VerifierUrl = None,
+) -> None:
+    """Fill every `sorry` in FILE with a proof Lean accepted. Exit 0 if all were filled,
+    1 if some remain, 2 on bad input. Without --in-place or --output, FILE is never changed."""
+    from prover.models.base import SamplingParams
+    from prover.models.errors import ModelBackendError
+    from prover.models.registry import default_model, load_backend
+    from prover.prompts import format_for_model, get_format
+    from prover.prove_command import run_prove
+    from prover.verifier_options import open_verifier
+
+    if sum((in_place, output is not None, diff)) > 1:
+        raise UsageError("choose one of --in-place, --output, --diff")
+    text = read_lean_file(file)
+    config = verifier_config(
+        timeout=timeout,
+        memory_mb=memory_mb,
+        sandbox=sandbox,
+        repl=repl,
+        repl_cwd=repl_cwd,
+        workers=workers,
+        allow_native=allow_native,
+        recycle_after=recycle_after,
+        verifier_url=verifier,
+    )
+    model_name = model or default_model()
+    try:
+        fmt = get_format(prompt_format or format_for_model(model_name))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    with open_verifier(config) as checker:
+        try:
+            llm = load_backend(backend, model_name, api_base=api_base, api_key=api_key)
+        except ModelBackendError as exc:
+            raise UsageError(str(exc)) from None
+        try:
+            code = run_prove(
+                file,
+                text,
+                backend=llm,
+                prompt_format=fmt,
+                verifier=checker,
+                attempts=attempts,
+                rounds=rounds,
+                budget_s=budget,
+                params=SamplingParams(attempts, temperature, top_p, max_new_tokens, seed),
+                feedback=feedback,
+                mode="in-place" if in_place else "output" if output else "diff",
+                output=output,
+                as_json=as_json,
+            )
+        finally:
+            llm.close()
+    raise typer.Exit(code)
+
+
+@app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,

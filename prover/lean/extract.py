@@ -28,6 +28,10 @@ class CheckPlan:
     statement_rewritten: bool
     no_proof: bool  # nothing extractable
     banned: str | None  # find_banned over helpers + body (or a helper reusing the target name)
+    # For writing an accepted proof back into a file: declarations (and a `set_option ... in`)
+    # that go before the theorem, and what follows the statement's `:=`.
+    helpers: str = ""
+    body: str = ""
 
 
 _FENCE_RE = re.compile(r"^[ \t]*```[ \t]*([\w+-]*)[ \t]*$", re.M)
@@ -114,15 +118,15 @@ def _indent_tail(body: str) -> str:
     return first + sep + _indent_block(tail) if sep else body
 
 
-def _tactic_mode(item: CheckItem, rest: str) -> tuple[str, bool, str]:
-    """(code, no_proof, scanned text) for a proof that is a tactic block (or `:= term`)."""
+def _tactic_mode(item: CheckItem, rest: str) -> tuple[str, bool, str, str]:
+    """(code, no_proof, scanned text, body after `:=`) for a tactic block (or `:= term`)."""
     commands = top_level_commands(rest)
     block = rest[: commands[0].start] if commands else rest
     head = _statement_head(item.formal_statement)
     m = _LEAD_ASSIGN_RE.match(mask_all(block))
     if m and not _LEAD_BY_RE.match(mask_all(block), m.end()):
         term = block[m.end() :].rstrip()  # `:= term`: a term proof
-        return f"{head}{term}\n", _is_blank(term), term
+        return f"{head}{term}\n", _is_blank(term), term, term
     if m:
         block = block[m.end() :]
     m = _LEAD_BY_RE.match(mask_all(block))
@@ -131,7 +135,7 @@ def _tactic_mode(item: CheckItem, rest: str) -> tuple[str, bool, str]:
     block = block.strip("\n").rstrip()
     # single line: start it on its own line, indented
     body = _indent_block(block.lstrip(" \t") if "\n" not in block else block)
-    return f"{head} by\n{body}\n", _is_blank(block), block
+    return f"{head} by\n{body}\n", _is_blank(block), block, f" by\n{body}"
 
 
 def plan_check(item: CheckItem) -> CheckPlan:
@@ -146,9 +150,9 @@ def plan_check(item: CheckItem) -> CheckPlan:
         # namespace then lands in the helpers, where find_banned refuses it)
         target = next((d for d in theorems if d.local_name == name), None)
     if target is None:
-        code, no_proof, scanned = _tactic_mode(item, rest)
+        code, no_proof, scanned, body = _tactic_mode(item, rest)
         banned = find_banned(scanned) or find_command_in_body(scanned)
-        return CheckPlan(name, code, False, no_proof, banned)
+        return CheckPlan(name, code, False, no_proof, banned, body=body)
 
     cmd = target.command
     code = mask_all(rest)
@@ -182,7 +186,7 @@ def plan_check(item: CheckItem) -> CheckPlan:
     banned = find_banned(helpers + modifier + "\n" + body) or find_command_in_body(body)
     if banned is None and reused is not None:
         banned = f"helper `{reused.local_name}` reuses the target's name `{short}`"
-    return CheckPlan(name, text, rewritten, no_proof, banned)
+    return CheckPlan(name, text, rewritten, no_proof, banned, prefix, body)
 
 
 def _keyword_at(statement: str) -> int:

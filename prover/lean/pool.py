@@ -23,7 +23,7 @@ from prover.lean.acceptance import axioms_reason, elaboration_reason, parse_axio
 from prover.lean.commands import reference_command, reference_name, statement_check_command
 from prover.lean.extract import plan_check
 from prover.lean.repl import HeaderFailure, LeanRepl, ReplFailure
-from prover.lean.source import normalize_header
+from prover.lean.source import normalize_header, open_namespace
 from prover.lean.transport import Transport
 from prover.lean.verdict import CheckItem, Verdict
 
@@ -257,23 +257,39 @@ class ReplPool:
             self.stats.checks += 1
         return verdict
 
-    def _reference(self, repl: LeanRepl, statement: str, timeout: float) -> tuple[int, str]:
+    def _base_env(self, repl: LeanRepl, context: str, timeout: float) -> int | None:
+        """The header env, or the env of `context` elaborated on it (once per process). Lean's
+        messages about the context (its own sorries, say) are not the candidate's."""
+        if not context.strip():
+            return repl.header_env
+        if context not in repl.contexts:
+            response = repl.command(context, env=repl.header_env, timeout=timeout)
+            if response.env is None:
+                raise StatementFailure("the file above the theorem gave no environment")
+            repl.contexts[context] = response.env
+        return repl.contexts[context]
+
+    def _reference(
+        self, repl: LeanRepl, statement: str, context: str, timeout: float
+    ) -> tuple[int, str]:
         """Env and name of the benchmark statement elaborated on its own in this process."""
-        ref_name = reference_name(statement)
-        if statement in repl.references:
-            return repl.references[statement], ref_name
+        ref_name = reference_name(context + statement)
+        key = context + "\0" + statement
+        if key in repl.references:
+            return repl.references[key], ref_name
         with self._cond:
-            bad = self._bad_statements.get((repl.key, statement))
+            bad = self._bad_statements.get((repl.key, key))
         if bad is None:
+            base = self._base_env(repl, context, timeout)
             response = repl.command(
-                reference_command(statement, ref_name), env=repl.header_env, timeout=timeout
+                reference_command(statement, ref_name), env=base, timeout=timeout
             )
             if not response.errors and response.env is not None:
-                repl.references[statement] = response.env
+                repl.references[key] = response.env
                 return response.env, ref_name
             bad = response.errors[0].data if response.errors else "no environment"
             with self._cond:
-                self._bad_statements[(repl.key, statement)] = bad
+                self._bad_statements[(repl.key, key)] = bad
         raise StatementFailure(bad)
 
     def _check(self, item: CheckItem) -> Verdict:
@@ -297,15 +313,19 @@ class ReplPool:
             with self.repl_for(item.header) as repl:
                 # the clock starts once a process is ours: waiting in line is not the proof's
                 deadline = time.monotonic() + self.config.timeout
-                env, ref_name = self._reference(repl, item.formal_statement, remaining())
+                env, ref_name = self._reference(
+                    repl, item.formal_statement, item.context, remaining()
+                )
                 response = repl.command(plan.code, env=env, timeout=remaining())
                 repl.checks_done += 1
                 messages = [m.to_json() for m in response.messages]
                 reason = elaboration_reason(response)
                 if reason != "ok":
                     return verdict(reason, messages=messages)
+                namespace = open_namespace(item.context) if item.context else ""
+                full_name = f"{namespace}.{plan.name}" if namespace else plan.name
                 final = repl.command(
-                    statement_check_command(plan.name, ref_name),
+                    statement_check_command(full_name, ref_name),
                     env=response.env,
                     timeout=remaining(),
                 )

@@ -64,7 +64,8 @@ class LeanRepl:
         self.header = header
         self.key = key  # the pool's grouping key for `header`
         self.checks_done = 0
-        self.references: dict[str, int] = {}  # benchmark statement -> env of its reference
+        self.references: dict[str, int] = {}  # context + statement -> env of its reference
+        self.contexts: dict[str, int] = {}  # text above a theorem -> its env
         self._transport = transport
         self.header_env: int | None = None
         self.dead = False

@@ -474,6 +474,19 @@ def declarations(text: str) -> list[Declaration]:
     return out
 
 
+def open_namespace(text: str) -> str:
+    """The namespace still open at the end of `text` (`""` at the root), e.g. `Foo.Bar`."""
+    scopes: list[list[str]] = []
+    for cmd in top_level_commands(text):
+        if cmd.keyword == "namespace" and cmd.name:
+            scopes.append(_strip_guillemets(cmd.name).split("."))
+        elif cmd.keyword in ("section", "mutual"):
+            scopes.append([])
+        elif cmd.keyword == "end" and scopes:
+            scopes.pop()
+    return ".".join(part for parts in scopes for part in parts)
+
+
 def signature_end(code: str, start: int, end: int) -> int:
     """Offset of the first `:=` at bracket depth 0 in masked `code[start:end]`, or -1."""
     depth = 0

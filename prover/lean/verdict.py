@@ -30,7 +30,8 @@ class CheckItem:
     """One proof to judge: the benchmark's own `header` and `formal_statement`, the model's `proof`.
 
     `formal_statement` ends in `:= by`. `proof` is a tactic block or Lean code that declares
-    the target theorem (possibly after helpers and its own header lines).
+    the target theorem (possibly after helpers and its own header lines). Within a `context`,
+    the statement's name is resolved in the namespace the context leaves open.
     """
 
     name: str
@@ -38,6 +39,9 @@ class CheckItem:
     formal_statement: str
     proof: str
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    # Lean text between the header and the statement (a file's declarations above a `sorry`
+    # that `prover prove` fills): elaborated once per process, candidates checked on top.
+    context: str = ""
 
 
 @dataclass

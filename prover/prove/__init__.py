@@ -1,0 +1,1 @@
+"""`prover prove`: fill the `sorry`s of a Lean file with proofs Lean accepted."""

@@ -1,0 +1,155 @@
+"""The prove loop: for each `sorry`, sample candidates, check them, keep the first accepted.
+
+Per target: up to `rounds` rounds of `attempts` samples (or until `budget_s` runs out); each
+round's candidates are checked in parallel, the first accepted one wins. With `feedback`, a
+round after a failed one shows the model its best failed attempt and Lean's errors (the
+self-correction idea of Goedel-Prover-V2).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from prover.lean.extract import plan_check
+from prover.lean.verdict import CheckItem, Verdict
+from prover.models.base import ModelBackend, SamplingParams
+from prover.prompts import Problem, PromptFormat
+from prover.prove.targets import Target, find_targets, formal_statement, write_back
+
+
+class Checker(Protocol):
+    def check_many(self, items: list[CheckItem]) -> object: ...
+
+
+@dataclass
+class TargetResult:
+    target: Target
+    proved: bool = False
+    attempts: int = 0
+    rounds: int = 0
+    time_s: float = 0.0
+    tokens: int = 0
+    verdict: Verdict | None = None  # the accepted one, or the best failed one
+    helpers: str = ""
+    body: str = ""
+    reasons: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class ProveReport:
+    text: str  # the file with every accepted proof written in
+    results: list[TargetResult]
+    error: str | None = None  # why it stopped early (the model failed); proofs found are kept
+
+    @property
+    def all_proved(self) -> bool:
+        return all(r.proved for r in self.results)
+
+
+# Rank failures for the feedback round: an attempt Lean understood but found wrong is the
+# most useful to correct; one that never reached Lean the least.
+_FEEDBACK_RANK = {"error": 0, "sorry": 1, "timeout": 2, "native": 3, "axiom": 3}
+
+
+def prove_text(
+    text: str,
+    *,
+    backend: ModelBackend,
+    prompt_format: PromptFormat,
+    verifier: Checker,
+    attempts: int = 8,
+    rounds: int = 1,
+    budget_s: float | None = None,
+    params: SamplingParams | None = None,
+    feedback: bool = False,
+    on_progress: Callable[[TargetResult], None] | None = None,
+) -> ProveReport:
+    header, targets = find_targets(text)
+    params = params or SamplingParams()
+    results = []
+    for target in targets:
+        result = _prove_one(
+            text,
+            header,
+            target,
+            backend,
+            prompt_format,
+            verifier,
+            attempts,
+            rounds,
+            budget_s,
+            params,
+            feedback,
+            on_progress,
+        )
+        results.append(result)
+    proofs = {i: (r.helpers, r.body) for i, r in enumerate(results) if r.proved}
+    return ProveReport(write_back(text, proofs, targets), results)
+
+
+def _prove_one(
+    text: str,
+    header: str,
+    target: Target,
+    backend: ModelBackend,
+    prompt_format: PromptFormat,
+    verifier: Checker,
+    attempts: int,
+    rounds: int,
+    budget_s: float | None,
+    params: SamplingParams,
+    feedback: bool,
+    on_progress: Callable[[TargetResult], None] | None,
+) -> TargetResult:
+    start = time.monotonic()
+    result = TargetResult(target)
+    statement = formal_statement(target)
+    context = text[len(header) : target.start]
+    name = statement.split()[1]
+    problem = Problem(
+        name=name, header=header, formal_statement=statement, informal_prefix=target.doc
+    )
+    best: tuple[int, str, Verdict] | None = None  # (rank, attempt text, verdict)
+    for round_no in range(rounds):
+        if budget_s is not None and time.monotonic() - start >= budget_s:
+            break
+        result.rounds = round_no + 1
+        if feedback and best is not None:
+            errors = [m["data"] for m in best[2].messages if m.get("severity") == "error"]
+            prompt = prompt_format.build_feedback(problem, best[1], errors or [best[2].detail])
+        else:
+            prompt = prompt_format.build(problem)
+        seed = None if params.seed is None else params.seed + round_no
+        sampling = SamplingParams(
+            attempts, params.temperature, params.top_p, params.max_new_tokens, seed
+        )
+        (completions,) = backend.generate([prompt], sampling)
+        items = []
+        for completion in completions:
+            result.tokens += completion.tokens
+            proof = prompt_format.proof_text(problem, completion.text)
+            items.append(CheckItem(name, header, statement, proof, context=context))
+        result.attempts += len(items)
+        winner = None
+        for item, verdict in verifier.check_many(items):  # type: ignore[attr-defined]
+            result.reasons[verdict.reason] = result.reasons.get(verdict.reason, 0) + 1
+            if verdict.accepted and winner is None:
+                winner = (item, verdict)
+                break  # the first accepted proof is enough
+            rank = _FEEDBACK_RANK.get(verdict.reason, 9)
+            if best is None or rank < best[0]:
+                best = (rank, item.proof, verdict)
+        if winner is not None:
+            plan = plan_check(winner[0])
+            result.proved, result.verdict = True, winner[1]
+            result.helpers, result.body = plan.helpers, plan.body
+            break
+        if best is not None:
+            result.verdict = best[2]
+    result.time_s = round(time.monotonic() - start, 3)
+    if on_progress is not None:
+        on_progress(result)
+    return result

@@ -1,0 +1,137 @@
+"""`prover prove` end to end: a scripted model test double, the FakeRepl double, a real pool."""
+
+from __future__ import annotations
+
+import pytest
+
+from prover.lean.pool import ReplPool, VerifierConfig
+from prover.prove.loop import prove_text
+from prover.prove.targets import find_targets
+
+from conftest import plain_factory
+from doubles.scripted_model import ScriptedModel
+
+prompts = pytest.importorskip("prover.prompts", reason="prompt formats not in this build yet")
+
+FILE = """import Mathlib
+
+open Real
+
+namespace Demo
+
+variable (n : ℕ)
+
+theorem already : (1 : ℕ) = 1 := rfl
+
+/-- two plus two -/
+theorem easy : (2 : ℕ) + 2 = 4 := by
+  sorry
+
+lemma hard (h : n = 3) : n + 1 = 4 := by
+  sorry
+
+end Demo
+
+theorem impossible : (1 : ℕ) = 2 := sorry
+
+example : True := by sorry
+"""
+
+BAD = {
+    "severity": "error",
+    "pos": {"line": 2, "column": 2},
+    "endPos": None,
+    "data": "simp made no progress",
+}
+
+
+def run(fake_repl_script, script, **options):
+    command = fake_repl_script([{"match": "-- BAD", "response": {"messages": [BAD]}}])
+    model = ScriptedModel(script)
+    pool = ReplPool(VerifierConfig(workers=2, timeout=20), transport_factory=plain_factory(command))
+    with pool:
+        report = prove_text(
+            FILE,
+            backend=model,
+            prompt_format=prompts.get_format("deepseek-v1.5"),
+            verifier=pool,
+            **options,
+        )
+    return report, model
+
+
+def test_targets_are_the_sorries() -> None:
+    _, targets = find_targets(FILE)
+    assert [t.display for t in targets] == [
+        "Demo.easy",
+        "Demo.hard",
+        "impossible",
+        f"example (line {FILE.splitlines().index('example : True := by sorry') + 1})",
+    ]
+    assert targets[0].doc.startswith("/-- two plus two")
+
+
+def test_fills_what_it_can_and_nothing_else(fake_repl_script) -> None:
+    script = {
+        "easy": ["  simp -- BAD\n```", "  norm_num\n```"],
+        "hard": ["  omega\n```"],
+        "impossible": ["  simp -- BAD\n```"],
+        "prover_example_22": ["  trivial\n```"],
+    }
+    report, model = run(fake_repl_script, script, attempts=2, rounds=2)
+    proved = {r.target.display: r.proved for r in report.results}
+    assert proved == {
+        "Demo.easy": True,
+        "Demo.hard": True,
+        "impossible": False,
+        "example (line 22)": True,
+    }
+    text = report.text
+    assert "theorem easy : (2 : ℕ) + 2 = 4 := by\n  norm_num\n" in text
+    assert "lemma hard (h : n = 3) : n + 1 = 4 := by\n  omega\n" in text
+    assert "theorem impossible : (1 : ℕ) = 2 := sorry" in text  # never touched when unproved
+    assert "theorem already : (1 : ℕ) = 1 := rfl" in text
+    assert "example : True := by\n  trivial" in text
+    assert "simp -- BAD" not in text  # a rejected candidate is never written
+    impossible = next(r for r in report.results if r.target.display == "impossible")
+    assert impossible.attempts == 4 and impossible.rounds == 2
+    assert impossible.reasons == {"error": 4}
+    assert not report.all_proved
+
+
+def test_feedback_round_shows_lean_errors(fake_repl_script) -> None:
+    script = {"impossible": ["  simp -- BAD\n```"]}
+    report, model = run(fake_repl_script, script, attempts=1, rounds=2, feedback=True)
+    prompts_for_impossible = [
+        p for p in model.prompts if "impossible" in (p.text or str(p.messages))
+    ]
+    assert len(prompts_for_impossible) == 2
+    second = prompts_for_impossible[1].text or str(prompts_for_impossible[1].messages)
+    assert "simp made no progress" in second
+
+
+class BrokenModel(ScriptedModel):
+    """Fails on its second call, as a model server that goes away would."""
+
+    calls = 0
+
+    def generate(self, prompts, params):
+        type(self).calls += 1
+        if type(self).calls > 1:
+            raise RuntimeError("model server went away")
+        return super().generate(prompts, params)
+
+
+def test_a_model_failure_keeps_the_proofs_already_found(fake_repl_script) -> None:
+    command = fake_repl_script()
+    pool = ReplPool(VerifierConfig(workers=1, timeout=20), transport_factory=plain_factory(command))
+    with pool:
+        report = prove_text(
+            FILE,
+            backend=BrokenModel({"easy": ["  norm_num\n```"]}),
+            prompt_format=prompts.get_format("deepseek-v1.5"),
+            verifier=pool,
+        )
+    assert report.error and "model server went away" in report.error
+    assert [r.proved for r in report.results] == [True, False, False, False]
+    assert "theorem easy : (2 : ℕ) + 2 = 4 := by\n  norm_num" in report.text
