@@ -134,4 +134,5 @@ def test_a_model_failure_keeps_the_proofs_already_found(fake_repl_script) -> Non
         )
     assert report.error and "model server went away" in report.error
     assert [r.proved for r in report.results] == [True, False, False, False]
+    assert [r.attempts > 0 for r in report.results] == [True, False, False, False]
     assert "theorem easy : (2 : ℕ) + 2 = 4 := by\n  norm_num" in report.text
