@@ -69,25 +69,21 @@ def prove_text(
 ) -> ProveReport:
     header, targets = find_targets(text)
     params = params or SamplingParams()
-    results = []
+    results: list[TargetResult] = []
+    error = None
     for target in targets:
-        result = _prove_one(
-            text,
-            header,
-            target,
-            backend,
-            prompt_format,
-            verifier,
-            attempts,
-            rounds,
-            budget_s,
-            params,
-            feedback,
-            on_progress,
-        )
+        try:
+            result = _prove_one(
+                text, header, target, backend, prompt_format, verifier, attempts, rounds,
+                budget_s, params, feedback, on_progress,
+            )  # fmt: skip
+        except Exception as exc:  # the model or the verifier failed: keep what was proved
+            error = f"{target.display}: {exc}"
+            break
         results.append(result)
+    results += [TargetResult(t) for t in targets[len(results) :]]
     proofs = {i: (r.helpers, r.body) for i, r in enumerate(results) if r.proved}
-    return ProveReport(write_back(text, proofs, targets), results)
+    return ProveReport(write_back(text, proofs, targets), results, error)
 
 
 def _prove_one(
