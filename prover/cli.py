@@ -233,6 +233,17 @@ def serve(
         bool,
         typer.Option(help="Allow --sandbox none: untrusted code would run unsandboxed."),
     ] = False,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="Load this model to answer POST /prove (off by default).", rich_help_panel="Model"
+        ),
+    ] = None,
+    backend: Annotated[
+        str, typer.Option(help="transformers | vllm | openai", rich_help_panel="Model")
+    ] = "transformers",
+    api_base: Annotated[str | None, typer.Option(rich_help_panel="Model")] = None,
+    prompt_format: Annotated[str | None, typer.Option(rich_help_panel="Model")] = None,
     timeout: Timeout = 300.0,
     memory_mb: MemoryMb = 12288,
     sandbox: Sandbox = "auto",
@@ -268,8 +279,23 @@ def serve(
             "or pass --insecure to run it unsandboxed"
         )
     ReplPool(config).close()  # fail now, in one line, if the REPL or sandbox is missing
+    prover_factory = None
+    if model is not None:
+        from prover.models.registry import load_backend
+        from prover.prompts import format_for_model, get_format
+
+        try:
+            fmt = get_format(prompt_format or format_for_model(model))
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        key = os.environ.get("OPENAI_API_KEY")
+
+        def prover_factory() -> tuple[object, object]:
+            return load_backend(backend, model, api_base=api_base, api_key=key), fmt
+
     app = create_app(
         lambda: ReplPool(config),
+        prover_factory=prover_factory,
         api_key=os.environ.get("PROVER_API_KEY") or None,
         max_queue=max_queue,
         max_request_bytes=int(max_request_mb * 1024 * 1024),

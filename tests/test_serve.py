@@ -405,3 +405,29 @@ def test_graceful_shutdown_finishes_checks_in_flight(fake_repl_script) -> None:
     finally:
         if server.poll() is None:
             server.kill()
+
+
+def test_prove_endpoint(fake_repl_script) -> None:
+    from prover.prompts import get_format
+
+    from doubles.scripted_model import ScriptedModel
+
+    bad = {"severity": "error", "pos": {"line": 2, "column": 2}, "endPos": None, "data": "no"}
+    command = fake_repl_script([{"match": "-- BAD", "response": {"messages": [bad]}}])
+    model = ScriptedModel({"easy": ["  simp -- BAD\n```", "  norm_num\n```"]})
+    statement = "theorem easy : (2 : ℕ) + 2 = 4 := by"
+    with running_server(
+        pool_factory(command), prover_factory=lambda: (model, get_format("deepseek-v1.5"))
+    ) as url:
+        reply = httpx.post(
+            url + "/prove",
+            json={"header": "import Mathlib\n", "formal_statement": statement, "attempts": 2},
+            timeout=60,
+        )
+        assert reply.status_code == 200, reply.text
+        answer = reply.json()
+        assert answer["proved"] and answer["attempts"] == 2
+        assert "theorem easy : (2 : ℕ) + 2 = 4 := by\n  norm_num" in answer["proof"]
+        assert answer["verdict"]["reason"] == "ok"
+    with running_server(pool_factory(command)) as url:
+        assert httpx.post(url + "/prove", json={"formal_statement": statement}).status_code == 503

@@ -51,6 +51,18 @@ class VerifyRequest(BaseModel):
     timeout: float = Field(default=60, gt=0)
 
 
+class ProveRequest(BaseModel):
+    header: str = "import Mathlib\n"
+    formal_statement: str  # `theorem NAME ... := by`
+    informal_prefix: str = ""
+    attempts: int = Field(default=8, ge=1, le=256)
+    rounds: int = Field(default=1, ge=1, le=16)
+    temperature: float = Field(default=1.0, ge=0)
+    top_p: float = Field(default=0.95, gt=0, le=1)
+    max_new_tokens: int = Field(default=2048, ge=1)
+    seed: int | None = None
+
+
 class Admission:
     """Counts snippets accepted and not finished; refuses what would exceed `capacity`."""
 
@@ -95,6 +107,7 @@ def run_snippet(pool: ReplPool, code: str, timeout: float) -> dict[str, Any]:
 def create_app(
     pool_factory: Callable[[], ReplPool],
     *,
+    prover_factory: Callable[[], tuple[Any, Any]] | None = None,
     api_key: str | None = None,
     max_queue: int | None = None,
     max_request_bytes: int = 8 * 1024 * 1024,
@@ -124,9 +137,13 @@ def create_app(
         state["pool"] = pool
         state["admission"] = Admission(max_queue or pool.workers * 8)
         state["executor"] = ThreadPoolExecutor(pool.workers, thread_name_prefix="serve")
+        state["prover"] = prover_factory() if prover_factory else None
+        state["model_lock"] = threading.Lock()  # one model, one generation at a time
         try:
             yield
         finally:
+            if state["prover"] is not None:
+                state["prover"][0].close()
             # uvicorn has already let the requests in flight finish (graceful shutdown)
             state["executor"].shutdown(wait=True)
             pool.close()
@@ -191,6 +208,59 @@ def create_app(
             response = None if r["response"] is None else {**r["response"], "time": r["time"]}
             out.append({"custom_id": code.custom_id, "error": r["error"], "response": response})
         return {"results": out}
+
+    @app.post("/prove")
+    async def prove(body: ProveRequest) -> dict[str, Any]:
+        """A statement in; the first proof Lean accepted (or the best failed verdict) out."""
+        from prover.models.base import SamplingParams
+        from prover.prove.loop import prove_text
+
+        if state["prover"] is None:
+            raise HTTPException(503, "no model loaded: start `prover serve` with --model")
+        admission: Admission = state["admission"]
+        if not admission.try_take(body.attempts):
+            raise HTTPException(429, "verifier queue full, retry later")
+        backend, prompt_format = state["prover"]
+        text = (
+            body.header.rstrip("\n")
+            + "\n\n"
+            + body.informal_prefix
+            + (body.formal_statement.rstrip() + "\n  sorry\n")
+        )
+        params = SamplingParams(
+            body.attempts, body.temperature, body.top_p, body.max_new_tokens, body.seed
+        )
+
+        def run() -> Any:
+            with state["model_lock"]:
+                return prove_text(
+                    text,
+                    backend=backend,
+                    prompt_format=prompt_format,
+                    verifier=state["pool"],
+                    attempts=body.attempts,
+                    rounds=body.rounds,
+                    params=params,
+                    feedback=True,
+                )
+
+        try:
+            report = await asyncio.get_running_loop().run_in_executor(None, run)
+        finally:
+            admission.give_back(body.attempts)
+        if not report.results:
+            raise HTTPException(422, "formal_statement declares no theorem ending in `:= by`")
+        result = report.results[0]
+        if report.error:
+            raise HTTPException(502, f"the model failed: {report.error}")
+        return {
+            "proved": result.proved,
+            "proof": report.text if result.proved else None,
+            "attempts": result.attempts,
+            "rounds": result.rounds,
+            "time_s": result.time_s,
+            "verdict": result.verdict.to_json() if result.verdict else None,
+        }
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
