@@ -62,11 +62,15 @@ ENV ELAN_HOME=/opt/elan \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
 
-# The project itself, from the build context (see .dockerignore). Extras (gpu, train) are left
-# out: install them in a derived image where they are wanted.
+# The project itself, from the build context (see .dockerignore), with the extras that
+# `prover prove` needs: `hf` (transformers, CPU torch by default). For vLLM on GPUs:
+#   docker build --build-arg EXTRAS=hf,gpu \
+#     --build-arg TORCH_INDEX=https://download.pytorch.org/whl/cu124 -t prover:gpu .
+ARG EXTRAS=hf
+ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
 COPY . /opt/prover
 WORKDIR /opt/prover
-RUN pip install --no-cache-dir .
+RUN pip install --no-cache-dir --extra-index-url "${TORCH_INDEX}" ".[${EXTRAS}]"
 
 RUN useradd --create-home --uid 1000 --shell /bin/bash lean \
     && mkdir -p /data /cache/huggingface \

@@ -91,7 +91,11 @@ def test_base_image_and_package_install() -> None:
     steps = instructions()
     bases = [s for s in steps if s.startswith("FROM ")]
     assert bases and all(s.split()[1] == "python:3.11-slim-bookworm" for s in bases)
-    assert any(re.fullmatch(r"RUN pip install --no-cache-dir \.", s) for s in steps)
+    # the project from the build context, with the `hf` extra `prover prove` needs by default
+    assert "ARG EXTRAS=hf" in steps
+    assert any(
+        re.fullmatch(r'RUN pip install --no-cache-dir .*"\.\[\$\{EXTRAS\}\]"', s) for s in steps
+    )
 
 
 def test_runs_prover_as_non_root() -> None:
