@@ -1,0 +1,194 @@
+"""Local inference with Hugging Face transformers: CPU or one GPU; hub names, local dirs, GGUF."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from prover.models.base import Completion, Prompt, SamplingParams
+from prover.models.errors import ModelBackendError
+
+_DTYPES = {
+    "bf16": "bfloat16",
+    "bfloat16": "bfloat16",
+    "fp16": "float16",
+    "float16": "float16",
+    "half": "float16",
+    "fp32": "float32",
+    "float32": "float32",
+    "float": "float32",
+}
+
+
+def count_new_tokens(ids: Sequence[int], eos_ids: Iterable[int]) -> tuple[int, str]:
+    """Tokens generated before the first eos, and why generation ended ("stop" or "length").
+
+    After a row's eos, `generate` fills it with the pad token (often the eos itself), so
+    everything from the first eos on is not part of the completion."""
+    eos = set(eos_ids)
+    for i, token in enumerate(ids):
+        if token in eos:
+            return i, "stop"
+    return len(ids), "length"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+class TransformersBackend:
+    """`model` is a hub name or a local directory; `gguf_file` names a GGUF file inside it.
+
+    `batch_size` is the number of prompts per `generate` call to the model; each prompt
+    expands to `params.n` sequences, so a batch holds `batch_size * n` rows."""
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        gguf_file: str | None = None,
+        revision: str | None = None,
+        device: str | None = None,
+        dtype: str | None = None,
+        batch_size: int = 8,
+    ) -> None:
+        try:  # imported here so that `import prover` stays light
+            import torch
+            import transformers
+        except ImportError:
+            raise ModelBackendError(
+                "transformers is not installed: pip install 'prover[hf]'"
+            ) from None
+        self.model = model
+        self.revision = revision
+        self.batch_size = max(1, batch_size)
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        torch_dtype = _resolve_dtype(torch, dtype, self.device)
+        kwargs: dict[str, Any] = {"revision": revision}
+        if gguf_file:
+            kwargs["gguf_file"] = gguf_file
+        # transformers 4.56 renamed `torch_dtype` to `dtype`; the extra admits older releases
+        major, minor = (int(x) for x in transformers.__version__.split(".")[:2])
+        dtype_key = "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
+        try:
+            tokenizer = transformers.AutoTokenizer.from_pretrained(model, **kwargs)
+            lm = transformers.AutoModelForCausalLM.from_pretrained(
+                model, **kwargs, **{dtype_key: torch_dtype}
+            )
+        except (OSError, ValueError, ImportError, RuntimeError) as exc:
+            raise ModelBackendError(f"cannot load model {model!r}: {_first_line(exc)}") from None
+        self._torch = torch
+        self._lm = lm.to(self.device).eval()
+        # decoder-only models continue from the last position: pad on the left
+        tokenizer.padding_side = "left"
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        self.tokenizer = tokenizer
+        self._eos_ids = _eos_ids(lm.generation_config.eos_token_id, tokenizer.eos_token_id)
+        if not self._eos_ids:
+            raise ModelBackendError(f"model {model!r} defines no end-of-sequence token")
+        self._pad_id = (
+            tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self._eos_ids[0]
+        )
+
+    def generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[list[Completion]]:
+        if self._lm is None:
+            raise ModelBackendError(f"model {self.model!r} was closed")
+        if params.seed is not None:
+            self._torch.manual_seed(params.seed)  # seeds every device: equal seeds, equal samples
+        out: list[list[Completion]] = []
+        for start in range(0, len(prompts), self.batch_size):
+            out.extend(self._generate_batch(prompts[start : start + self.batch_size], params))
+        return out
+
+    def close(self) -> None:
+        self._lm = None
+        gc.collect()
+        if self.device.startswith("cuda"):
+            self._torch.cuda.empty_cache()
+
+    def _encode(self, prompt: Prompt) -> list[int]:
+        tok = self.tokenizer
+        if prompt.messages is not None:
+            if not getattr(tok, "chat_template", None):
+                raise ModelBackendError(
+                    f"model {self.model!r} has no chat template: use a text prompt format"
+                )
+            text = tok.apply_chat_template(
+                list(prompt.messages), add_generation_prompt=True, tokenize=False
+            )
+            # the template already wrote any BOS it wants
+            ids = tok(text, add_special_tokens=False)["input_ids"]
+        else:
+            ids = tok(prompt.text)["input_ids"]
+        if not ids:
+            raise ModelBackendError("empty prompt: nothing to continue")
+        return list(ids)
+
+    def _generate_batch(
+        self, prompts: Sequence[Prompt], params: SamplingParams
+    ) -> list[list[Completion]]:
+        torch = self._torch
+        encoded = [self._encode(p) for p in prompts]
+        width = max(len(ids) for ids in encoded)
+        input_ids = torch.full((len(encoded), width), self._pad_id, dtype=torch.long)
+        attention = torch.zeros((len(encoded), width), dtype=torch.long)
+        for row, ids in enumerate(encoded):
+            input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
+            attention[row, width - len(ids) :] = 1
+        greedy = params.temperature <= 0
+        # greedy rows would all be equal: decode once, copy n times (generate refuses n > 1)
+        per_prompt = 1 if greedy else params.n
+        options: dict[str, Any] = {
+            "max_new_tokens": params.max_new_tokens,
+            "pad_token_id": self._pad_id,
+            "eos_token_id": self._eos_ids,
+            "num_return_sequences": per_prompt,
+        }
+        if greedy:
+            options.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        else:
+            # top_k=0 overrides a top_k from the model's generation config (50 by default)
+            options.update(do_sample=True, temperature=params.temperature, top_p=params.top_p)
+            options["top_k"] = 0
+        with torch.inference_mode():
+            sequences = self._lm.generate(
+                input_ids=input_ids.to(self.device),
+                attention_mask=attention.to(self.device),
+                **options,
+            )
+        rows = sequences[:, width:].tolist()
+        out = []
+        for i in range(len(prompts)):
+            group = [self._completion(r) for r in rows[i * per_prompt : (i + 1) * per_prompt]]
+            out.append(group * params.n if greedy else group)
+        return out
+
+    def _completion(self, row: list[int]) -> Completion:
+        tokens, reason = count_new_tokens(row, self._eos_ids)
+        text = self.tokenizer.decode(row[:tokens], skip_special_tokens=True)
+        return Completion(text, tokens=tokens, finish_reason=reason)
+
+
+def _resolve_dtype(torch: Any, dtype: str | None, device: str) -> Any:
+    if dtype is None or dtype == "auto":
+        # bf16 halves memory where the GPU computes it natively; CPUs get exact float32
+        if device.startswith("cuda") and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    name = _DTYPES.get(dtype.lower())
+    if name is None:
+        known = ", ".join(sorted(_DTYPES))
+        raise ModelBackendError(f"unknown dtype {dtype!r}; choose one of: auto, {known}")
+    return getattr(torch, name)
+
+
+def _eos_ids(*sources: int | list[int] | None) -> list[int]:
+    ids: list[int] = []
+    for source in sources:
+        for token in source if isinstance(source, list) else [source]:
+            if token is not None and token not in ids:
+                ids.append(int(token))
+    return ids

@@ -1,0 +1,133 @@
+"""`prover prove` as a user runs it: the real CLI, the `openai` backend against a local
+OpenAI-compatible test server (scripted answers), the FakeRepl double as Lean."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from serving import free_port
+
+pytest.importorskip("prover.models.openai_backend", reason="model backends not in this build")
+
+FILE = """import Mathlib
+
+theorem easy : (2 : ℕ) + 2 = 4 := by
+  sorry
+
+theorem impossible : (1 : ℕ) = 2 := by
+  sorry
+"""
+ANSWERS = {"easy": ["  simp -- BAD\n```", "  norm_num\n```"], "impossible": ["  simp -- BAD\n```"]}
+
+
+def scripted_openai_app() -> FastAPI:
+    app = FastAPI()
+
+    @app.post("/v1/completions")
+    async def completions(body: dict) -> dict:
+        name = next((n for n in ANSWERS if f"theorem {n} " in body["prompt"]), None)
+        texts = ANSWERS.get(name, ["  sorry\n```"])
+        choices = [
+            {"index": i, "text": texts[i % len(texts)], "finish_reason": "stop"}
+            for i in range(body.get("n", 1))
+        ]
+        return {
+            "id": "x",
+            "object": "text_completion",
+            "model": body["model"],
+            "choices": choices,
+            "usage": {"completion_tokens": 3 * len(choices)},
+        }
+
+    return app
+
+
+@pytest.fixture
+def openai_server():
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(scripted_openai_app(), port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        threading.Event().wait(0.02)
+    yield f"http://127.0.0.1:{port}/v1"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def prove(tmp_path: Path, fake_repl_script, api_base: str, *extra: str):
+    bad = {"severity": "error", "pos": {"line": 2, "column": 2}, "endPos": None, "data": "no"}
+    repl = fake_repl_script([{"match": "-- BAD", "response": {"messages": [bad]}}])
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "prover",
+            "prove",
+            str(tmp_path / "f.lean"),
+            "--backend",
+            "openai",
+            "--model",
+            "deepseek-ai/DeepSeek-Prover-V1.5-SFT",
+            "--api-base",
+            api_base,
+            "--attempts",
+            "2",
+            "--rounds",
+            "1",
+            "--sandbox",
+            "none",
+            "--repl",
+            shlex.join(repl.argv),
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ},
+    )
+
+
+def test_in_place_writes_only_accepted_proofs_and_keeps_a_backup(
+    tmp_path, fake_repl_script, openai_server
+) -> None:
+    (tmp_path / "f.lean").write_text(FILE)
+    result = prove(tmp_path, fake_repl_script, openai_server, "--in-place", "--json")
+    assert result.returncode == 1, result.stderr  # `impossible` keeps its sorry
+    report = json.loads(result.stdout)
+    assert [(t["name"], t["proved"]) for t in report["theorems"]] == [
+        ("easy", True),
+        ("impossible", False),
+    ]
+    text = (tmp_path / "f.lean").read_text()
+    assert "theorem easy : (2 : ℕ) + 2 = 4 := by\n  norm_num" in text
+    assert "theorem impossible : (1 : ℕ) = 2 := by\n  sorry" in text
+    assert "BAD" not in text
+    assert (tmp_path / "f.lean.bak").read_text() == FILE
+
+
+def test_without_in_place_the_file_is_untouched(tmp_path, fake_repl_script, openai_server):
+    (tmp_path / "f.lean").write_text(FILE)
+    result = prove(tmp_path, fake_repl_script, openai_server)
+    assert result.returncode == 1
+    assert (tmp_path / "f.lean").read_text() == FILE and not (tmp_path / "f.lean.bak").exists()
+    assert "+  norm_num" in result.stdout  # the diff
+    out = tmp_path / "out.lean"
+    prove(tmp_path, fake_repl_script, openai_server, "--output", str(out))
+    assert "norm_num" in out.read_text() and (tmp_path / "f.lean").read_text() == FILE
+
+
+def test_bad_input_exits_2(tmp_path, fake_repl_script, openai_server) -> None:
+    result = prove(tmp_path, fake_repl_script, openai_server)  # f.lean does not exist
+    assert result.returncode == 2 and "no such file" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
