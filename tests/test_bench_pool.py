@@ -37,3 +37,15 @@ def test_bench_serve_prints_its_figures() -> None:
         check=True,
     )
     assert re.search(r"serve: [\d,]+ requests/s \([\d.]+x baseline\), p50 [\d.]+ ms", result.stdout)
+
+
+def test_bench_prove_prints_its_figures() -> None:
+    script = SCRIPT.parent / "bench_prove.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--theorems", "5", "--attempts", "4"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    assert re.search(r"prove-loop overhead per attempt: -?[\d.]+ ms", result.stdout)

@@ -413,8 +413,9 @@ class ReplPool:
             stop.set()
             while feeder.is_alive():
                 with contextlib.suppress(queue.Empty):
-                    todo.get_nowait()
-                feeder.join(timeout=0.01)
+                    while True:
+                        todo.get_nowait()
+                feeder.join(timeout=0.001)
 
     def close(self) -> None:
         """Stop: every process is killed, busy ones too (their checks end as `crash`)."""
