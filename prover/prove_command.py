@@ -9,6 +9,14 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from prover.models.base import ModelBackend, SamplingParams
@@ -39,19 +47,33 @@ def run_prove(
         err.print(f"{path}: no `sorry` to fill")
         return 0
 
+    bars = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), console=err, transient=False,
+    )  # fmt: skip
+    tasks: dict[int, TaskID] = {}
+
     def progress(result: TargetResult) -> None:
-        status = "[green]proved[/]" if result.proved else "[red]not proved[/]"
-        err.print(
-            f"{result.target.display}: {status} after {result.attempts} attempts "
-            f"in {result.rounds} round(s), {result.time_s:.1f} s"
-        )
+        key = result.target.start
+        if key not in tasks:
+            tasks[key] = bars.add_task(result.target.display, total=attempts * rounds)
+        if result.done:
+            status = "[green]proved[/]" if result.proved else "[red]not proved[/]"
+            bars.update(
+                tasks[key],
+                description=f"{result.target.display}: {status}",
+                completed=attempts * rounds,
+            )
+        else:
+            bars.update(tasks[key], completed=result.checked)
 
     err.print(f"{path}: {len(targets)} theorem(s) with `sorry`")
-    report = prove_text(
-        text, backend=backend, prompt_format=prompt_format, verifier=verifier,
-        attempts=attempts, rounds=rounds, budget_s=budget_s, params=params,
-        feedback=feedback, on_progress=progress,
-    )  # fmt: skip
+    with bars:
+        report = prove_text(
+            text, backend=backend, prompt_format=prompt_format, verifier=verifier,
+            attempts=attempts, rounds=rounds, budget_s=budget_s, params=params,
+            feedback=feedback, on_progress=progress,
+        )  # fmt: skip
     written = _deliver(path, text, report, mode, output)
     if as_json:
         print(json.dumps(_as_json(path, report, written), ensure_ascii=False))

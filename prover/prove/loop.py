@@ -36,6 +36,8 @@ class TargetResult:
     helpers: str = ""
     body: str = ""
     reasons: dict[str, int] = field(default_factory=dict)
+    checked: int = 0  # candidates judged so far
+    done: bool = False
 
 
 @dataclass
@@ -67,6 +69,8 @@ def prove_text(
     feedback: bool = False,
     on_progress: Callable[[TargetResult], None] | None = None,
 ) -> ProveReport:
+    """Prove every target of `text`; `on_progress` hears of each target's start, each
+    verdict and its end (`result.done`)."""
     header, targets = find_targets(text)
     params = params or SamplingParams()
     results: list[TargetResult] = []
@@ -109,6 +113,8 @@ def _prove_one(
         name=name, header=header, formal_statement=statement, informal_prefix=target.doc
     )
     best: tuple[int, str, Verdict] | None = None  # (rank, attempt text, verdict)
+    if on_progress is not None:
+        on_progress(result)  # started
     for round_no in range(rounds):
         if budget_s is not None and time.monotonic() - start >= budget_s:
             break
@@ -132,6 +138,9 @@ def _prove_one(
         winner = None
         for item, verdict in verifier.check_many(items):  # type: ignore[attr-defined]
             result.reasons[verdict.reason] = result.reasons.get(verdict.reason, 0) + 1
+            result.checked += 1
+            if on_progress is not None:
+                on_progress(result)
             if verdict.accepted and winner is None:
                 winner = (item, verdict)
                 break  # the first accepted proof is enough
@@ -146,6 +155,7 @@ def _prove_one(
         if best is not None:
             result.verdict = best[2]
     result.time_s = round(time.monotonic() - start, 3)
+    result.done = True
     if on_progress is not None:
         on_progress(result)
     return result
