@@ -16,7 +16,7 @@ from prover.lean.pool import ReplPool
 from prover.lean.remote import RemoteVerifier
 
 
-def run_file(pool: ReplPool, path: Path, text: str, *, as_json: bool) -> int:
+def run_file(pool: ReplPool | RemoteVerifier, path: Path, text: str, *, as_json: bool) -> int:
     try:
         report = check_file(pool, str(path), text)
     except NoTheorem as exc:

@@ -72,7 +72,6 @@ def check(
     """Did Lean accept these proofs? Strict: no error, no sorry, the benchmark's own statement,
     only the standard axioms. Exit 0 only if every proof in FILE is accepted."""
     from prover.check_command import run_file, run_jsonl
-    from prover.lean.pool import ReplPool
     from prover.verifier_options import open_verifier
 
     if (file is None) == (jsonl is None):
@@ -93,11 +92,9 @@ def check(
         verifier_url=verifier,
     )
     if file is not None:
-        if verifier:
-            raise UsageError("FILE mode runs on a local REPL; use --jsonl with --verifier")
         text = read_lean_file(file)  # bad input fails before any REPL starts
-        with ReplPool(config) as pool:
-            code = run_file(pool, file, text, as_json=as_json)
+        with open_verifier(config) as checker:
+            code = run_file(checker, file, text, as_json=as_json)
     else:
         assert jsonl is not None
         with open_verifier(config) as checker:

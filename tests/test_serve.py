@@ -431,3 +431,71 @@ def test_prove_endpoint(fake_repl_script) -> None:
         assert answer["verdict"]["reason"] == "ok"
     with running_server(pool_factory(command)) as url:
         assert httpx.post(url + "/prove", json={"formal_statement": statement}).status_code == 503
+
+
+def test_file_mode_through_the_verifier_matches_local(fake_repl_script, tmp_path) -> None:
+    import shlex
+    import subprocess
+    import sys
+
+    lean = tmp_path / "demo.lean"
+    lean.write_text(
+        "import Mathlib\n\nset_option maxHeartbeats 400000\n\nopen Real\n\n"
+        "namespace Demo\n\ntheorem good : (1 : ℕ) = 1 := rfl\n\n"
+        "theorem bad : (1 : ℕ) = 2 := by\n  sorry\n\nend Demo\n\nexample : True := trivial\n"
+    )
+    warning = {
+        "severity": "warning",
+        "pos": {"line": 1, "column": 8},
+        "endPos": {"line": 1, "column": 11},
+        "data": "declaration uses 'sorry'",
+    }
+    sorry = {
+        "proofState": 0,
+        "pos": {"line": 2, "column": 2},
+        "endPos": {"line": 2, "column": 7},
+        "goal": "⊢ 1 = 2",
+    }
+    command = fake_repl_script(
+        [
+            {
+                "match": "theorem bad",
+                "anchored": True,
+                "axioms_by_name": {"bad": ["sorryAx"]},
+                "response": {"messages": [warning], "sorries": [sorry]},
+            }
+        ]
+    )
+
+    def check(*extra: str) -> dict:
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "prover",
+                "check",
+                str(lean),
+                "--json",
+                "--sandbox",
+                "none",
+                "--repl",
+                shlex.join(command.argv),
+                *extra,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 1, result.stderr
+        report = json.loads(result.stdout)
+        return {
+            v["name"]: (v["accepted"], v["reason"], v["axioms"], v["messages"])
+            for v in report["theorems"]
+        }
+
+    local = check()
+    with running_server(pool_factory(command)) as url:
+        remote = check("--verifier", url)
+    assert remote == local
+    assert local["Demo.bad"][1] == "sorry" and local["Demo.good"][1] == "ok"
+    assert local["Demo.bad"][3][0]["pos"] == {"line": 11, "column": 8}  # the file's own line

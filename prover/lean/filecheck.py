@@ -16,7 +16,8 @@ from prover.lean.acceptance import axioms_reason, has_sorry, parse_axioms
 from prover.lean.banned import find_banned
 from prover.lean.commands import lean_name
 from prover.lean.pool import ReplPool
-from prover.lean.protocol import CommandResponse, Message
+from prover.lean.protocol import CommandResponse, Message, Pos, Sorry, parse_response
+from prover.lean.remote import RemoteVerifier
 from prover.lean.repl import HeaderFailure, ReplFailure
 from prover.lean.source import Declaration, declarations, split_header
 from prover.lean.verdict import Verdict
@@ -51,7 +52,12 @@ def display_name(decl: Declaration, offset: int) -> str:
     return decl.name if decl.name else f"example (line {decl.start_line + offset})"
 
 
-def check_file(pool: ReplPool, path: str, text: str) -> FileReport:
+# Sent first after the header when the file goes to a remote verifier: its answer's line tells
+# how many lines the server split off as the header (Kimina and `prover serve` differ).
+MARKER = '#check ("prover: the file starts here" : String)'
+
+
+def check_file(pool: ReplPool | RemoteVerifier, path: str, text: str) -> FileReport:
     start = time.monotonic()
     header, rest, _ = split_header(text)
     offset = header.count("\n")  # lines before `rest` starts
@@ -65,28 +71,17 @@ def check_file(pool: ReplPool, path: str, text: str) -> FileReport:
         if reason:
             verdicts[i] = Verdict(display_name(decl, offset), False, "banned", detail=reason)
     response: CommandResponse | None = None
-    printed: CommandResponse | None = None
+    axioms: dict[str, list[str]] = {}
     failure: tuple[str, str] | None = None
     named = [d for i, d in enumerate(decls) if d.name and i not in verdicts]
+    # _root_ and «escapes»: the exact constant, whatever namespace is open
+    query = "\n".join(f"#print axioms _root_.{lean_name(d.name or '')}" for d in named)
     if len(verdicts) < len(decls):
-        try:
-            with pool.repl_for(header) as repl:
-                deadline = time.monotonic() + pool.config.timeout
-                response = repl.command(
-                    "\n" * offset + rest, env=repl.header_env, timeout=pool.config.timeout
-                )
-                repl.checks_done += 1
-                if named:
-                    # _root_ and «escapes»: the exact constant, whatever namespace is open
-                    query = "\n".join(f"#print axioms _root_.{lean_name(d.name)}" for d in named)
-                    printed = repl.command(
-                        query, env=response.env, timeout=max(0.001, deadline - time.monotonic())
-                    )
-        except HeaderFailure as exc:
-            failure = ("error", str(exc))
-        except ReplFailure as exc:
-            failure = (exc.reason, exc.detail)
-    axioms = parse_axioms(printed.messages) if printed else {}
+        if isinstance(pool, ReplPool):
+            response, axioms, failure = _run_local(pool, header, offset, rest, query)
+        else:
+            response, axioms, failure = _run_remote(pool, header, offset, rest, query)
+    allow_native = pool.config.allow_native if isinstance(pool, ReplPool) else pool.allow_native
     report = FileReport(path, False, pool.lean_version)
     for i, decl in enumerate(decls):
         if i in verdicts:
@@ -96,8 +91,9 @@ def check_file(pool: ReplPool, path: str, text: str) -> FileReport:
         else:
             assert response is not None
             verdict = _judge(
-                display_name(decl, offset), decl, _within(response, decl, offset), axioms, pool
-            )
+                display_name(decl, offset), decl, _within(response, decl, offset), axioms,
+                allow_native,
+            )  # fmt: skip
         if decl.keyword == "example":
             verdict.detail = "; ".join(filter(None, [verdict.detail, EXAMPLE_NOTE]))
         report.theorems.append(verdict)
@@ -113,12 +109,84 @@ def check_file(pool: ReplPool, path: str, text: str) -> FileReport:
     return report
 
 
+Run = tuple[CommandResponse | None, dict[str, list[str]], tuple[str, str] | None]
+
+
+def _run_local(pool: ReplPool, header: str, offset: int, rest: str, query: str) -> Run:
+    """The file as one command (padded so positions are the file's lines), then the axioms."""
+    try:
+        with pool.repl_for(header) as repl:
+            deadline = time.monotonic() + pool.config.timeout
+            response = repl.command(
+                "\n" * offset + rest, env=repl.header_env, timeout=pool.config.timeout
+            )
+            repl.checks_done += 1
+            printed = None
+            if query:
+                printed = repl.command(
+                    query, env=response.env, timeout=max(0.001, deadline - time.monotonic())
+                )
+    except HeaderFailure as exc:
+        return None, {}, ("error", str(exc))
+    except ReplFailure as exc:
+        return None, {}, (exc.reason, exc.detail)
+    return response, parse_axioms(printed.messages) if printed else {}, None
+
+
+def _run_remote(verifier: RemoteVerifier, header: str, offset: int, rest: str, query: str) -> Run:
+    """The file as one snippet on a Kimina-compatible server; positions mapped back to the
+    file's lines through the marker's."""
+    code = header + MARKER + "\n" + rest.rstrip("\n") + ("\n\n" + query if query else "")
+    result = verifier.run_snippet(code)
+    if result.get("error"):
+        reason = "timeout" if "timed out" in str(result["error"]).lower() else "crash"
+        return None, {}, (reason, f"verifier: {result['error']}")
+    raw = result.get("response")
+    if not isinstance(raw, dict):
+        return None, {}, ("crash", "verifier returned no REPL answer")
+    parsed = parse_response({k: v for k, v in raw.items() if k != "time"} or {"env": None})
+    if not isinstance(parsed, CommandResponse):
+        return None, {}, ("crash", "verifier returned no command answer")
+    marker = next(
+        (m for m in parsed.messages if "prover: the file starts here" in m.data and m.pos), None
+    )
+    if marker is None or marker.pos is None:
+        return None, {}, ("crash", "verifier answer lacks the position marker")
+    shift = offset - marker.pos.line
+    axioms = parse_axioms(parsed.messages)
+    kept = tuple(
+        _shifted(m, shift) for m in parsed.messages
+        if m is not marker and not _is_axioms_answer(m)
+    )  # fmt: skip
+    sorries = tuple(
+        Sorry(s.goal, s.proof_state, _pos(s.pos, shift), _pos(s.end_pos, shift))
+        for s in parsed.sorries
+    )
+    return CommandResponse(None, kept, sorries), axioms, None
+
+
+def _is_axioms_answer(message: Message) -> bool:
+    return message.severity == "info" and (
+        "depends on axioms" in message.data or "does not depend on any axioms" in message.data
+    )
+
+
+def _pos(pos: Pos | None, shift: int) -> Pos | None:
+    return None if pos is None else Pos(pos.line + shift, pos.column)
+
+
+def _shifted(message: Message, shift: int) -> Message:
+    return Message(
+        message.severity, message.data, _pos(message.pos, shift), _pos(message.end_pos, shift)
+    )
+
+
 def _judge(
     name: str,
     decl: Declaration,
     response: CommandResponse,
     axioms: dict[str, list[str]],
-    pool: ReplPool,
+    allow_native: bool,
 ) -> Verdict:
     messages = [m.to_json() for m in response.messages]
     if response.errors:
@@ -136,7 +204,7 @@ def _judge(
             messages=messages,
             detail=f"`#print axioms {decl.name}` gave no answer",
         )
-    reason = axioms_reason(found, allow_native=pool.config.allow_native)
+    reason = axioms_reason(found, allow_native=allow_native)
     return Verdict(name, reason == "ok", reason, axioms=sorted(found), messages=messages)  # type: ignore[arg-type]
 
 

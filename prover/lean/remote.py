@@ -128,6 +128,16 @@ class RemoteVerifier:
                 )
         return [v for v in verdicts if v is not None]
 
+    def run_snippet(self, code: str) -> dict[str, Any]:
+        """One raw snippet (a whole Lean file); the server's result `{"time", "error",
+        "response"}` for it."""
+        answer = self._post(
+            "/api/check",
+            {"snippets": [{"id": "0", "code": code}], "timeout": math.ceil(self.timeout)},
+        )
+        results = answer.get("results") or [{"error": "no result for the snippet"}]
+        return results[0]
+
     def check(self, item: CheckItem) -> Verdict:
         return self._check_batch([item])[0]
 

@@ -184,19 +184,37 @@ class ScriptedLean:
             changed = rule.get("statement_mismatch")
             self.signatures[name] = f"<changed {self.envs}>" if changed else signature
         if "response" in rule:
-            return dict(rule["response"])
-        if _SORRY.search(cmd):  # as Lean would, unless a rule says otherwise
-            return {
-                "messages": [
-                    {
-                        "severity": "warning",
-                        "pos": {"line": 1, "column": 8},
-                        "endPos": None,
-                        "data": "declaration uses 'sorry'",
-                    }
-                ]
+            answer = dict(rule["response"])
+            if rule.get("anchored"):  # positions count from the line where `match` occurs
+                at = cmd[: cmd.index(rule["match"])].count("\n")
+                for key in ("messages", "sorries"):
+                    if key in answer:
+                        answer[key] = [shift(x, at) for x in answer[key]]
+        elif _SORRY.search(cmd):  # as Lean would, unless a rule says otherwise
+            warning = {
+                "severity": "warning",
+                "pos": {"line": 1, "column": 8},
+                "endPos": None,
+                "data": "declaration uses 'sorry'",
             }
-        return {}
+            answer = {"messages": [warning]}
+        else:
+            answer = {}
+        return self.trailing_commands(cmd, answer)
+
+    def trailing_commands(self, cmd: str, answer: dict) -> dict:
+        """`#check (...)` and `#print axioms` lines inside a larger command answer at their
+        own lines, as the commands that they are."""
+        extra = []
+        for number, line in enumerate(cmd.split("\n"), start=1):
+            if line.startswith("#check ("):
+                extra.append(info(line.removeprefix("#check ").strip("()"), number))
+            elif line.startswith("#print axioms "):
+                (answered,) = verifier_answers(line, self.axioms_of, self.signatures)
+                extra.append({**answered, "pos": {"line": number, "column": 0}})
+        if extra:
+            answer = {**answer, "messages": [*answer.get("messages", []), *extra]}
+        return answer
 
     def snippet(self, reference: str, proof: str, check: str) -> dict | str:
         """Answer the three parts as Lean would the one command they form: each part's
