@@ -184,7 +184,7 @@ def prove(
         recycle_after=recycle_after,
         verifier_url=verifier,
     )
-    model_name = model or default_model()
+    model_name = model or default_model(backend)
     try:
         fmt = get_format(prompt_format or format_for_model(model_name))
     except ValueError as exc:

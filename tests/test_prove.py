@@ -136,3 +136,36 @@ def test_a_model_failure_keeps_the_proofs_already_found(fake_repl_script) -> Non
     assert [r.proved for r in report.results] == [True, False, False, False]
     assert [r.attempts > 0 for r in report.results] == [True, False, False, False]
     assert "theorem easy : (2 : ℕ) + 2 = 4 := by\n  norm_num" in report.text
+
+
+def test_prove_through_a_remote_verifier_matches_local(fake_repl_script) -> None:
+    """Contexts (namespace, variables, other sorries) travel with each remote snippet."""
+    from prover.lean.remote import RemoteVerifier
+
+    from serving import running_server
+
+    script = {
+        "easy": ["  simp -- BAD\n```", "  norm_num\n```"],
+        "hard": ["  omega\n```"],
+        "impossible": ["  simp -- BAD\n```"],
+        "prover_example_22": ["  trivial\n```"],
+    }
+    local, _ = run(fake_repl_script, script, attempts=2, rounds=1)
+    command = fake_repl_script([{"match": "-- BAD", "response": {"messages": [BAD]}}])
+    factory = lambda: ReplPool(  # noqa: E731
+        VerifierConfig(workers=2, timeout=20), transport_factory=plain_factory(command)
+    )
+    with running_server(factory) as url, RemoteVerifier(url, timeout=20) as remote:
+        far = prove_text(
+            FILE,
+            backend=ScriptedModel(script),
+            prompt_format=prompts.get_format("deepseek-v1.5"),
+            verifier=remote,
+            attempts=2,
+            rounds=1,
+        )
+    # (a remote batch may judge a candidate or two more before the first accepted one)
+    assert [(r.target.display, r.proved) for r in far.results] == [
+        (r.target.display, r.proved) for r in local.results
+    ]
+    assert far.text == local.text

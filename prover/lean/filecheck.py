@@ -16,7 +16,14 @@ from prover.lean.acceptance import axioms_reason, has_sorry, parse_axioms
 from prover.lean.banned import find_banned
 from prover.lean.commands import lean_name
 from prover.lean.pool import ReplPool
-from prover.lean.protocol import CommandResponse, Message, Pos, Sorry, parse_response
+from prover.lean.protocol import (
+    CommandResponse,
+    Message,
+    Pos,
+    ProtocolError,
+    Sorry,
+    parse_response,
+)
 from prover.lean.remote import RemoteVerifier
 from prover.lean.repl import HeaderFailure, ReplFailure
 from prover.lean.source import Declaration, declarations, split_header
@@ -144,7 +151,10 @@ def _run_remote(verifier: RemoteVerifier, header: str, offset: int, rest: str, q
     raw = result.get("response")
     if not isinstance(raw, dict):
         return None, {}, ("crash", "verifier returned no REPL answer")
-    parsed = parse_response({k: v for k, v in raw.items() if k != "time"} or {"env": None})
+    try:
+        parsed = parse_response({k: v for k, v in raw.items() if k != "time"} or {"env": None})
+    except ProtocolError as exc:
+        return None, {}, ("crash", f"verifier returned garbage: {exc}")
     if not isinstance(parsed, CommandResponse):
         return None, {}, ("crash", "verifier returned no command answer")
     marker = next(

@@ -14,22 +14,32 @@ from typing import Any
 from prover.lean.acceptance import axioms_reason, elaboration_reason, parse_axioms
 from prover.lean.commands import reference_command, reference_name, statement_check_command
 from prover.lean.extract import CheckPlan
-from prover.lean.protocol import ProtocolError, parse_response
+from prover.lean.protocol import CommandResponse, ProtocolError, parse_response
+from prover.lean.source import open_namespace
 from prover.lean.verdict import CheckItem, Verdict
 
 KIMINA_TIMEOUT = "Lean process timed out"
 
 
+# After a check's context: everything Lean says up to this line is about the context, not the
+# candidate (the local pool elaborates the context as a command of its own).
+CONTEXT_END = '#check ("prover: the candidate starts here" : String)'
+
+
 def remote_snippet(item: CheckItem, plan: CheckPlan) -> str:
-    ref_name = reference_name(item.formal_statement)
+    ref_name = reference_name(item.context + item.formal_statement)
     header = item.header if item.header.endswith("\n") or not item.header else item.header + "\n"
+    context = item.context.rstrip("\n") + "\n\n" + CONTEXT_END + "\n\n" if item.context else ""
+    namespace = open_namespace(item.context) if item.context else ""
+    name = f"{namespace}.{plan.name}" if namespace else plan.name
     return (
         header
+        + context
         + reference_command(item.formal_statement, ref_name)
         + "\n\n"
         + plan.code.rstrip("\n")
         + "\n\n"
-        + statement_check_command(plan.name, ref_name)
+        + statement_check_command(name, ref_name)
     )
 
 
@@ -67,6 +77,10 @@ def judge_remote(
         response = parse_response(raw or {"env": None})
     except ProtocolError as exc:
         return verdict("crash", detail=f"verifier returned garbage: {exc}")
+    if item.context and isinstance(response, CommandResponse):
+        response = _after_context(response)
+        if response is None:
+            return verdict("crash", detail="verifier answer lacks the context marker")
     messages = [m.to_json() for m in getattr(response, "messages", ())]
     reason = elaboration_reason(response)  # type: ignore[arg-type]
     if reason != "ok":
@@ -76,6 +90,8 @@ def judge_remote(
         )
     reported = parse_axioms(response.messages)  # type: ignore[union-attr]
     axioms = reported.get(plan.name)
+    if axioms is None and item.context:  # printed with the namespace the context left open
+        axioms = next((a for n, a in reported.items() if n.endswith("." + plan.name)), None)
     if axioms is None:
         return verdict("error", messages=messages, detail="no `#print axioms` answer")
     # the axioms answer is ours, not the model's: keep the messages the proof produced
@@ -87,4 +103,21 @@ def judge_remote(
     axioms = sorted(axioms)
     return verdict(
         axioms_reason(axioms, allow_native=allow_native), axioms=axioms, messages=messages
+    )
+
+
+def _after_context(response: CommandResponse) -> CommandResponse | None:
+    """What Lean said after the context marker (the context's own messages dropped)."""
+    marker = next(
+        (m for m in response.messages if "prover: the candidate starts here" in m.data and m.pos),
+        None,
+    )
+    if marker is None or marker.pos is None:
+        return None
+    line = marker.pos.line
+    return CommandResponse(
+        response.env,
+        tuple(m for m in response.messages if m.pos is not None and m.pos.line > line),
+        tuple(s for s in response.sorries if s.pos is not None and s.pos.line > line),
+        response.raw,
     )

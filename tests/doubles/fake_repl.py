@@ -153,8 +153,20 @@ class ScriptedLean:
         lines = [ln for ln in cmd.split("\n") if ln.strip()]
         if lines and all(ln.startswith(("#print axioms ", "example : type_of%")) for ln in lines):
             return {"messages": verifier_answers(cmd, self.axioms_of, self.signatures)}
-        if m := _SNIPPET.match(cmd):  # a remote check: reference, proof, check in one command
-            return self.snippet(m.group(1), m.group(2), m.group(3))
+        if m := _SNIPPET.search(cmd):  # a remote check: reference, proof, check in one command
+            before = cmd[: m.start()]  # a context (ending in its marker), if any
+            answer = self.run(before) if before.strip() else {}
+            if isinstance(answer, str):
+                return answer
+            rest = self.snippet(m.group(1), m.group(2), m.group(3))
+            if isinstance(rest, str):
+                return rest
+            at = before.count("\n")
+            for key in ("messages", "sorries"):
+                moved = [shift(x, at) for x in rest.get(key, [])]
+                if answer.get(key) or moved:
+                    answer[key] = [*answer.get(key, []), *moved]
+            return answer
         reference = REFERENCE in cmd
         rule = next(
             (r for r in self.rules if matches(r, cmd) and bool(r.get("reference")) == reference),
@@ -283,9 +295,9 @@ _SORRY = re.compile(r"(?<![\w'.])sorry(?![\w'!?])")
 _DECL = re.compile(r"(?:theorem|lemma)\s+(\S+)(.*?):=|axiom\s+(\S+)(.*?)(?=\n\s*\n|\Z)", re.S)
 _CHECK = re.compile(r"example : type_of% @(\S+) := @_root_\.(\S+)")
 _SNIPPET = re.compile(
-    r"(axiom prover_reference_\S+.*?)\n\n(.*)\n\n(example : type_of% @\S+ := @_root_\.\S+\n"
+    r"^(axiom prover_reference_\S+.*?)\n\n(.*)\n\n(example : type_of% @\S+ := @_root_\.\S+\n"
     r"#print axioms \S+)\s*$",
-    re.S,
+    re.S | re.M,
 )
 
 
