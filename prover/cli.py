@@ -173,6 +173,11 @@ def prove(
     if sum((in_place, output is not None, diff)) > 1:
         raise UsageError("choose one of --in-place, --output, --diff")
     text = read_lean_file(file)
+    if output is not None:  # found before hours of proving, not after
+        if output.resolve() == file.resolve():
+            raise UsageError("--output is FILE itself: use --in-place (it keeps a backup)")
+        if output.is_dir() or not output.parent.is_dir():
+            raise UsageError(f"{output}: cannot write there (no such directory, or a directory)")
     config = verifier_config(
         timeout=timeout,
         memory_mb=memory_mb,

@@ -54,7 +54,7 @@ def run_prove(
     tasks: dict[int, TaskID] = {}
 
     def progress(result: TargetResult) -> None:
-        key = result.target.start
+        key = id(result)
         if key not in tasks:
             tasks[key] = bars.add_task(result.target.display, total=attempts * rounds)
         if result.done:
@@ -74,34 +74,55 @@ def run_prove(
             attempts=attempts, rounds=rounds, budget_s=budget_s, params=params,
             feedback=feedback, on_progress=progress,
         )  # fmt: skip
-    written = _deliver(path, text, report, mode, output)
+    written = _deliver(path, text, report, mode, output, as_json)
     if as_json:
         print(json.dumps(_as_json(path, report, written), ensure_ascii=False))
     else:
         _table(report, err)
+    if report.error == "interrupted":
+        print("prover: interrupted; the proofs found so far were kept", file=sys.stderr)
+        return 130
     if report.error:
         print(f"prover: stopped early: {report.error}", file=sys.stderr)
         return 2
     return 0 if report.all_proved else 1
 
 
-def _deliver(path: Path, text: str, report: ProveReport, mode: str, output: Path | None) -> str:
-    """Write the result where asked; the input file changes only with --in-place."""
-    if mode == "in-place":
-        if report.text != text:
-            shutil.copy2(path, path.with_suffix(path.suffix + ".bak"))
-            path.write_text(report.text, encoding="utf-8")
-        return str(path)
-    if mode == "output":
-        assert output is not None
-        output.write_text(report.text, encoding="utf-8")
-        return str(output)
-    diff = difflib.unified_diff(
-        text.splitlines(keepends=True), report.text.splitlines(keepends=True),
-        fromfile=str(path), tofile=f"{path} (proved)",
-    )  # fmt: skip
-    sys.stdout.writelines(diff)
+def _deliver(
+    path: Path, text: str, report: ProveReport, mode: str, output: Path | None, as_json: bool
+) -> str:
+    """Write the result where asked; the input file changes only with --in-place. A write
+    that fails falls back to printing the diff, so no proof is lost."""
+    try:
+        if mode == "in-place":
+            if report.text != text:
+                shutil.copy2(path, _backup_path(path))
+                path.write_text(report.text, encoding="utf-8")
+            return str(path)
+        if mode == "output":
+            assert output is not None
+            output.write_text(report.text, encoding="utf-8")
+            return str(output)
+    except OSError as exc:
+        print(f"prover: cannot write the result ({exc}); the diff follows", file=sys.stderr)
+        as_json = False
+    if not as_json:  # --json keeps stdout for the one JSON document
+        diff = difflib.unified_diff(
+            text.splitlines(keepends=True), report.text.splitlines(keepends=True),
+            fromfile=str(path), tofile=f"{path} (proved)",
+        )  # fmt: skip
+        sys.stdout.writelines(diff)
     return ""
+
+
+def _backup_path(path: Path) -> Path:
+    """FILE.lean.bak, or .bak.1, .bak.2, ...: an earlier backup (the original) is never lost."""
+    candidate = path.with_suffix(path.suffix + ".bak")
+    n = 0
+    while candidate.exists():
+        n += 1
+        candidate = path.with_suffix(f"{path.suffix}.bak.{n}")
+    return candidate
 
 
 def _as_json(path: Path, report: ProveReport, written: str) -> dict[str, object]:

@@ -169,3 +169,59 @@ def test_prove_through_a_remote_verifier_matches_local(fake_repl_script) -> None
         (r.target.display, r.proved) for r in local.results
     ]
     assert far.text == local.text
+
+
+def test_helpers_of_two_proofs_never_collide(fake_repl_script) -> None:
+    """Each target is proved against the file with the earlier proofs written in: a helper
+    name the file already has (now, or from an earlier proof) is refused."""
+    text = (
+        "import Mathlib\n\ntheorem t1 : True := by\n  sorry\n\n"
+        "theorem t2 : True := by\n  sorry\n\nlemma aux2 : True := trivial\n"
+    )
+    whole = "lemma {h} : True := trivial\n\ntheorem {t} : True := by\n  exact {h}\n```"
+    script = {
+        "t1": [whole.format(h="aux", t="t1")],
+        "t2": [
+            whole.format(h="aux", t="t2"),
+            whole.format(h="aux2", t="t2"),
+            whole.format(h="aux3", t="t2"),
+        ],
+    }
+    command = fake_repl_script()
+    pool = ReplPool(VerifierConfig(workers=1, timeout=20), transport_factory=plain_factory(command))
+    with pool:
+        report = prove_text(
+            text,
+            backend=ScriptedModel(script),
+            prompt_format=prompts.get_format("deepseek-v1.5"),
+            verifier=pool,
+            attempts=1,
+            rounds=3,
+        )
+    assert all(r.proved for r in report.results)
+    assert report.text.count("lemma aux :") == 1 and report.text.count("lemma aux2 :") == 1
+    assert "lemma aux3 : True := trivial\n\ntheorem t2" in report.text
+    assert report.results[1].reasons == {"banned": 2, "ok": 1}
+
+
+def test_write_back_keeps_comments_and_in_prefixes(fake_repl_script) -> None:
+    text = (
+        "import Mathlib\n\nopen Real in\ntheorem a : pi = pi := by\n  sorry\n\n"
+        "-- keep me\n/- and me -/\n\ntheorem b : True := sorry\n-- trailing\n"
+    )
+    command = fake_repl_script()
+    pool = ReplPool(VerifierConfig(workers=1, timeout=20), transport_factory=plain_factory(command))
+    model = ScriptedModel({"a": ["  rfl\n```"], "b": ["  trivial\n```"]})
+    with pool:
+        report = prove_text(
+            text,
+            backend=model,
+            prompt_format=prompts.get_format("deepseek-v1.5"),
+            verifier=pool,
+            attempts=1,
+        )
+    assert report.text == text.replace("  sorry\n", "  rfl\n").replace(
+        "theorem b : True := sorry", "theorem b : True := by\n  trivial"
+    )
+    first_prompt = model.prompts[0].text
+    assert "open Real in\ntheorem a : pi = pi := by" in first_prompt

@@ -235,7 +235,8 @@ COMMAND_KEYWORDS: frozenset[str] = frozenset(
     "theorem lemma def example abbrev instance structure class inductive axiom opaque "
     "namespace section end open set_option variable universe attribute macro "
     "macro_rules syntax notation infix infixl infixr prefix postfix elab elab_rules "
-    "run_cmd run_tac run_elab run_meta mutual deriving initialize builtin_initialize".split()
+    "run_cmd run_tac run_elab run_meta mutual deriving initialize builtin_initialize "
+    "alias include omit export".split()
 )
 MODIFIERS: frozenset[str] = frozenset(
     "private protected noncomputable unsafe partial nonrec local scoped".split()

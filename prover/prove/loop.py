@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from prover.lean.extract import plan_check
+from prover.lean.source import declarations
 from prover.lean.verdict import CheckItem, Verdict
 from prover.models.base import ModelBackend, SamplingParams
 from prover.prompts import Problem, PromptFormat
@@ -71,23 +72,37 @@ def prove_text(
 ) -> ProveReport:
     """Prove every target of `text`; `on_progress` hears of each target's start, each
     verdict and its end (`result.done`)."""
-    header, targets = find_targets(text)
     params = params or SamplingParams()
     results: list[TargetResult] = []
     error = None
-    for target in targets:
+    current = text
+    unproved = 0  # targets left unproved so far: they stay targets in `current`
+    while True:
+        # each target is proved against the file with the earlier proofs written in, so
+        # proofs that are accepted one by one are also accepted together
+        header, targets = find_targets(current)
+        if unproved >= len(targets):
+            break
+        target = targets[unproved]
         try:
             result = _prove_one(
-                text, header, target, backend, prompt_format, verifier, attempts, rounds,
+                current, header, target, backend, prompt_format, verifier, attempts, rounds,
                 budget_s, params, feedback, on_progress,
             )  # fmt: skip
+        except KeyboardInterrupt:
+            error = "interrupted"
+            break
         except Exception as exc:  # the model or the verifier failed: keep what was proved
             error = f"{target.display}: {exc}"
             break
         results.append(result)
-    results += [TargetResult(t) for t in targets[len(results) :]]
-    proofs = {i: (r.helpers, r.body) for i, r in enumerate(results) if r.proved}
-    return ProveReport(write_back(text, proofs, targets), results, error)
+        if result.proved:
+            current = write_back(current, {unproved: (result.helpers, result.body)}, targets)
+        else:
+            unproved += 1
+    _, left = find_targets(current)
+    results += [TargetResult(t) for t in left[unproved:]] if error else []
+    return ProveReport(current, results, error)
 
 
 def _prove_one(
@@ -137,15 +152,19 @@ def _prove_one(
         result.attempts += len(items)
         winner = None
         for item, verdict in verifier.check_many(items):  # type: ignore[attr-defined]
+            if verdict.accepted:
+                clash = helper_clash(plan_check(item).helpers, text)
+                if clash is not None:  # accepted here, but it would not compile in the file
+                    verdict = Verdict(verdict.name, False, "banned", detail=clash)
             result.reasons[verdict.reason] = result.reasons.get(verdict.reason, 0) + 1
             result.checked += 1
             if on_progress is not None:
                 on_progress(result)
-            if verdict.accepted and winner is None:
+            if verdict.accepted:
                 winner = (item, verdict)
                 break  # the first accepted proof is enough
             rank = _FEEDBACK_RANK.get(verdict.reason, 9)
-            if best is None or rank < best[0]:
+            if best is None or rank <= best[0]:  # the latest of the most useful failures
                 best = (rank, item.proof, verdict)
         if winner is not None:
             plan = plan_check(winner[0])
@@ -159,3 +178,20 @@ def _prove_one(
     if on_progress is not None:
         on_progress(result)
     return result
+
+
+def helper_clash(helpers: str, text: str) -> str | None:
+    """A helper the proof brings that the file already declares (above or below the target):
+    written back, it would not compile."""
+    if not helpers.strip():
+        return None
+    taken = set()
+    for decl in declarations(text):
+        for name in (decl.name, decl.local_name):
+            if name:
+                taken.add(name.rsplit(".", 1)[-1])
+    for decl in declarations(helpers):
+        short = (decl.local_name or "").rsplit(".", 1)[-1]
+        if short and short in taken:
+            return f"helper `{short}` clashes with a declaration of the file"
+    return None

@@ -24,6 +24,7 @@ class Target:
     body_start: int  # offset just past the signature's `:=`
     end: int  # offset just past the proof (trailing blank lines excluded)
     statement: str  # `theorem NAME ... :=` as written
+    in_prefix: str  # `open ... in` / `set_option ... in` lines before it ("" if none)
     doc: str  # its doc comment, if any (the informal statement, for the prompt)
 
     @property
@@ -44,8 +45,14 @@ def find_targets(text: str) -> tuple[str, list[Target]]:
         sig = signature_end(masked, key, decl.end)
         if sig < 0 or not _SORRY.search(masked, sig, decl.end):
             continue
-        end = decl.start + len(rest[decl.start : decl.end].rstrip())
+        # the proof ends at its last token: comments after it belong to the file, not to it
+        end = decl.start + len(masked[decl.start : decl.end].rstrip())
         doc = _DOC.match(rest, decl.start)
+        cmd = decl.command
+        # `open Real in` / `set_option ... in` before the theorem is part of its statement
+        prefix = (
+            rest[cmd.start : cmd.in_prefix_end].strip() + "\n" if cmd.in_prefix_end >= 0 else ""
+        )
         targets.append(
             Target(
                 keyword=decl.keyword,
@@ -57,6 +64,7 @@ def find_targets(text: str) -> tuple[str, list[Target]]:
                 body_start=offset + sig + 2,
                 end=offset + end,
                 statement=rest[key : sig + 2],
+                in_prefix=prefix,
                 doc=doc.group(0) if doc else "",
             )
         )
@@ -71,7 +79,7 @@ def formal_statement(target: Target) -> str:
         statement = "theorem prover_example_" + str(target.line) + statement[len("example") :]
     elif target.keyword == "lemma":
         statement = "theorem" + statement[len("lemma") :]
-    return statement + " by"
+    return target.in_prefix + statement + " by"
 
 
 def write_back(text: str, proofs: dict[int, tuple[str, str]], targets: list[Target]) -> str:
