@@ -281,23 +281,21 @@ def serve(
             "or pass --insecure to run it unsandboxed"
         )
     ReplPool(config).close()  # fail now, in one line, if the REPL or sandbox is missing
-    prover_factory = None
-    if model is not None:
+    prover = None
+    if model is not None:  # loaded now: a bad model is a one-line error, not a traceback
+        from prover.models.errors import ModelBackendError
         from prover.models.registry import load_backend
         from prover.prompts import format_for_model, get_format
 
         try:
             fmt = get_format(prompt_format or format_for_model(model))
-        except ValueError as exc:
+            key = os.environ.get("OPENAI_API_KEY")
+            prover = (load_backend(backend, model, api_base=api_base, api_key=key), fmt)
+        except (ValueError, ModelBackendError) as exc:
             raise UsageError(str(exc)) from None
-        key = os.environ.get("OPENAI_API_KEY")
-
-        def prover_factory() -> tuple[object, object]:
-            return load_backend(backend, model, api_base=api_base, api_key=key), fmt
-
     app = create_app(
         lambda: ReplPool(config),
-        prover_factory=prover_factory,
+        prover=prover,
         api_key=os.environ.get("PROVER_API_KEY") or None,
         max_queue=max_queue,
         max_request_bytes=int(max_request_mb * 1024 * 1024),

@@ -499,3 +499,43 @@ def test_file_mode_through_the_verifier_matches_local(fake_repl_script, tmp_path
     assert remote == local
     assert local["Demo.bad"][1] == "sorry" and local["Demo.good"][1] == "ok"
     assert local["Demo.bad"][3][0]["pos"] == {"line": 11, "column": 8}  # the file's own line
+
+
+def test_a_busy_verifier_paces_the_client_instead_of_failing(fake_repl_script) -> None:
+    command = fake_repl_script([{"match": "SLOW", "sleep_s": 0.2}])
+    items = [
+        CheckItem(f"t{i}", HEADER, f"theorem t{i} : (1 : ℕ) = 1 := by\n", "  rfl -- SLOW")
+        for i in range(10)
+    ]
+    with (
+        running_server(pool_factory(command, workers=1), max_queue=2) as url,
+        RemoteVerifier(url, concurrency=8, batch_size=4, backoff_s=0.05) as remote,
+    ):
+        verdicts = [v.reason for _, v in remote.check_many(items)]
+        assert remote.batch_size == 2 and remote.workers == 1  # fitted to the server's queue
+    assert verdicts == ["ok"] * 10
+
+
+def test_prove_endpoint_refuses_what_it_cannot_serve(fake_repl_script) -> None:
+    from prover.prompts import get_format
+
+    from doubles.scripted_model import ScriptedModel
+
+    model = ScriptedModel({"easy": ["  norm_num\n```"]})
+    statement = "theorem easy : (2 : ℕ) + 2 = 4 := by"
+    with running_server(
+        pool_factory(fake_repl_script(), workers=1),
+        max_queue=4,
+        prover=(model, get_format("deepseek-v1.5")),
+    ) as url:
+        too_many = httpx.post(url + "/prove", json={"formal_statement": statement, "attempts": 5})
+        assert too_many.status_code == 422 and "capacity" in too_many.text
+        # a plain-text informal statement becomes a doc comment, not Lean code
+        reply = httpx.post(
+            url + "/prove",
+            json={"formal_statement": statement, "attempts": 1, "informal_prefix": "two plus two"},
+        )
+        assert reply.status_code == 200 and reply.json()["proved"], reply.text
+        assert "/-- two plus two -/\ntheorem easy" in reply.json()["proof"]
+        chunked = httpx.post(url + "/api/check", content=iter([b'{"snippets": []}']))
+        assert chunked.status_code == 411

@@ -39,6 +39,7 @@ class RemoteVerifier:
         batch_size: int = 4,
         max_attempts: int = 6,
         backoff_s: float = 0.5,
+        max_wait_s: float = 3600.0,
     ) -> None:
         import httpx  # the HTTP client is only needed here
 
@@ -49,6 +50,8 @@ class RemoteVerifier:
         self.batch_size = batch_size
         self.max_attempts = max_attempts
         self.backoff_s = backoff_s
+        self.max_wait_s = max_wait_s
+        self._fitted = False
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         # the server's own deadline plus room for queueing and the network
         self._client = httpx.Client(headers=headers, timeout=httpx.Timeout(timeout * 2 + 60))
@@ -70,30 +73,59 @@ class RemoteVerifier:
         return self._lean_version
 
     def _post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
-        """POST with retries on 429/5xx and connection errors (exponential backoff)."""
+        """POST with retries: 5xx and connection errors up to `max_attempts` times; 429 (a busy
+        but healthy server) for as long as `max_wait_s`, as backpressure (exponential backoff
+        capped at 5 s, `Retry-After` honoured)."""
         last = ""
-        for attempt in range(self.max_attempts):
-            if attempt:
-                time.sleep(self.backoff_s * 2 ** (attempt - 1))
+        failures = 0
+        waited_since = time.monotonic()
+        delay = self.backoff_s
+        while True:
             try:
                 reply = self._client.post(self.url + path, json=payload)
             except self._httpx.TransportError as exc:
-                last = f"{type(exc).__name__}: {exc}"
-                continue
-            if reply.status_code in RETRY_STATUSES:
-                last = f"HTTP {reply.status_code}"
-                continue
-            if reply.status_code != 200:
+                reply, last = None, f"{type(exc).__name__}: {exc}"
+            if reply is not None and reply.status_code == 200:
+                try:
+                    return reply.json()
+                except ValueError:
+                    raise VerifierUnavailable(f"verifier {self.url} answered non-JSON") from None
+            if reply is not None and reply.status_code not in RETRY_STATUSES:
                 raise VerifierUnavailable(
                     f"verifier {self.url} answered HTTP {reply.status_code}: {reply.text[:200]}"
                 )
-            try:
-                return reply.json()
-            except ValueError:
-                raise VerifierUnavailable(f"verifier {self.url} answered non-JSON") from None
-        raise VerifierUnavailable(
-            f"verifier {self.url} unavailable after {self.max_attempts} attempts ({last})"
-        )
+            if reply is not None and reply.status_code == 429:
+                last = "HTTP 429"
+                if time.monotonic() - waited_since > self.max_wait_s:
+                    raise VerifierUnavailable(
+                        f"verifier {self.url} stayed busy (HTTP 429) for {self.max_wait_s:g} s"
+                    )
+                pause = _retry_after(reply) or min(delay, 5.0)
+            else:
+                if reply is not None:
+                    last = f"HTTP {reply.status_code}"
+                failures += 1
+                if failures >= self.max_attempts:
+                    raise VerifierUnavailable(
+                        f"verifier {self.url} unavailable after {self.max_attempts} attempts "
+                        f"({last})"
+                    )
+                pause = min(delay, 30.0)
+            time.sleep(pause)
+            delay *= 2
+
+    def _fit_to_server(self) -> None:
+        """Never keep more snippets in flight than the server admits (its /health says)."""
+        with self._lock:
+            if self._fitted:
+                return
+            self._fitted = True
+        try:
+            capacity = int(self._client.get(self.url + "/health", timeout=10).json()["capacity"])
+        except (self._httpx.HTTPError, ValueError, KeyError, TypeError):
+            return  # a Kimina server does not say: 429s then pace us
+        self.batch_size = max(1, min(self.batch_size, capacity))
+        self.workers = max(1, min(self.workers, capacity // self.batch_size))
 
     def _check_batch(self, items: list[CheckItem]) -> list[Verdict]:
         plans = [plan_check(item) for item in items]
@@ -144,6 +176,7 @@ class RemoteVerifier:
     def check_many(self, items: Iterable[CheckItem]) -> Iterator[tuple[CheckItem, Verdict]]:
         """Batches of `batch_size` snippets, `concurrency` requests in flight; verdicts are
         yielded as their batch returns."""
+        self._fit_to_server()
         source = iter(items)
         in_flight: dict[Future[list[Verdict]], list[CheckItem]] = {}
         with ThreadPoolExecutor(self.workers, thread_name_prefix="verifier") as executor:
@@ -170,3 +203,10 @@ class RemoteVerifier:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _retry_after(reply: Any) -> float | None:
+    try:
+        return min(float(reply.headers.get("retry-after", "")), 60.0)
+    except ValueError:
+        return None

@@ -147,7 +147,7 @@ class SubprocessTransport:
 
     def _fill(self, timeout: float) -> bool:
         """Read what stdout has, waiting up to `timeout` s; False at end of output."""
-        if self._eof:
+        if self._eof or self._selector.get_map() is None:
             return False
         if not self._selector.select(timeout):
             return True
@@ -159,9 +159,17 @@ class SubprocessTransport:
             chunk = b""
         if not chunk:
             self._eof = True
+            self._close_output()
             return False
         self._buf += chunk
         return True
+
+    def _close_output(self) -> None:
+        if self._selector.get_map() is not None:
+            self._selector.close()
+        with contextlib.suppress(OSError):
+            if self.proc.stdout is not None:
+                self.proc.stdout.close()
 
     def kill(self) -> None:
         if self._killed:
@@ -176,14 +184,12 @@ class SubprocessTransport:
             os.killpg(self.proc.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):  # a zombie we cannot reap
             self.proc.wait(timeout=10)
-        for stream in (self.proc.stdin, self.proc.stdout):
-            try:
-                if stream is not None:
-                    stream.close()
-            except OSError:
-                pass
-        if self._selector.get_map() is not None:
-            self._selector.close()
+        # stdout and its selector stay open: another thread may be blocked reading them, and
+        # closing an fd under epoll_wait can drop its wake-up. The reader closes them at end
+        # of output (`_fill`); garbage collection does otherwise.
+        with contextlib.suppress(OSError):
+            if self.proc.stdin is not None:
+                self.proc.stdin.close()
         self._stderr.close()
 
     def remove_files(self) -> None:

@@ -107,6 +107,7 @@ def run_snippet(pool: ReplPool, code: str, timeout: float) -> dict[str, Any]:
 def create_app(
     pool_factory: Callable[[], ReplPool],
     *,
+    prover: tuple[Any, Any] | None = None,  # (model backend, prompt format), loaded already
     prover_factory: Callable[[], tuple[Any, Any]] | None = None,
     api_key: str | None = None,
     max_queue: int | None = None,
@@ -137,7 +138,7 @@ def create_app(
         state["pool"] = pool
         state["admission"] = Admission(max_queue or pool.workers * 8)
         state["executor"] = ThreadPoolExecutor(pool.workers, thread_name_prefix="serve")
-        state["prover"] = prover_factory() if prover_factory else None
+        state["prover"] = prover or (prover_factory() if prover_factory else None)
         state["model_lock"] = threading.Lock()  # one model, one generation at a time
         try:
             yield
@@ -162,6 +163,13 @@ def create_app(
                 requests_total.labels(endpoint, "401").inc()
                 return JSONResponse({"detail": "missing or wrong API key"}, status_code=401)
         length = request.headers.get("content-length")
+        if length is not None and not length.isdigit():
+            requests_total.labels(endpoint, "400").inc()
+            return JSONResponse({"detail": "bad Content-Length"}, status_code=400)
+        if request.method == "POST" and length is None:
+            # no declared size (chunked): refuse rather than read an unbounded body
+            requests_total.labels(endpoint, "411").inc()
+            return JSONResponse({"detail": "Content-Length required"}, status_code=411)
         if length is not None and int(length) > max_request_bytes:
             requests_total.labels(endpoint, "413").inc()
             return JSONResponse({"detail": "request too large"}, status_code=413)
@@ -218,14 +226,20 @@ def create_app(
         if state["prover"] is None:
             raise HTTPException(503, "no model loaded: start `prover serve` with --model")
         admission: Admission = state["admission"]
+        if body.attempts > admission.capacity:
+            raise HTTPException(422, f"attempts over the server's capacity ({admission.capacity})")
         if not admission.try_take(body.attempts):
             raise HTTPException(429, "verifier queue full, retry later")
         backend, prompt_format = state["prover"]
+        prefix = body.informal_prefix.strip()
+        if prefix and not prefix.startswith(("/-", "--")):
+            prefix = f"/-- {prefix} -/"  # plain text: a doc comment, not Lean code
         text = (
             body.header.rstrip("\n")
             + "\n\n"
-            + body.informal_prefix
-            + (body.formal_statement.rstrip() + "\n  sorry\n")
+            + (prefix + "\n" if prefix else "")
+            + body.formal_statement.rstrip()
+            + "\n  sorry\n"
         )
         params = SamplingParams(
             body.attempts, body.temperature, body.top_p, body.max_new_tokens, body.seed
