@@ -225,3 +225,15 @@ def test_write_back_keeps_comments_and_in_prefixes(fake_repl_script) -> None:
     )
     first_prompt = model.prompts[0].text
     assert "open Real in\ntheorem a : pi = pi := by" in first_prompt
+
+
+def test_helpers_that_would_change_the_rest_of_the_file_are_refused() -> None:
+    from prover.prove.loop import helper_clash
+
+    text = "import Mathlib\n\ntheorem later : True := trivial\n"
+    assert helper_clash("lemma aux : True := trivial\n\n", text) is None
+    assert "clashes" in helper_clash("lemma later : True := trivial\n\n", text)
+    for bad in ("open Nat\n\n", "set_option maxHeartbeats 1\n\n", "attribute [-simp] zero_add\n"):
+        assert "would change the rest of the file" in helper_clash(bad, text), bad
+    # a modifier of the theorem itself is part of the proof, not of the file
+    assert helper_clash("set_option maxHeartbeats 400000 in\n", text) is None

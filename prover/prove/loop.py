@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from prover.lean.extract import plan_check
-from prover.lean.source import declarations
+from prover.lean.source import declarations, top_level_commands
 from prover.lean.verdict import CheckItem, Verdict
 from prover.models.base import ModelBackend, SamplingParams
 from prover.prompts import Problem, PromptFormat
@@ -180,11 +180,18 @@ def _prove_one(
     return result
 
 
+_HELPER_KEYWORDS = frozenset({"theorem", "lemma", "def", "abbrev", "structure", "inductive"})
+
+
 def helper_clash(helpers: str, text: str) -> str | None:
-    """A helper the proof brings that the file already declares (above or below the target):
-    written back, it would not compile."""
+    """Why the proof's helpers cannot be written into the file, or None: a name the file
+    already declares (above or below the target), or a command that would change how the
+    rest of the file elaborates (`open`, `set_option`, `attribute`, ...), which no check saw."""
     if not helpers.strip():
         return None
+    for command in top_level_commands(helpers):
+        if command.keyword not in _HELPER_KEYWORDS and command.in_prefix_end < 0:
+            return f"helper command `{command.keyword}` would change the rest of the file"
     taken = set()
     for decl in declarations(text):
         for name in (decl.name, decl.local_name):
