@@ -1,0 +1,312 @@
+"""Benchmark suites: named definitions in `benchmarks/*.yaml`, JSONL files, `.lean` folders, `hf:`.
+
+`load_suite(spec)` takes a suite name (a YAML file in the repo's `benchmarks/` folder), a path
+(a JSONL file of `{name, split, header, formal_statement, ...}` records, or a folder of `.lean`
+files holding one sorry'd theorem each), or `hf:NAME` (a `datasets` dataset, read offline from a
+local copy). A suite's data file is looked up in the explicit `search_paths`, then in
+`$PROVER_DATA` (colon-separated), then in `../shared/benchmarks` beside the repo.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from prover.lean.source import (
+    declarations,
+    mask_all,
+    mask_comments_and_strings,
+    signature_end,
+    split_header,
+)
+
+BENCHMARKS_DIR = Path(__file__).resolve().parent.parent / "benchmarks"
+SHARED_BENCHMARKS = Path(__file__).resolve().parent.parent.parent / "shared" / "benchmarks"
+REQUIRED_FIELDS = ("name", "split", "header", "formal_statement")
+SUITE_KEYS = ("name", "description", "source", "lean_version", "data")
+
+
+class SuiteError(ValueError):
+    """A suite that cannot be loaded; the message is one line."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    name: str
+    split: str
+    header: str
+    formal_statement: str  # ends in `:= by`
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)  # informal_prefix, ...
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    lean_version: str | None
+    source: str
+    problems: list[Problem]
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+def known_suites() -> dict[str, Path]:
+    """Suite name -> its YAML definition in `benchmarks/`."""
+    out: dict[str, Path] = {}
+    if BENCHMARKS_DIR.is_dir():
+        for path in sorted(BENCHMARKS_DIR.glob("*.yaml")):
+            out[path.stem] = path
+    return out
+
+
+def data_search_paths(search_paths: list[Path] | None = None) -> list[Path]:
+    paths = [Path(p) for p in search_paths or []]
+    paths += [Path(p) for p in os.environ.get("PROVER_DATA", "").split(":") if p]
+    paths.append(SHARED_BENCHMARKS)
+    return paths
+
+
+def load_suite(
+    spec: str, *, split: str | None = None, search_paths: list[Path] | None = None
+) -> Suite:
+    """Load a suite by name, path or `hf:NAME`; `split` keeps only problems of that split
+    (it overrides a suite definition's own `split`)."""
+    spec = str(spec)
+    if spec.startswith("hf:"):
+        return _select(_load_hf(spec[3:]), split)
+    suites = known_suites()
+    if spec in suites:
+        return _load_defined(suites[spec], split, search_paths)
+    path = Path(spec).expanduser()
+    if path.exists():
+        return _select(_load_path(path, name=path.stem, lean_version=None, source=str(path)), split)
+    if os.sep in spec or spec.endswith((".jsonl", ".lean")):
+        raise SuiteError(f"suite file {spec} not found")
+    known = ", ".join(suites) or "(none)"
+    raise SuiteError(
+        f"unknown suite {spec!r}: known suites are {known} (or give a JSONL file, a folder "
+        "of .lean files, or hf:NAME)"
+    )
+
+
+def _load_defined(yaml_path: Path, split: str | None, search_paths: list[Path] | None) -> Suite:
+    try:
+        spec = yaml.safe_load(yaml_path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as e:
+        raise SuiteError(f"suite definition {yaml_path}: {_one_line(e)}") from None
+    if not isinstance(spec, dict):
+        raise SuiteError(f"suite definition {yaml_path}: not a mapping")
+    missing = [k for k in SUITE_KEYS if k not in spec]
+    if missing:
+        raise SuiteError(f"suite definition {yaml_path}: missing {', '.join(missing)}")
+    name = str(spec["name"])
+    source = _one_line(spec["source"])
+    lean_version = None if spec["lean_version"] is None else str(spec["lean_version"])
+    data = str(spec["data"])
+    if data.startswith("hf:"):
+        suite = _load_hf(data[3:])
+        suite = Suite(name, lean_version, source, suite.problems)
+    else:
+        path = _find_data(data, data_search_paths(search_paths))
+        if path is None:
+            where = ", ".join(str(p) for p in data_search_paths(search_paths))
+            raise SuiteError(
+                f"suite {name}: data {data} not found in {where}; get it from {source}; put "
+                "it in one of those folders (or set PROVER_DATA)"
+            )
+        suite = _load_path(path, name=name, lean_version=lean_version, source=source)
+    return _select(suite, split if split is not None else spec.get("split"))
+
+
+def _find_data(data: str, paths: list[Path]) -> Path | None:
+    p = Path(data).expanduser()
+    if p.is_absolute():
+        return p if p.exists() else None
+    for folder in paths:
+        if (folder / p).exists():
+            return folder / p
+    return None
+
+
+def _select(suite: Suite, split: str | None) -> Suite:
+    problems = suite.problems
+    if split is not None:
+        problems = [p for p in problems if p.split == split]
+        if not problems:
+            present = ", ".join(sorted({p.split for p in suite.problems})) or "none"
+            raise SuiteError(f"suite {suite.name}: no problems in split {split!r} ({present})")
+    seen: set[str] = set()
+    for p in problems:
+        if p.name in seen:
+            raise SuiteError(f"suite {suite.name}: duplicate problem name {p.name}")
+        seen.add(p.name)
+    return Suite(suite.name, suite.lean_version, suite.source, problems)
+
+
+def _load_path(path: Path, *, name: str, lean_version: str | None, source: str) -> Suite:
+    problems = _load_lean_folder(path) if path.is_dir() else _load_jsonl(path)
+    if not problems:
+        raise SuiteError(f"suite {name}: no problems in {path}")
+    return Suite(name, lean_version, source, problems)
+
+
+def _statement(text: str) -> str:
+    """A statement that ends in `:= by`: a bare `:=`, `:= sorry`, `:= by sorry` ending becomes
+    `:= by`; otherwise `text` unchanged."""
+    m = re.search(r":=\s*(?:by\s+sorry|sorry|by)?\s*$", text)
+    if m is None or re.fullmatch(r":=\s*by\s*", m.group(0)):
+        return text
+    return text[: m.start()].rstrip() + " := by\n"
+
+
+def _record(row: dict[str, Any], where: str) -> Problem:
+    missing = [k for k in REQUIRED_FIELDS if k not in row]
+    if missing:
+        raise SuiteError(f"{where}: missing field(s) {', '.join(missing)}")
+    bad = [k for k in REQUIRED_FIELDS if not isinstance(row[k], str)]
+    if bad:
+        raise SuiteError(f"{where}: field(s) {', '.join(bad)} must be strings")
+    extra = {k: v for k, v in row.items() if k not in REQUIRED_FIELDS}
+    return Problem(
+        name=row["name"],
+        split=row["split"],
+        header=row["header"],
+        formal_statement=_statement(row["formal_statement"]),
+        extra=extra,
+    )
+
+
+def _load_jsonl(path: Path) -> list[Problem]:
+    problems = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise SuiteError(f"cannot read {path}: {_one_line(e)}") from None
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise SuiteError(f"{path} line {number}: not JSON ({e.msg})") from None
+        if not isinstance(row, dict):
+            raise SuiteError(f"{path} line {number}: not a JSON object")
+        problems.append(_record(row, f"{path} line {number}"))
+    return problems
+
+
+def _load_lean_folder(folder: Path) -> list[Problem]:
+    files = sorted(folder.glob("*.lean"))
+    if not files:
+        raise SuiteError(f"no .lean files in {folder}")
+    return [_lean_problem(f) for f in files]
+
+
+def _lean_problem(path: Path) -> Problem:
+    """One sorry'd theorem of a `.lean` file: header = its leading import/set_option/open
+    lines, formal_statement = the theorem up to `:= by`; declarations above the theorem go to
+    `extra["context"]`, a doc comment on it to `extra["informal_prefix"]`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise SuiteError(f"cannot read {path}: {_one_line(e)}") from None
+    header, rest, _ = split_header(text)
+    theorems = [d for d in declarations(rest) if d.keyword in ("theorem", "lemma") and d.name]
+    if len(theorems) > 1:
+        theorems = [d for d in theorems if d.name == path.stem] or theorems
+    if len(theorems) != 1:
+        found = "no theorem" if not theorems else f"{len(theorems)} theorems"
+        raise SuiteError(f"{path}: {found}; expected one sorry'd theorem")
+    decl = theorems[0]
+    cmd = decl.command
+    masked = mask_all(rest)
+    sig = signature_end(masked, cmd.keyword_offset, cmd.end)
+    if sig < 0:
+        raise SuiteError(f"{path}: theorem {decl.name} has no `:=`")
+    extra: dict[str, Any] = {"path": str(path)}
+    start = cmd.start
+    delims = mask_comments_and_strings(rest)
+    before = delims[start : cmd.keyword_offset]
+    lead = len(before) - len(before.lstrip())
+    if delims.startswith("/--", start + lead):
+        doc_end = delims.find("-/", start + lead + 3)
+        if 0 <= doc_end < cmd.keyword_offset:
+            extra["informal_prefix"] = rest[start + lead : doc_end + 2] + "\n"
+            start = doc_end + 2
+            while start < len(rest) and rest[start] in " \t\r\n":
+                start += 1
+    if mask_all(rest[: cmd.start]).strip():
+        extra["context"] = rest[: cmd.start]
+    return Problem(
+        name=decl.name or path.stem,
+        split="test",
+        header=header,
+        formal_statement=rest[start:sig].rstrip() + " := by\n",
+        extra=extra,
+    )
+
+
+def _load_hf(name: str) -> Suite:
+    if not name:
+        raise SuiteError("hf: needs a dataset name, e.g. hf:OWNER/NAME")
+    if "datasets" not in sys.modules:
+        os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    try:
+        import datasets
+    except ImportError:
+        raise SuiteError(f"hf:{name} needs the `datasets` package (pip install datasets)") from None
+    try:
+        local = Path(name).expanduser()
+        saved = ("dataset_dict.json", "state.json")
+        if local.is_dir() and any((local / f).exists() for f in saved):
+            loaded = datasets.load_from_disk(str(local))
+        else:
+            loaded = datasets.load_dataset(name)
+    except Exception as e:  # any failure means: not available here
+        raise SuiteError(
+            f"hf:{name} is not available offline ({type(e).__name__}: {_one_line(e)[:200]}); "
+            "download it first or pass a local copy"
+        ) from None
+    parts = loaded.items() if isinstance(loaded, dict) else [(None, loaded)]
+    problems = []
+    for split_name, ds in parts:
+        for i, row in enumerate(ds):
+            row = dict(row)
+            if "split" not in row and split_name is not None:
+                row["split"] = split_name
+            problems.append(_record(row, f"hf:{name} split {split_name} row {i}"))
+    if not problems:
+        raise SuiteError(f"hf:{name}: no problems")
+    return Suite(name, None, f"hf:{name}", problems)
+
+
+_VERSION = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?")
+
+
+def _version(text: str | None) -> tuple[int, int, int] | None:
+    if not text:
+        return None
+    m = _VERSION.search(text.strip().lstrip("vV"))
+    if m is None:
+        return None
+    return int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
+
+
+def lean_version_warning(suite: Suite, checker_version: str | None) -> str | None:
+    """One line when the suite's Lean version and the checker's are both known and differ."""
+    want, have = _version(suite.lean_version), _version(checker_version)
+    if want is None or have is None or want == have:
+        return None
+    return (
+        f"warning: suite {suite.name} was written for Lean {'.'.join(map(str, want))} but the "
+        f"checker runs Lean {'.'.join(map(str, have))}: some statements may not elaborate "
+        f"(run `prover suite check {suite.name}`)"
+    )

@@ -1,0 +1,211 @@
+"""Benchmark suites: named YAML definitions, JSONL files, .lean folders, errors, Lean versions."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.suites import Problem, Suite, SuiteError, lean_version_warning, load_suite
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+SHARED_BENCHMARKS = SHARED / "benchmarks"
+
+
+def need_shared(name: str) -> Path:
+    path = SHARED_BENCHMARKS / name
+    if not path.exists():
+        reason = f"shared data {name} not found at {SHARED_BENCHMARKS} (it ships beside the repo)"
+        print(reason)
+        pytest.skip(reason)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _no_prover_data(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PROVER_DATA", raising=False)
+
+
+@pytest.mark.parametrize("split", ["test", "valid"])
+def test_minif2f_from_shared(split: str) -> None:
+    need_shared("minif2f-lean4.24.jsonl")
+    suite = load_suite(f"minif2f-{split}")
+    assert suite.name == f"minif2f-{split}"
+    assert suite.lean_version == "v4.24.0"
+    assert "yangky11/miniF2F-lean4" in suite.source
+    assert len(suite.problems) == 244
+    assert len({p.name for p in suite.problems}) == 244
+    for p in suite.problems:
+        assert p.split == split
+        assert p.header.startswith("import Mathlib")
+        assert p.formal_statement.rstrip().endswith(":= by")
+        assert p.formal_statement.startswith(("theorem ", "lemma "))
+
+
+def test_deepseek_keeps_informal_prefix() -> None:
+    need_shared("minif2f-lean4.9-deepseek.jsonl")
+    suite = load_suite("minif2f-deepseek-valid")
+    assert len(suite.problems) == 244
+    assert suite.lean_version is not None and "4.9" in suite.lean_version
+    p = suite.problems[0]
+    assert p.extra["informal_prefix"].startswith("/--")
+    assert "goal" in p.extra
+    assert all(p.split == "valid" for p in suite.problems)
+    assert len(load_suite("minif2f-deepseek-test").problems) == 244
+
+
+def test_split_argument_overrides_definition() -> None:
+    need_shared("minif2f-lean4.24.jsonl")
+    suite = load_suite("minif2f-test", split="valid")
+    assert {p.split for p in suite.problems} == {"valid"}
+    with pytest.raises(SuiteError, match="no problems in split 'dev'"):
+        load_suite("minif2f-test", split="dev")
+
+
+def _write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+ROWS = [
+    {
+        "name": "a",
+        "split": "test",
+        "header": "import Mathlib\n\n",
+        "formal_statement": "theorem a : 1 + 1 = 2 := by\n",
+        "informal_prefix": "/-- one plus one -/\n",
+    },
+    {
+        "name": "b",
+        "split": "valid",
+        "header": "import Mathlib\n\n",
+        "formal_statement": "theorem b : 2 + 2 = 4 :=",
+    },
+]
+
+
+def test_jsonl_path_and_split_filter(tmp_path: Path) -> None:
+    path = _write_jsonl(tmp_path / "mine.jsonl", ROWS)
+    suite = load_suite(str(path))
+    assert isinstance(suite, Suite)
+    assert suite.name == "mine"
+    assert suite.lean_version is None
+    assert [p.name for p in suite.problems] == ["a", "b"]
+    a, b = suite.problems
+    assert a == Problem("a", "test", "import Mathlib\n\n", "theorem a : 1 + 1 = 2 := by\n")
+    assert a.extra == {"informal_prefix": "/-- one plus one -/\n"}
+    assert b.formal_statement == "theorem b : 2 + 2 = 4 := by\n"  # a bare `:=` reads as `:= by`
+    assert [p.name for p in load_suite(str(path), split="valid").problems] == ["b"]
+
+
+def test_lean_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "lean"
+    folder.mkdir()
+    (folder / "p1.lean").write_text(
+        "import Mathlib\nset_option maxHeartbeats 400000\nopen Real\n\n"
+        "theorem p1 (x : ℝ) (h : 0 < x) :\n    0 < x ^ 2 := by sorry\n",
+        encoding="utf-8",
+    )
+    (folder / "putnam_x.lean").write_text(
+        "import Mathlib\n\nopen Set\n\n"
+        "abbrev putnam_x_solution : ℕ := sorry\n-- 3\n"
+        "/--\nFind the number.\n-/\n"
+        "theorem putnam_x (n : ℕ) (h : n = putnam_x_solution) :\n    n = n :=\n  sorry\n",
+        encoding="utf-8",
+    )
+    (folder / "notes.txt").write_text("not Lean")
+    suite = load_suite(str(folder))
+    assert [p.name for p in suite.problems] == ["p1", "putnam_x"]
+    p1, px = suite.problems
+    assert p1.split == "test"
+    assert p1.header == "import Mathlib\nset_option maxHeartbeats 400000\nopen Real\n\n"
+    assert p1.formal_statement == "theorem p1 (x : ℝ) (h : 0 < x) :\n    0 < x ^ 2 := by\n"
+    assert px.header == "import Mathlib\n\nopen Set\n\n"
+    assert px.formal_statement == (
+        "theorem putnam_x (n : ℕ) (h : n = putnam_x_solution) :\n    n = n := by\n"
+    )
+    assert px.extra["informal_prefix"] == "/--\nFind the number.\n-/\n"
+    assert px.extra["context"].startswith("abbrev putnam_x_solution : ℕ := sorry")
+
+
+def test_lean_file_without_theorem(tmp_path: Path) -> None:
+    (tmp_path / "d.lean").write_text("import Mathlib\n\ndef d : ℕ := 1\n")
+    with pytest.raises(SuiteError, match="no theorem"):
+        load_suite(str(tmp_path))
+
+
+def test_search_paths_and_prover_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _write_jsonl(tmp_path / "proofnet-lean4.9-deepseek.jsonl", ROWS)
+    suite = load_suite("proofnet", search_paths=[tmp_path])
+    assert suite.name == "proofnet" and len(suite.problems) == 2
+    monkeypatch.setenv("PROVER_DATA", f"/nonexistent:{tmp_path}")
+    assert [p.name for p in load_suite("proofnet", split="test").problems] == ["a"]
+
+
+def test_unknown_suite_lists_known_names() -> None:
+    with pytest.raises(SuiteError) as err:
+        load_suite("minif2f-tset")
+    msg = str(err.value)
+    assert "\n" not in msg
+    for name in ("minif2f-test", "minif2f-valid", "proofnet", "putnambench"):
+        assert name in msg
+
+
+def test_missing_file_path() -> None:
+    with pytest.raises(SuiteError, match="not found"):
+        load_suite("/nonexistent/problems.jsonl")
+
+
+@pytest.mark.parametrize(
+    ("suite", "hint"),
+    [
+        ("proofnet", "deepseek-ai/DeepSeek-Prover-V1.5"),
+        ("putnambench", "trishullab/PutnamBench"),
+    ],
+)
+def test_missing_data_says_where_to_get_it(suite: str, hint: str, tmp_path: Path) -> None:
+    # shared/ has no ProofNet or PutnamBench copy; an empty search path neither
+    with pytest.raises(SuiteError) as err:
+        load_suite(suite, search_paths=[tmp_path])
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert hint in msg and "not found" in msg and str(tmp_path) in msg
+
+
+def test_bad_jsonl_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text(json.dumps(ROWS[0]) + "\n\n{not json\n", encoding="utf-8")
+    with pytest.raises(SuiteError, match=r"bad\.jsonl line 3: not JSON"):
+        load_suite(str(path))
+
+
+def test_missing_fields(tmp_path: Path) -> None:
+    path = _write_jsonl(tmp_path / "m.jsonl", [ROWS[0], {"name": "x", "split": "test"}])
+    with pytest.raises(SuiteError, match="line 2: missing field.*header, formal_statement"):
+        load_suite(str(path))
+
+
+def test_duplicate_names(tmp_path: Path) -> None:
+    path = _write_jsonl(tmp_path / "dup.jsonl", [ROWS[0], ROWS[0]])
+    with pytest.raises(SuiteError, match="duplicate problem name a"):
+        load_suite(str(path))
+
+
+def test_hf_without_datasets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "datasets", None)  # import datasets -> ImportError
+    with pytest.raises(SuiteError, match="needs the `datasets` package"):
+        load_suite("hf:someone/minif2f")
+
+
+def test_lean_version_warning() -> None:
+    suite = Suite("s", "v4.24.0", "here", [])
+    assert lean_version_warning(suite, "4.24.0") is None
+    assert lean_version_warning(suite, "v4.24") is None
+    assert lean_version_warning(suite, None) is None
+    assert lean_version_warning(Suite("s", None, "here", []), "4.9.0") is None
+    warning = lean_version_warning(suite, "v4.9.0")
+    assert warning is not None and "\n" not in warning
+    assert "4.24.0" in warning and "4.9.0" in warning and "s" in warning
+    assert lean_version_warning(suite, "leanprover/lean4:v4.24.1") is not None
