@@ -9,7 +9,6 @@ local copy). A suite's data file is looked up in the explicit `search_paths`, th
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sys
@@ -19,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from prover.jsonl import read_jsonl
 from prover.lean.source import (
     declarations,
     mask_all,
@@ -185,22 +185,7 @@ def _record(row: dict[str, Any], where: str) -> Problem:
 
 
 def _load_jsonl(path: Path) -> list[Problem]:
-    problems = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        raise SuiteError(f"cannot read {path}: {_one_line(e)}") from None
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise SuiteError(f"{path} line {number}: not JSON ({e.msg})") from None
-        if not isinstance(row, dict):
-            raise SuiteError(f"{path} line {number}: not a JSON object")
-        problems.append(_record(row, f"{path} line {number}"))
-    return problems
+    return [_record(row, f"{path}:{number}") for number, row in read_jsonl(path, SuiteError)]
 
 
 def _load_lean_folder(folder: Path) -> list[Problem]:

@@ -177,13 +177,13 @@ def test_missing_data_says_where_to_get_it(suite: str, hint: str, tmp_path: Path
 def test_bad_jsonl_line(tmp_path: Path) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_text(json.dumps(ROWS[0]) + "\n\n{not json\n", encoding="utf-8")
-    with pytest.raises(SuiteError, match=r"bad\.jsonl line 3: not JSON"):
+    with pytest.raises(SuiteError, match=r"bad\.jsonl:3: invalid JSON"):
         load_suite(str(path))
 
 
 def test_missing_fields(tmp_path: Path) -> None:
     path = _write_jsonl(tmp_path / "m.jsonl", [ROWS[0], {"name": "x", "split": "test"}])
-    with pytest.raises(SuiteError, match="line 2: missing field.*header, formal_statement"):
+    with pytest.raises(SuiteError, match=r"\.jsonl:2: missing field.*header, formal_statement"):
         load_suite(str(path))
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from prover.errors import UsageError
+from prover.jsonl import read_jsonl
 from prover.lean.verdict import CheckItem, Verdict
 
 REQUIRED = ("name", "header", "formal_statement", "proof")
@@ -29,29 +30,10 @@ def read_items(path: Path) -> list[tuple[str, CheckItem]]:
     A record's key (its identity across runs, for resuming) is its `id` / `custom_id`, which
     must then be unique; else a hash of what it checks plus its occurrence number, so k equal
     samples of one problem stay k records (pass@k counts each)."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read ({exc.strerror})") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     items: list[tuple[str, CheckItem]] = []
     seen_ids: dict[str, int] = {}
     occurrences: dict[str, int] = {}
-    # split on "\n" only: U+2028 and friends are legal inside JSON strings
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"{path}:{number}: invalid JSON ({exc.msg})") from None
-        if not isinstance(record, dict):
-            raise UsageError(f"{path}:{number}: expected a JSON object")
+    for number, record in read_jsonl(path, UsageError):
         missing = [f for f in REQUIRED if not isinstance(record.get(f), str)]
         if missing:
             raise UsageError(
