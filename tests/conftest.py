@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -43,6 +44,20 @@ def fake_repl_script(tmp_path: Path) -> Callable[..., ReplCommand]:
 def plain_factory(command: ReplCommand, memory_mb: int = 4096) -> Callable[[], Transport]:
     """Start the double as a plain subprocess (sandbox `none`)."""
     return transport_factory("none", command, SandboxConfig("none", memory_mb))
+
+
+def run_prover(
+    *args: str, env: dict | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`prover ARGS...` as a user runs it: a real process, its exit code and output."""
+    return subprocess.run(
+        [sys.executable, "-m", "prover", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+    )
 
 
 def python_ro_paths() -> list[str]:

@@ -1,4 +1,4 @@
-"""The pool benchmark script runs and prints its figures (the numbers go in the issue notes)."""
+"""The benchmark scripts run and print their figures (the numbers go in the issue notes)."""
 
 from __future__ import annotations
 
@@ -7,18 +7,19 @@ import subprocess
 import sys
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "bench_pool.py"
+SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
+
+
+def run_script(name: str, *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, str(SCRIPTS / name), *args],
+        capture_output=True, text=True, timeout=300, check=True,
+    )  # fmt: skip
+    return result.stdout
 
 
 def test_bench_pool_prints_its_figures() -> None:
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--checks", "400", "--recycle-after", "100"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    )
-    out = result.stdout
+    out = run_script("bench_pool.py", "--checks", "400", "--recycle-after", "100")
     overhead = float(re.search(r"own overhead per check: ([\d.]+) ms", out).group(1))
     per_1000 = float(re.search(r"\(([\d.]+) per 1,000 proofs", out).group(1))
     assert re.search(r"pool: [\d,]+ checks/s", out)
@@ -28,24 +29,10 @@ def test_bench_pool_prints_its_figures() -> None:
 
 
 def test_bench_serve_prints_its_figures() -> None:
-    script = SCRIPT.parent / "bench_serve.py"
-    result = subprocess.run(
-        [sys.executable, str(script), "--requests", "100", "--clients", "5"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    )
-    assert re.search(r"serve: [\d,]+ requests/s \([\d.]+x baseline\), p50 [\d.]+ ms", result.stdout)
+    out = run_script("bench_serve.py", "--requests", "100", "--clients", "5")
+    assert re.search(r"serve: [\d,]+ requests/s \([\d.]+x baseline\), p50 [\d.]+ ms", out)
 
 
 def test_bench_prove_prints_its_figures() -> None:
-    script = SCRIPT.parent / "bench_prove.py"
-    result = subprocess.run(
-        [sys.executable, str(script), "--theorems", "5", "--attempts", "4"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    )
-    assert re.search(r"prove-loop overhead per attempt: -?[\d.]+ ms", result.stdout)
+    out = run_script("bench_prove.py", "--theorems", "5", "--attempts", "4")
+    assert re.search(r"prove-loop overhead per attempt: -?[\d.]+ ms", out)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import subprocess
 import sys
@@ -13,7 +12,7 @@ import pytest
 
 from prover.lean.sandbox import bwrap_probe
 
-from conftest import python_ro_paths
+from conftest import python_ro_paths, run_prover
 
 HEADER = "import Mathlib\n\nopen Real\n\n"
 SORRY_WARNING = {
@@ -39,15 +38,7 @@ example : True := trivial
 
 
 def run(args: list[str], env: dict | None = None, cwd: Path | None = None):
-    full_env = {**os.environ, **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "prover", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=full_env,
-        cwd=cwd,
-    )
+    return run_prover(*args, env=env, cwd=cwd)
 
 
 def repl_arg(command) -> str:

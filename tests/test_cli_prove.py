@@ -4,10 +4,7 @@ OpenAI-compatible test server (scripted answers), the FakeRepl double as Lean.""
 from __future__ import annotations
 
 import json
-import os
 import shlex
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -15,6 +12,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
+from conftest import run_prover
 from serving import free_port
 
 pytest.importorskip("prover.models.openai_backend", reason="model backends not in this build")
@@ -68,33 +66,24 @@ def openai_server():
 def prove(tmp_path: Path, fake_repl_script, api_base: str, *extra: str):
     bad = {"severity": "error", "pos": {"line": 2, "column": 2}, "endPos": None, "data": "no"}
     repl = fake_repl_script([{"match": "-- BAD", "response": {"messages": [bad]}}])
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "prover",
-            "prove",
-            str(tmp_path / "f.lean"),
-            "--backend",
-            "openai",
-            "--model",
-            "deepseek-ai/DeepSeek-Prover-V1.5-SFT",
-            "--api-base",
-            api_base,
-            "--attempts",
-            "2",
-            "--rounds",
-            "1",
-            "--sandbox",
-            "none",
-            "--repl",
-            shlex.join(repl.argv),
-            *extra,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ},
+    return run_prover(
+        "prove",
+        str(tmp_path / "f.lean"),
+        "--backend",
+        "openai",
+        "--model",
+        "deepseek-ai/DeepSeek-Prover-V1.5-SFT",
+        "--api-base",
+        api_base,
+        "--attempts",
+        "2",
+        "--rounds",
+        "1",
+        "--sandbox",
+        "none",
+        "--repl",
+        shlex.join(repl.argv),
+        *extra,
     )
 
 

@@ -18,7 +18,7 @@ from prover.lean.pool import ReplPool, VerifierConfig
 from prover.lean.remote import RemoteVerifier, VerifierUnavailable
 from prover.lean.verdict import CheckItem
 
-from conftest import plain_factory, shared_path
+from conftest import plain_factory, run_prover, shared_path
 from serving import running_server
 
 HEADER = "import Mathlib\nopen Real\n\n"
@@ -268,10 +268,7 @@ def test_unreachable_verifier_is_one_clear_error() -> None:
 
 
 def test_cli_verifier_url_matches_local(fake_repl_script, tmp_path) -> None:
-    import os
     import shlex
-    import subprocess
-    import sys
 
     command = fake_repl_script()
     rows = [
@@ -288,26 +285,17 @@ def test_cli_verifier_url_matches_local(fake_repl_script, tmp_path) -> None:
 
     def run(*extra: str) -> list[tuple]:
         out = tmp_path / f"out{len(extra)}.jsonl"
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "prover",
-                "check",
-                "--jsonl",
-                str(items),
-                "--out",
-                str(out),
-                "--sandbox",
-                "none",
-                "--repl",
-                shlex.join(command.argv),
-                *extra,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env={**os.environ},
+        result = run_prover(
+            "check",
+            "--jsonl",
+            str(items),
+            "--out",
+            str(out),
+            "--sandbox",
+            "none",
+            "--repl",
+            shlex.join(command.argv),
+            *extra,
         )
         assert result.returncode == 0, result.stderr
         lines = [json.loads(line) for line in out.read_text().splitlines()]
@@ -324,24 +312,8 @@ def test_cli_verifier_url_matches_local(fake_repl_script, tmp_path) -> None:
 
 def test_serve_refuses_no_sandbox_without_insecure(fake_repl_script) -> None:
     import shlex
-    import subprocess
-    import sys
 
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "prover",
-            "serve",
-            "--sandbox",
-            "none",
-            "--repl",
-            shlex.join(fake_repl_script().argv),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_prover("serve", "--sandbox", "none", "--repl", shlex.join(fake_repl_script().argv))
     assert result.returncode == 2 and "--insecure" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
@@ -435,8 +407,6 @@ def test_prove_endpoint(fake_repl_script) -> None:
 
 def test_file_mode_through_the_verifier_matches_local(fake_repl_script, tmp_path) -> None:
     import shlex
-    import subprocess
-    import sys
 
     lean = tmp_path / "demo.lean"
     lean.write_text(
@@ -468,23 +438,15 @@ def test_file_mode_through_the_verifier_matches_local(fake_repl_script, tmp_path
     )
 
     def check(*extra: str) -> dict:
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "prover",
-                "check",
-                str(lean),
-                "--json",
-                "--sandbox",
-                "none",
-                "--repl",
-                shlex.join(command.argv),
-                *extra,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
+        result = run_prover(
+            "check",
+            str(lean),
+            "--json",
+            "--sandbox",
+            "none",
+            "--repl",
+            shlex.join(command.argv),
+            *extra,
         )
         assert result.returncode == 1, result.stderr
         report = json.loads(result.stdout)
