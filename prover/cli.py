@@ -303,6 +303,18 @@ def serve(
     uvicorn.run(app, host=host, port=port, timeout_graceful_shutdown=int(timeout) + 30)
 
 
+# Subcommands that live in their own modules (each imports its heavy dependencies lazily).
+from prover.eval_command import eval_command  # noqa: E402
+from prover.report_command import report_command  # noqa: E402
+from prover.suite_command import suite_app  # noqa: E402
+from prover.train_command import train_command  # noqa: E402
+
+app.command("eval")(eval_command)
+app.command("report")(report_command)
+app.add_typer(suite_app, name="suite")
+app.command("train")(train_command)
+
+
 def read_lean_file(path: Path) -> str:
     try:
         data = path.read_bytes()
