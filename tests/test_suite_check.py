@@ -1,0 +1,300 @@
+"""`prover suite check` / `prover suite list` as a user runs them, against the FakeRepl double."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+
+from harness.suite_check import check_suite, statement_command
+from harness.suites import known_suites, load_suite
+from prover.lean.pool import ReplPool, VerifierConfig
+
+from conftest import plain_factory, run_prover, shared_path
+from serving import running_server
+
+HEADER = "import Mathlib\nopen Real\n\n"
+WIDE = {"COLUMNS": "200"}  # rich wraps tables at 80 columns when stdout is not a terminal
+
+
+def lean_error(data: str) -> dict:
+    return {
+        "severity": "error",
+        "pos": {"line": 1, "column": 30},
+        "endPos": {"line": 1, "column": 41},
+        "data": data,
+    }
+
+
+def write_suite(path: Path, names: list[str], header: str = HEADER) -> Path:
+    rows = [
+        {
+            "name": name,
+            "split": "test",
+            "header": header,
+            "formal_statement": f"theorem {name} (n : ℕ) : n + 0 = n := by\n",
+        }
+        for name in names
+    ]
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    return path
+
+
+def check(suite: str | Path, command, *extra: str, env: dict | None = None):
+    return run_prover(
+        "suite",
+        "check",
+        str(suite),
+        "--sandbox",
+        "none",
+        "--repl",
+        shlex.join(command.argv),
+        *extra,
+        env={**WIDE, **(env or {})},
+    )
+
+
+RULES = [
+    {
+        "match": "theorem renamed",
+        "response": {"messages": [lean_error("unknown identifier 'Nat.old'")]},
+    },
+    {
+        "match": "theorem mismatch",
+        "response": {"messages": [lean_error("type mismatch\n  h\nhas type\n  ℕ : Type")]},
+    },
+    {
+        "match": "theorem linted",
+        "response": {
+            "messages": [
+                {**lean_error("unused variable `n`"), "severity": "warning"},
+                {**lean_error("declaration uses 'sorry'"), "severity": "warning"},
+            ]
+        },
+    },
+]
+NAMES = ["good_a", "renamed", "good_b", "mismatch", "linted", "good_c"]
+
+
+def test_failures_are_listed_with_their_first_error(fake_repl_script, tmp_path) -> None:
+    suite = write_suite(tmp_path / "mini.jsonl", NAMES)
+    result = check(suite, fake_repl_script(RULES), "--workers", "2")
+    assert result.returncode == 1, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "mini: 6 statements: 4 elaborate, 2 fail (2 error)"
+    table = [line for line in lines if line.startswith("│")]
+    assert len(table) == 2  # the failures only, in the suite's order
+    assert "renamed" in table[0] and "unknown identifier 'Nat.old'" in table[0]
+    assert "mismatch" in table[1] and "type mismatch h has type ℕ : Type" in table[1]
+    assert not any(name in result.stdout for name in ("good_a", "good_b", "good_c"))
+    assert "1 statement(s) elaborate with other warnings (first: linted" in result.stdout
+
+
+def test_json_report(fake_repl_script, tmp_path) -> None:
+    suite = write_suite(tmp_path / "mini.jsonl", NAMES)
+    result = check(suite, fake_repl_script(RULES), "--workers", "2", "--json")
+    assert result.returncode == 1, result.stderr
+    doc = json.loads(result.stdout)  # stdout is the one JSON document; the bar is on stderr
+    assert (doc["total"], doc["elaborate"], doc["fail"]) == (6, 4, 2)
+    assert doc["by_status"] == {"ok": 4, "error": 2, "timeout": 0, "memory": 0, "crash": 0}
+    assert [r["name"] for r in doc["results"]] == NAMES
+    by_name = {r["name"]: r for r in doc["results"]}
+    assert by_name["mismatch"]["detail"] == "type mismatch h has type ℕ : Type"  # one line
+    # the expected sorry warning is not listed; other warnings are, without failing
+    assert by_name["linted"]["status"] == "ok"
+    assert by_name["linted"]["warnings"] == ["unused variable `n`"]
+    assert by_name["good_a"]["warnings"] == []
+    assert doc["checker_lean_version"] == "4.24.0" and doc["lean_version_warning"] is None
+
+
+def test_all_elaborate_with_one_header_elaboration_per_process(fake_repl_script, tmp_path) -> None:
+    suite = write_suite(tmp_path / "ok.jsonl", [f"t{i}" for i in range(8)])
+    log = tmp_path / "requests.jsonl"
+    result = check(suite, fake_repl_script(), "--workers", "2", env={"FAKE_REPL_LOG": str(log)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["ok: 8 statements: 8 elaborate, 0 fail"]
+    requests = [json.loads(line) for line in log.read_text().splitlines()]
+    headers = [r for r in requests if r["cmd"] == HEADER]
+    assert 1 <= len(headers) <= 2  # per process, not per statement
+    assert all("env" not in r for r in headers)  # a fresh environment, where imports go
+    statements = sorted(r["cmd"] for r in requests if r["cmd"].startswith("theorem"))
+    assert statements == [f"theorem t{i} (n : ℕ) : n + 0 = n := by sorry" for i in range(8)]
+    assert all(r.get("env") is not None for r in requests if r["cmd"].startswith("theorem"))
+    assert f"header elaborations: {len(headers)}" in result.stderr
+
+
+def test_timeouts_and_crashes_are_their_own_status(fake_repl_script, tmp_path) -> None:
+    suite = write_suite(tmp_path / "mini.jsonl", ["good_a", "slow", "boom", "good_b"])
+    rules = [{"match": "theorem slow", "sleep_s": 1000}, {"match": "theorem boom", "exit": 3}]
+    result = check(suite, fake_repl_script(rules), "--workers", "2", "--timeout", "2", "--json")
+    assert result.returncode == 1, result.stderr
+    doc = json.loads(result.stdout)
+    assert {r["name"]: r["status"] for r in doc["results"]} == {
+        "good_a": "ok",
+        "slow": "timeout",
+        "boom": "crash",
+        "good_b": "ok",
+    }
+    assert doc["results"][1]["detail"] == "no answer within 2 s"
+    text = check(suite, fake_repl_script(rules), "--workers", "2", "--timeout", "2")
+    assert text.stdout.splitlines()[0] == (
+        "mini: 4 statements: 2 elaborate, 2 fail (1 timeout, 1 crash)"
+    )
+
+
+def test_a_header_that_does_not_elaborate_fails_its_statements(fake_repl_script, tmp_path):
+    good = write_suite(tmp_path / "a.jsonl", ["fine"]).read_text()
+    bad = write_suite(tmp_path / "b.jsonl", ["lost_1", "lost_2"], header="import Gone\n\n")
+    suite = tmp_path / "mixed.jsonl"
+    suite.write_text(good + bad.read_text())
+    rules = [
+        {"match": "import Gone", "response": {"messages": [lean_error("unknown module Gone")]}}
+    ]
+    result = check(suite, fake_repl_script(rules), "--workers", "1", "--json")
+    assert result.returncode == 1, result.stderr
+    results = json.loads(result.stdout)["results"]
+    assert [(r["name"], r["status"]) for r in results] == [
+        ("fine", "ok"),
+        ("lost_1", "error"),
+        ("lost_2", "error"),
+    ]
+    assert results[1]["detail"] == "header does not elaborate: unknown module Gone"
+
+
+def test_lean_version_warning(fake_repl_script, tmp_path) -> None:
+    # a named suite (its YAML says Lean v4.24.0) whose data file is found via PROVER_DATA
+    write_suite(tmp_path / "minif2f-lean4.24.jsonl", ["p1", "p2"])
+    env = {"PROVER_DATA": str(tmp_path)}
+    older = check("minif2f-test", fake_repl_script(version="4.9.0"), "--json", env=env)
+    assert older.returncode == 0, older.stderr
+    warning = (
+        "warning: suite minif2f-test was written for Lean 4.24.0 but the checker runs Lean "
+        "4.9.0: some statements may not elaborate (run `prover suite check minif2f-test`)"
+    )
+    assert warning in older.stderr
+    doc = json.loads(older.stdout)
+    assert doc["lean_version_warning"] == warning and doc["elaborate"] == 2
+    same = check("minif2f-test", fake_repl_script(), env=env)
+    assert same.returncode == 0 and "warning" not in same.stderr
+
+
+def test_real_minif2f_all_elaborate(fake_repl_script) -> None:
+    data = shared_path("benchmarks/minif2f-lean4.24.jsonl")
+    env = {"PROVER_DATA": str(data.parent)}
+    result = check("minif2f-test", fake_repl_script(), "--workers", "2", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert (doc["suite"], doc["total"], doc["elaborate"], doc["fail"]) == (
+        "minif2f-test",
+        244,
+        244,
+        0,
+    )
+    assert doc["suite_lean_version"] == "v4.24.0" and doc["lean_version_warning"] is None
+    assert "warning" not in result.stderr
+
+
+def test_real_minif2f_one_renamed_lemma(fake_repl_script) -> None:
+    data = shared_path("benchmarks/minif2f-lean4.24.jsonl")
+    rules = [
+        {
+            "match": "theorem mathd_algebra_478",
+            "response": {"messages": [lean_error("unknown constant 'Real.old_name'")]},
+        }
+    ]
+    env = {"PROVER_DATA": str(data.parent)}
+    result = check("minif2f-test", fake_repl_script(rules), "--workers", "2", env=env)
+    assert result.returncode == 1, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "minif2f-test: 244 statements: 243 elaborate, 1 fail (1 error)"
+    rows = [line for line in lines if line.startswith("│")]
+    assert len(rows) == 1
+    assert "mathd_algebra_478" in rows[0] and "unknown constant 'Real.old_name'" in rows[0]
+
+
+def test_lean_folder_statements_keep_their_context(fake_repl_script, tmp_path) -> None:
+    folder = tmp_path / "putnam"
+    folder.mkdir()
+    (folder / "answer.lean").write_text(
+        "import Mathlib\n\nabbrev answer_solution : ℕ := sorry\n\n"
+        "theorem answer : answer_solution = 3 := by\n  sorry\n"
+    )
+    log = tmp_path / "requests.jsonl"
+    result = check(folder, fake_repl_script(), "--json", env={"FAKE_REPL_LOG": str(log)})
+    assert result.returncode == 0, result.stderr
+    sent = [json.loads(line)["cmd"] for line in log.read_text().splitlines()]
+    context = "abbrev answer_solution : ℕ := sorry\n\n"
+    assert context + "theorem answer : answer_solution = 3 := by sorry" in sent
+
+
+def test_bad_input_is_one_line_and_exit_2(fake_repl_script) -> None:
+    for args in (["no-such-suite"], ["minif2f-test", "--split", "nope"], ["missing/x.jsonl"]):
+        result = check(args[0], fake_repl_script(), *args[1:])
+        assert result.returncode == 2, (args, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert result.stderr.startswith("prover: ")
+    unknown = check("no-such-suite", fake_repl_script())
+    assert "unknown suite 'no-such-suite'" in unknown.stderr
+    assert "minif2f-test" in unknown.stderr  # the known names are listed
+
+
+def test_remote_verifier_gives_the_local_results(fake_repl_script, tmp_path) -> None:
+    suite = write_suite(tmp_path / "mini.jsonl", NAMES)
+    command = fake_repl_script(RULES)
+    local = json.loads(check(suite, command, "--json").stdout)
+
+    def pool() -> ReplPool:
+        config = VerifierConfig(workers=2, timeout=10)
+        return ReplPool(config, transport_factory=plain_factory(command))
+
+    with running_server(pool) as url:
+        remote_run = check(suite, command, "--json", "--verifier", url)
+    assert remote_run.returncode == 1, remote_run.stderr
+    remote = json.loads(remote_run.stdout)
+
+    def outcome(doc: dict) -> list[tuple]:
+        return [(r["name"], r["status"], r["detail"], r["warnings"]) for r in doc["results"]]
+
+    assert outcome(remote) == outcome(local)
+    assert remote["checker_lean_version"] == "4.24.0"  # from the server's /health
+
+
+def test_check_suite_in_process_reports_each_result(fake_repl_script, tmp_path) -> None:
+    suite = load_suite(str(write_suite(tmp_path / "mini.jsonl", NAMES)))
+    seen: list[str] = []
+    config = VerifierConfig(workers=2, timeout=10)
+    with ReplPool(config, transport_factory=plain_factory(fake_repl_script(RULES))) as pool:
+        report = check_suite(pool, suite, on_result=lambda r: seen.append(r.name))
+        assert pool.stats.header_elaborations <= 2
+    assert sorted(seen) == sorted(NAMES)
+    assert [r.name for r in report.results] == NAMES
+    assert [r.name for r in report.failures] == ["renamed", "mismatch"]
+    assert report.summary() == "mini: 6 statements: 4 elaborate, 2 fail (2 error)"
+    assert statement_command(suite.problems[0]) == (
+        "theorem good_a (n : ℕ) : n + 0 = n := by sorry"
+    )
+
+
+def test_suite_list() -> None:
+    result = run_prover("suite", "list", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert [r["name"] for r in rows] == list(known_suites())
+    by_name = {r["name"]: r for r in rows}
+    assert by_name["minif2f-test"]["lean_version"] == "v4.24.0"
+    assert by_name["minif2f-test"]["split"] == "test"
+    assert "miniF2F test split" in by_name["minif2f-test"]["description"]
+    table = run_prover("suite", "list", env=WIDE)
+    assert table.returncode == 0
+    for name in known_suites():
+        assert name in table.stdout
+
+
+def test_suite_list_says_whether_the_data_is_here(tmp_path) -> None:
+    write_suite(tmp_path / "minif2f-lean4.24.jsonl", ["p"])
+    listed = run_prover("suite", "list", "--json", env={"PROVER_DATA": str(tmp_path)})
+    rows = {r["name"]: r for r in json.loads(listed.stdout)}
+    assert rows["minif2f-test"]["data_path"] == str(tmp_path / "minif2f-lean4.24.jsonl")
+    proofnet = rows["proofnet"]
+    shared_copy = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / proofnet["data"]
+    assert (proofnet["data_path"] is None) == (not shared_copy.exists())
