@@ -52,6 +52,7 @@ class Suite:
     lean_version: str | None
     source: str
     problems: list[Problem]
+    task: str = "lean"  # which verifier judges it: "lean", or "countdown" (Python-verified)
 
 
 def _one_line(text: object) -> str:
@@ -111,7 +112,12 @@ def _load_defined(yaml_path: Path, split: str | None, search_paths: list[Path] |
     source = _one_line(spec["source"])
     lean_version = None if spec["lean_version"] is None else str(spec["lean_version"])
     data = str(spec["data"])
-    if data.startswith("hf:"):
+    task = str(spec.get("task", "lean"))
+    if task == "countdown":
+        suite = Suite(name, None, source, _countdown_problems(spec, yaml_path), task)
+    elif task != "lean":
+        raise SuiteError(f"suite definition {yaml_path}: unknown task {task!r} (lean, countdown)")
+    elif data.startswith("hf:"):
         suite = _load_hf(data[3:])
         suite = Suite(name, lean_version, source, suite.problems)
     else:
@@ -148,7 +154,28 @@ def _select(suite: Suite, split: str | None) -> Suite:
         if p.name in seen:
             raise SuiteError(f"suite {suite.name}: duplicate problem name {p.name}")
         seen.add(p.name)
-    return Suite(suite.name, suite.lean_version, suite.source, problems)
+    return Suite(suite.name, suite.lean_version, suite.source, problems, suite.task)
+
+
+def _countdown_problems(spec: dict[str, Any], yaml_path: Path) -> list[Problem]:
+    """Generated puzzles: `splits: {SPLIT: {count, seed, min_numbers, max_numbers}}`. Each
+    split has its own seed, so held-out problems never leak into training."""
+    from harness.countdown import make_puzzles
+
+    splits = spec.get("splits")
+    if not isinstance(splits, dict) or not splits:
+        raise SuiteError(f"suite definition {yaml_path}: a countdown suite needs `splits`")
+    problems = []
+    for split, settings in splits.items():
+        try:
+            puzzles = make_puzzles(**settings)
+        except TypeError as exc:
+            raise SuiteError(f"suite definition {yaml_path}: split {split}: {exc}") from None
+        problems += [
+            Problem(p.name, str(split), "", p.statement(), {"solution": p.solution})
+            for p in puzzles
+        ]
+    return problems
 
 
 def _load_path(path: Path, *, name: str, lean_version: str | None, source: str) -> Suite:

@@ -12,6 +12,17 @@ import typer
 from prover.errors import UsageError
 from prover.lean.remote import VerifierUnavailable
 from prover.lean.sandbox import ReplNotFound, SandboxUnavailable
+from prover.model_options import (
+    ApiBase,
+    ApiKey,
+    Backend,
+    MaxNewTokens,
+    Model,
+    PromptFormatName,
+    Seed,
+    Temperature,
+    TopP,
+)
 from prover.verifier_options import (
     AllowNative,
     MemoryMb,
@@ -122,34 +133,15 @@ def prove(
     feedback: Annotated[
         bool, typer.Option(help="Show the model Lean's errors for its best failed attempt.")
     ] = True,
-    backend: Annotated[
-        str, typer.Option(help="transformers | vllm | openai", rich_help_panel="Model")
-    ] = "transformers",
-    model: Annotated[
-        str | None,
-        typer.Option(
-            help="Hub name or local directory (default: a small Lean prover on "
-            "CPU, a strong one on GPU).",
-            rich_help_panel="Model",
-        ),
-    ] = None,
-    api_base: Annotated[
-        str | None,
-        typer.Option(help="OpenAI-compatible server (--backend openai).", rich_help_panel="Model"),
-    ] = None,
-    api_key: Annotated[
-        str | None, typer.Option(envvar="OPENAI_API_KEY", rich_help_panel="Model")
-    ] = None,
-    prompt_format: Annotated[
-        str | None,
-        typer.Option(
-            help="Override the prompt format chosen for the model.", rich_help_panel="Model"
-        ),
-    ] = None,
-    temperature: Annotated[float, typer.Option(rich_help_panel="Model", min=0)] = 1.0,
-    top_p: Annotated[float, typer.Option(rich_help_panel="Model", min=0, max=1)] = 0.95,
-    max_new_tokens: Annotated[int, typer.Option(rich_help_panel="Model", min=1)] = 2048,
-    seed: Annotated[int | None, typer.Option(rich_help_panel="Model")] = None,
+    backend: Backend = "transformers",
+    model: Model = None,
+    api_base: ApiBase = None,
+    api_key: ApiKey = None,
+    prompt_format: PromptFormatName = None,
+    temperature: Temperature = 1.0,
+    top_p: TopP = 0.95,
+    max_new_tokens: MaxNewTokens = 2048,
+    seed: Seed = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
     timeout: Timeout = 300.0,
     memory_mb: MemoryMb = 12288,

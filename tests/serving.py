@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import threading
 import time
@@ -20,11 +21,9 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_server(pool_factory: Callable[[], ReplPool], **app_options: object) -> Iterator[str]:
-    from prover.server.app import create_app
-
+def serving(app: object) -> Iterator[str]:
+    """Serve an ASGI app with uvicorn on a free port in a thread; yields its base URL."""
     port = free_port()
-    app = create_app(pool_factory, **app_options)  # type: ignore[arg-type]
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )
@@ -40,3 +39,69 @@ def running_server(pool_factory: Callable[[], ReplPool], **app_options: object) 
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+@contextlib.contextmanager
+def running_server(pool_factory: Callable[[], ReplPool], **app_options: object) -> Iterator[str]:
+    from prover.server.app import create_app
+
+    with serving(create_app(pool_factory, **app_options)) as url:  # type: ignore[arg-type]
+        yield url
+
+
+class ScriptedOpenAI:
+    """A test double of an OpenAI-compatible model server (no model can be served here):
+    `/v1/completions` answers each prompt with the scripted completions of the first theorem
+    name found in it (else of the first key that is a substring of it), cycling through them
+    from the first for every request. Every request body is logged in `requests`; `delay_s`
+    slows each answer."""
+
+    def __init__(
+        self, answers: dict[str, list[str]], *, default: str = "  sorry\n```", delay_s: float = 0
+    ) -> None:
+        self.answers = answers
+        self.default = default
+        self.delay_s = delay_s
+        self.requests: list[dict] = []
+
+    def app(self):  # noqa: ANN201 (FastAPI is imported lazily)
+        import asyncio
+
+        from fastapi import FastAPI
+
+        app = FastAPI()
+
+        @app.post("/v1/completions")
+        async def completions(body: dict) -> dict:
+            self.requests.append(body)
+            if self.delay_s:
+                await asyncio.sleep(self.delay_s)
+            prompt = body["prompt"]
+            name = next((n for n in self.answers if _declares(prompt, n)), None) or next(
+                (n for n in self.answers if n in prompt), None
+            )
+            texts = self.answers.get(name, [self.default]) if name else [self.default]
+            choices = [
+                {"index": i, "text": texts[i % len(texts)], "finish_reason": "stop"}
+                for i in range(body.get("n", 1))
+            ]
+            return {
+                "id": "x",
+                "object": "text_completion",
+                "model": body["model"],
+                "choices": choices,
+                "usage": {"completion_tokens": 3 * len(choices)},
+            }
+
+        return app
+
+
+@contextlib.contextmanager
+def scripted_openai(model: ScriptedOpenAI) -> Iterator[str]:
+    """Serve `model` on a free port; yields the API base URL (`http://127.0.0.1:PORT/v1`)."""
+    with serving(model.app()) as url:
+        yield f"{url}/v1"
+
+
+def _declares(prompt: str, name: str) -> bool:
+    return re.search(rf"theorem {re.escape(name)}(?![\w.'])", prompt) is not None

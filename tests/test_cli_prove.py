@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import json
 import shlex
-import threading
 from pathlib import Path
 
 import pytest
-import uvicorn
-from fastapi import FastAPI
 
 from conftest import run_prover
-from serving import free_port
+from serving import ScriptedOpenAI, scripted_openai
 
 pytest.importorskip("prover.models.openai_backend", reason="model backends not in this build")
 
@@ -28,39 +25,10 @@ theorem impossible : (1 : ℕ) = 2 := by
 ANSWERS = {"easy": ["  simp -- BAD\n```", "  norm_num\n```"], "impossible": ["  simp -- BAD\n```"]}
 
 
-def scripted_openai_app() -> FastAPI:
-    app = FastAPI()
-
-    @app.post("/v1/completions")
-    async def completions(body: dict) -> dict:
-        name = next((n for n in ANSWERS if f"theorem {n} " in body["prompt"]), None)
-        texts = ANSWERS.get(name, ["  sorry\n```"])
-        choices = [
-            {"index": i, "text": texts[i % len(texts)], "finish_reason": "stop"}
-            for i in range(body.get("n", 1))
-        ]
-        return {
-            "id": "x",
-            "object": "text_completion",
-            "model": body["model"],
-            "choices": choices,
-            "usage": {"completion_tokens": 3 * len(choices)},
-        }
-
-    return app
-
-
 @pytest.fixture
 def openai_server():
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(scripted_openai_app(), port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        threading.Event().wait(0.02)
-    yield f"http://127.0.0.1:{port}/v1"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with scripted_openai(ScriptedOpenAI(ANSWERS)) as url:
+        yield url
 
 
 def prove(tmp_path: Path, fake_repl_script, api_base: str, *extra: str):

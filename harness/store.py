@@ -1,0 +1,233 @@
+"""A run's durable record: RUN_DIR/run.json (what the run is) and RUN_DIR/samples.jsonl.
+
+samples.jsonl is append-only. A `sample` line holds one generated completion; a `verdict` line
+holds what the verifier said about it. Both are fsync'd in groups: a background thread syncs
+whatever was written in the last quarter second, so a finished sample is on disk within a
+second of being stored, without one fsync per line. A kill can leave a torn last line; it is
+cut off on reopening, and only that sample (which was in flight) is redone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SAMPLES = "samples.jsonl"
+MANIFEST = "run.json"
+SYNC_INTERVAL_S = 0.25
+
+
+class StoreError(ValueError):
+    """A run directory that cannot be used as asked; the message is one line."""
+
+
+@dataclass
+class Sample:
+    problem: str
+    index: int
+    completion: str
+    tokens: int = 0
+    finish: str | None = None
+    # filled once verified
+    accepted: bool | None = None
+    reason: str | None = None
+    detail: str = ""
+    text_hash: str | None = None
+    source: str | None = None  # "verifier" | "cache" | "duplicate"
+    verify_s: float = 0.0
+
+    @property
+    def verified(self) -> bool:
+        return self.accepted is not None
+
+
+@dataclass
+class StoredRun:
+    manifest: dict[str, Any]
+    samples: dict[tuple[str, int], Sample] = field(default_factory=dict)
+    bytes: int = 0
+
+
+class RunStore:
+    """Single writer (the eval loop's thread); a daemon thread does the grouped fsyncs."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        self.path = run_dir / SAMPLES
+        self._fd: int | None = None
+        self._dirty = threading.Event()
+        self._closed = threading.Event()
+        self._syncer: threading.Thread | None = None
+
+    # --- opening -------------------------------------------------------------------------
+
+    def create(self, manifest: dict[str, Any]) -> StoredRun:
+        """A new run: refuse a directory that already holds samples of another run."""
+        if self.path.exists() and self.path.stat().st_size > 0:
+            raise StoreError(
+                f"{self.run_dir} already holds a run: pass --resume to continue it, "
+                "or choose another --out"
+            )
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        _write_atomic(self.run_dir / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
+        self._open()
+        return StoredRun(manifest)
+
+    def resume(self, manifest: dict[str, Any], *, keys: Iterable[str]) -> StoredRun:
+        """Reopen a run; `keys` name the manifest entries that must match (what defines the
+        samples: suite, model, sampling, ...), so a resumed run never mixes two experiments."""
+        path = self.run_dir / MANIFEST
+        if not path.exists():
+            raise StoreError(f"{self.run_dir}: nothing to resume (no {MANIFEST})")
+        try:
+            stored = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise StoreError(f"{path}: unreadable ({exc})") from None
+        differ = [k for k in keys if stored.get(k) != manifest.get(k)]
+        if differ:
+            k = differ[0]
+            raise StoreError(
+                f"{self.run_dir} was run with {k}={_short(stored.get(k))}, not "
+                f"{_short(manifest.get(k))}: resume with the same settings or choose another --out"
+            )
+        run = self._load(stored)
+        self._open()
+        return run
+
+    def _load(self, manifest: dict[str, Any]) -> StoredRun:
+        run = StoredRun(manifest)
+        if not self.path.exists():
+            return run
+        data = self.path.read_bytes()
+        end = data.rfind(b"\n") + 1
+        if end < len(data):  # a torn last line from a kill: that sample was in flight
+            with open(self.path, "r+b") as f:
+                f.truncate(end)
+        run.bytes = end
+        for number, line in enumerate(data[:end].splitlines(), 1):
+            try:
+                record = json.loads(line)
+                _apply(run.samples, record)
+            except (ValueError, KeyError, TypeError):
+                raise StoreError(f"{self.path}:{number}: not a sample record") from None
+        return run
+
+    def _open(self) -> None:
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._syncer = threading.Thread(target=self._sync_loop, name="store-sync", daemon=True)
+        self._syncer.start()
+
+    # --- writing -------------------------------------------------------------------------
+
+    def add_samples(self, samples: Iterable[Sample]) -> int:
+        lines = [
+            {
+                "type": "sample",
+                "problem": s.problem,
+                "index": s.index,
+                "completion": s.completion,
+                "tokens": s.tokens,
+                "finish": s.finish,
+            }
+            for s in samples
+        ]
+        return self._append(lines)
+
+    def add_verdicts(self, samples: Iterable[Sample]) -> int:
+        lines = []
+        for s in samples:
+            line = {
+                "type": "verdict",
+                "problem": s.problem,
+                "index": s.index,
+                "accepted": s.accepted,
+                "reason": s.reason,
+                "hash": s.text_hash,
+                "source": s.source,
+                "verify_s": round(s.verify_s, 4),
+            }
+            if s.detail:
+                line["detail"] = s.detail[:500]
+            lines.append(line)
+        return self._append(lines)
+
+    def _append(self, records: list[dict[str, Any]]) -> int:
+        if not records:
+            return 0
+        assert self._fd is not None, "store not opened"
+        data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode()
+        view = memoryview(data)
+        while view:  # one write() per group: a kill leaves whole lines, or a torn last one
+            written = os.write(self._fd, view)
+            view = view[written:]
+        self._dirty.set()
+        return len(data)
+
+    def _sync_loop(self) -> None:
+        while not self._closed.wait(SYNC_INTERVAL_S):
+            self.sync()
+
+    def sync(self) -> None:
+        if self._dirty.is_set() and self._fd is not None:
+            self._dirty.clear()
+            with contextlib.suppress(OSError):  # closed under us at shutdown
+                os.fsync(self._fd)
+
+    def close(self) -> None:
+        if self._fd is None:
+            return
+        self._closed.set()
+        if self._syncer is not None:
+            self._syncer.join()
+        self.sync()
+        os.close(self._fd)
+        self._fd = None
+
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _apply(samples: dict[tuple[str, int], Sample], record: dict[str, Any]) -> None:
+    key = (str(record["problem"]), int(record["index"]))
+    if record["type"] == "sample":
+        samples[key] = Sample(
+            key[0], key[1], str(record["completion"]), int(record.get("tokens") or 0),
+            record.get("finish"),
+        )  # fmt: skip
+    elif record["type"] == "verdict":
+        sample = samples[key]  # a verdict always follows its sample
+        sample.accepted = bool(record["accepted"])
+        sample.reason = record.get("reason")
+        sample.detail = record.get("detail", "")
+        sample.text_hash = record.get("hash")
+        sample.source = record.get("source")
+        sample.verify_s = float(record.get("verify_s") or 0.0)
+    else:
+        raise ValueError(record["type"])
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def write_json_atomic(path: Path, payload: Any) -> None:
+    _write_atomic(path, json.dumps(payload, indent=1, ensure_ascii=False) + "\n")
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True) if not isinstance(value, str) else value
+    return text if len(text) <= 60 else text[:57] + "..."

