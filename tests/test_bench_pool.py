@@ -36,3 +36,10 @@ def test_bench_serve_prints_its_figures() -> None:
 def test_bench_prove_prints_its_figures() -> None:
     out = run_script("bench_prove.py", "--theorems", "5", "--attempts", "4")
     assert re.search(r"prove-loop overhead per attempt: -?[\d.]+ ms", out)
+
+
+def test_bench_eval_prints_its_figures() -> None:
+    out = run_script("bench_eval.py", "--problems", "20", "--n", "8")
+    overhead = float(re.search(r"harness overhead per sample: (-?[\d.]+) ms", out).group(1))
+    assert overhead < 20  # loose here (a busy CI box); the script's own runs are quoted
+    assert re.search(r"store: \d+ bytes per sample", out)
