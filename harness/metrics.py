@@ -105,11 +105,13 @@ def bootstrap_mean_intervals(
     if m == 0 or any(len(v) != m for v in columns.values()):
         raise ValueError("one value per problem in every column, and at least one problem")
     rng = np.random.default_rng(seed)
-    picks = rng.integers(0, m, size=(resamples, m))
+    table = np.asarray(list(columns.values()), dtype=np.float64)  # metrics x problems
+    means = np.empty((len(columns), resamples))
+    step = max(1, 2_000_000 // m)  # resamples per slice: memory stays bounded for big suites
+    for start in range(0, resamples, step):
+        # how often each problem is drawn in each resample, then all metrics in one product
+        counts = rng.multinomial(m, np.full(m, 1.0 / m), size=min(step, resamples - start))
+        means[:, start : start + len(counts)] = (counts @ table.T).T / m
     tail = (1.0 - confidence) / 2
-    out = {}
-    for name, values in columns.items():
-        means = np.asarray(values, dtype=np.float64)[picks].mean(axis=1)
-        low, high = np.quantile(means, [tail, 1.0 - tail])
-        out[name] = (float(low), float(high))
-    return out
+    lows, highs = np.quantile(means, [tail, 1.0 - tail], axis=1)
+    return {name: (float(lo), float(hi)) for name, lo, hi in zip(columns, lows, highs, strict=True)}

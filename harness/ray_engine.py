@@ -9,11 +9,12 @@ with its own workers, a remote server client, or the Python task) and checks bat
 from __future__ import annotations
 
 import contextlib
+import itertools
+import logging
 import os
 import queue
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from itertools import islice
 from typing import Any
 
 from prover.errors import UsageError
@@ -36,43 +37,70 @@ def connect(address: str) -> None:
             ray.init(
                 include_dashboard=False,
                 log_to_driver=False,
+                logging_level=logging.ERROR,
                 runtime_env={"env_vars": {"PYTHONPATH": path}},
             )
         else:
-            ray.init(address=address, log_to_driver=False)
+            ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
     except Exception as exc:  # a wrong address, no cluster there
         raise UsageError(f"cannot reach Ray at {address}: {' '.join(str(exc).split())}") from None
 
 
-class _Generator:
-    def __init__(self, factory: Callable[[], Any]) -> None:
-        self.backend = factory()
+class _Actor:
+    """Builds its object in the actor; a failure to build (no REPL, no model) is kept and
+    raised by every call, so the driver sees the user's error, not a dead actor."""
 
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        self.failure: BaseException | None = None
+        self.obj: Any = None
+        try:
+            self.obj = factory()
+            if hasattr(self.obj, "__enter__"):
+                self.obj.__enter__()
+        except Exception as exc:
+            self.failure = exc
+
+    def _get(self) -> Any:
+        if self.failure is not None:
+            raise self.failure
+        return self.obj
+
+
+class _Generator(_Actor):
     def generate(self, prompts: list[Prompt], params: SamplingParams) -> list[list[Completion]]:
-        return self.backend.generate(prompts, params)
+        return self._get().generate(prompts, params)
 
     def identity(self) -> tuple[str, str | None]:
-        return self.backend.model, getattr(self.backend, "revision", None)
+        backend = self._get()
+        return backend.model, getattr(backend, "revision", None)
 
 
-class _Verifier:
-    def __init__(self, factory: Callable[[], Any]) -> None:
-        self.verifier = factory()
-        if hasattr(self.verifier, "__enter__"):
-            self.verifier.__enter__()
-
+class _Verifier(_Actor):
     def learn_version(self, header: str) -> str | None:
         from harness.tasks import learn_lean_version
 
-        return learn_lean_version(self.verifier, header)
+        return learn_lean_version(self._get(), header)
 
-    def check_batch(self, items: list[CheckItem]) -> list[Verdict]:
-        found = {id(item): verdict for item, verdict in self.verifier.check_many(items)}
-        return [found[id(item)] for item in items]
+    def workers(self) -> int:
+        return int(getattr(self._get(), "workers", 1) or 1)
+
+    def check(self, item: CheckItem) -> Verdict:
+        return self._get().check(item)
 
     def close(self) -> None:
-        if hasattr(self.verifier, "close"):
-            self.verifier.close()
+        if self.obj is not None and hasattr(self.obj, "close"):
+            self.obj.close()
+
+
+def _call(ref: Any) -> Any:
+    """ray.get, raising the actor's own exception rather than Ray's wrapper around it."""
+    import ray
+
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as exc:
+        cause = getattr(exc, "cause", None)
+        raise (cause if isinstance(cause, BaseException) else exc) from None
 
 
 class RayBackend:
@@ -82,19 +110,18 @@ class RayBackend:
         import ray
 
         gpus = 1 if ray.cluster_resources().get("GPU", 0) >= replicas else 0
-        actor = ray.remote(num_cpus=0, num_gpus=gpus)(_Generator)
+        actor = ray_remote(_Generator, num_gpus=gpus)
         self._actors = [actor.remote(factory) for _ in range(replicas)]
-        self.model, self.revision = ray.get(self._actors[0].identity.remote())
+        self.model, self.revision = _call(self._actors[0].identity.remote())
         self._idle: queue.Queue[Any] = queue.Queue()
         for a in self._actors:
             self._idle.put(a)
 
     def generate(self, prompts: list[Prompt], params: SamplingParams) -> list[list[Completion]]:
-        import ray
 
         actor = self._idle.get()
         try:
-            return ray.get(actor.generate.remote(list(prompts), params))
+            return _call(actor.generate.remote(list(prompts), params))
         finally:
             self._idle.put(actor)
 
@@ -107,48 +134,25 @@ class RayBackend:
 
 
 class RayVerifier:
-    """The verifier interface (`check_many`) over verifier actors, a few batches in flight
-    per actor; verdicts come back with the caller's own item objects."""
+    """The verifier interface over verifier actors, each running checks concurrently (as many
+    as its verifier's workers); `workers` tells the eval loop how many to keep in flight."""
 
-    def __init__(
-        self, factory: Callable[[], Any], *, actors: int = 1, batch_size: int = 8
-    ) -> None:
-        import ray
-
-        actor = ray.remote(num_cpus=0)(_Verifier)
+    def __init__(self, factory: Callable[[], Any], *, actors: int = 1) -> None:
+        actor = ray_remote(_Verifier, max_concurrency=64)
         self._actors = [actor.remote(factory) for _ in range(actors)]
-        self.batch_size = batch_size
+        self.workers = sum(_call(a.workers.remote()) for a in self._actors)
+        self._turn = itertools.count()
 
     def learn_version(self, header: str) -> str | None:
-        import ray
-
-        return ray.get(self._actors[0].learn_version.remote(header))
-
-    def check_many(self, items: Iterable[CheckItem]) -> Iterator[tuple[CheckItem, Verdict]]:
-        import ray
-
-        source = iter(items)
-        in_flight: dict[Any, list[CheckItem]] = {}
-        turn = 0
-        exhausted = False
-        while in_flight or not exhausted:
-            while not exhausted and len(in_flight) < 2 * len(self._actors):
-                batch = list(islice(source, self.batch_size))
-                if not batch:
-                    exhausted = True
-                    break
-                actor = self._actors[turn % len(self._actors)]
-                turn += 1
-                in_flight[actor.check_batch.remote(batch)] = batch
-            if not in_flight:
-                break
-            done, _ = ray.wait(list(in_flight), num_returns=1)
-            for ref in done:
-                batch = in_flight.pop(ref)
-                yield from zip(batch, ray.get(ref), strict=True)
+        return _call(self._actors[0].learn_version.remote(header))
 
     def check(self, item: CheckItem) -> Verdict:
-        return next(iter(self.check_many([item])))[1]
+        actor = self._actors[next(self._turn) % len(self._actors)]
+        return _call(actor.check.remote(item))
+
+    def check_many(self, items: Iterable[CheckItem]) -> Iterator[tuple[CheckItem, Verdict]]:
+        for item in items:
+            yield item, self.check(item)
 
     def close(self) -> None:
         import ray
@@ -164,3 +168,9 @@ class RayVerifier:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def ray_remote(cls: type, **options: Any) -> Any:
+    import ray
+
+    return ray.remote(num_cpus=0, **options)(cls)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -96,7 +97,7 @@ def _write_accepted(
     proof_of: Callable[[Problem, str], str],
 ) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
+    with open(tmp, "w", encoding="utf-8", errors="backslashreplace") as f:
         for problem in problems:
             for i in range(n):
                 sample = run.samples[(problem.name, i)]
@@ -108,4 +109,6 @@ def _write_accepted(
                         "proof": proof_of(problem, sample.completion),
                     }
                     f.write(json.dumps(record, ensure_ascii=False) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
     tmp.replace(path)

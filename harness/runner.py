@@ -13,7 +13,7 @@ import queue
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -27,7 +27,9 @@ from prover.prompts import PromptFormat
 
 
 class Verifier(Protocol):
-    def check_many(self, items: Iterable[CheckItem]) -> Iterator[tuple[CheckItem, Verdict]]: ...
+    """The Lean pool's interface (`workers`: how many checks it runs at once, if it says)."""
+
+    def check(self, item: CheckItem) -> Verdict: ...
 
 
 @dataclass(frozen=True)
@@ -86,17 +88,23 @@ def pending_units(plan: EvalPlan, run: StoredRun) -> list[Unit]:
 
 
 def unit_seed(seed: int, unit: Unit) -> int:
-    """Each unit's own seed, so a resumed run draws what the uninterrupted one would have."""
+    """The seed of a generate call, from its first unit: reproducible for the same run and
+    pending work, and different for every unit of a problem."""
     return (seed * 1_000_003 + zlib.crc32(unit.problem.name.encode()) * 4_099 + unit.start) % (
         2**31
     )
 
 
 def _calls(plan: EvalPlan, units: list[Unit]) -> Iterator[list[Unit]]:
-    """Group units of equal size into generate calls of about `plan.batch` sequences."""
+    """Group units of equal size into generate calls of about `plan.batch` sequences. Two
+    units of one problem never share a call: a call has one seed, and a backend that seeds
+    each prompt with it (vLLM, a server) would draw the same samples for both."""
     by_count: dict[int, list[Unit]] = {}
     for unit in units:
         group = by_count.setdefault(unit.count, [])
+        if any(u.problem.name == unit.problem.name for u in group):
+            yield by_count.pop(unit.count)
+            group = by_count.setdefault(unit.count, [])
         group.append(unit)
         if len(group) * unit.count >= plan.batch:
             yield by_count.pop(unit.count)
@@ -119,7 +127,7 @@ def run_eval(
     by_name = {p.name: p for p in plan.problems}
     progress = Progress(total=len(plan.problems) * plan.n)
     for sample in run.samples.values():
-        if sample.problem in by_name:
+        if sample.problem in by_name and sample.index < plan.n:
             progress.generated += 1
             progress.tokens += sample.tokens
             if sample.verified:
@@ -155,29 +163,29 @@ def run_eval(
         return decided
 
     def generate(calls: queue.Queue[list[Unit] | None]) -> None:
-        while not stop.is_set():
-            units = calls.get()
-            if units is None:
-                break
-            params = replace(plan.params, n=units[0].count, seed=unit_seed(plan.seed, units[0]))
-            prompts = [plan.prompt_format.build(prompt_problem(u.problem)) for u in units]
-            started = time.monotonic()
-            try:
+        try:
+            while not stop.is_set():
+                units = calls.get()
+                if units is None:
+                    break
+                seed = unit_seed(plan.seed, units[0])
+                params = replace(plan.params, n=units[0].count, seed=seed)
+                prompts = [plan.prompt_format.build(prompt_problem(u.problem)) for u in units]
+                started = time.monotonic()
                 out = backend.generate(prompts, params)
-            except BaseException as exc:  # handed to the loop, which stops the run
-                events.put(("error", EvalError(f"model failed: {_one_line(exc)}")))
-                return
-            events.put(("generated", (units, out, time.monotonic() - started)))
+                events.put(("generated", (units, out, time.monotonic() - started)))
+        except BaseException as exc:  # handed to the loop, which stops the run
+            events.put(("error", EvalError(f"model failed: {_one_line(exc)}")))
+            return
         events.put(("generator done", None))
 
     def verify() -> None:
-        def feed() -> Iterator[CheckItem]:
-            while (item := to_verify.get()) is not None:
-                yield item
-
+        # One check per call, from as many threads as the verifier checks at once: each verdict
+        # is stored as soon as it exists (a batching `check_many` would hold finished verdicts
+        # back until the next batch fills).
         try:
-            for item, verdict in verifier.check_many(feed()):
-                events.put(("verdict", (item, verdict)))
+            while (item := to_verify.get()) is not None:
+                events.put(("verdict", (item, verifier.check(item))))
         except BaseException as exc:
             events.put(("error", EvalError(f"verifier failed: {_one_line(exc)}")))
 
@@ -192,24 +200,24 @@ def run_eval(
         threading.Thread(target=generate, args=(calls,), name=f"generate-{i}", daemon=True)
         for i in range(generators)
     ]
-    threads.append(threading.Thread(target=verify, name="verify", daemon=True))
+    checkers = max(1, int(getattr(verifier, "workers", 1) or 1))
+    threads += [
+        threading.Thread(target=verify, name=f"verify-{i}", daemon=True) for i in range(checkers)
+    ]
     for thread in threads:
         thread.start()
 
-    feed_open = True
-
-    def end_feed_when_generated() -> None:
-        # Batching verifiers (a server, Ray actors) wait for full batches; the end of the feed
-        # is what flushes the last one.
-        nonlocal feed_open
-        if feed_open and progress.generated == progress.total:
+    def end_feed() -> None:
+        for _ in range(checkers):
             to_verify.put(None)
-            feed_open = False
 
-    unverified = [s for s in run.samples.values() if s.problem in by_name and not s.verified]
+    unverified = [
+        s
+        for s in run.samples.values()
+        if s.problem in by_name and s.index < plan.n and not s.verified
+    ]
     decided = submit(unverified)  # stored before a kill, verified now: never regenerated
     run.bytes += _record(store, decided, progress)
-    end_feed_when_generated()
     running_generators = generators
     try:
         while progress.verified < progress.total:
@@ -228,7 +236,6 @@ def run_eval(
                 for s in fresh:
                     run.samples[(s.problem, s.index)] = s
                 run.bytes += _record(store, submit(fresh), progress)
-                end_feed_when_generated()
             elif kind == "verdict":
                 item, verdict = payload
                 _, key = in_check.pop(id(item))
@@ -246,8 +253,7 @@ def run_eval(
             on_progress(progress)
     finally:
         stop.set()
-        if feed_open:
-            to_verify.put(None)
+        end_feed()
         cache.commit()
     return progress
 

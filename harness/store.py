@@ -10,6 +10,7 @@ cut off on reopening, and only that sample (which was in flight) is redone.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import threading
@@ -61,6 +62,7 @@ class RunStore:
         self.run_dir = run_dir
         self.path = run_dir / SAMPLES
         self._fd: int | None = None
+        self._lock_fd: int | None = None
         self._dirty = threading.Event()
         self._closed = threading.Event()
         self._syncer: threading.Thread | None = None
@@ -74,10 +76,25 @@ class RunStore:
                 f"{self.run_dir} already holds a run: pass --resume to continue it, "
                 "or choose another --out"
             )
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._lock()
         _write_atomic(self.run_dir / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
         self._open()
         return StoredRun(manifest)
+
+    def _lock(self) -> None:
+        """One process per run directory: a second writer would interleave its samples."""
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.run_dir / ".lock", os.O_WRONLY | os.O_CREAT, 0o644)
+        except OSError as exc:
+            why = exc.strerror or type(exc).__name__
+            raise StoreError(f"{self.run_dir}: cannot use as a run directory ({why})") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise StoreError(f"{self.run_dir} is in use by another prover eval") from None
+        self._lock_fd = fd
 
     def resume(self, manifest: dict[str, Any], *, keys: Iterable[str]) -> StoredRun:
         """Reopen a run; `keys` name the manifest entries that must match (what defines the
@@ -85,10 +102,8 @@ class RunStore:
         path = self.run_dir / MANIFEST
         if not path.exists():
             raise StoreError(f"{self.run_dir}: nothing to resume (no {MANIFEST})")
-        try:
-            stored = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise StoreError(f"{path}: unreadable ({exc})") from None
+        self._lock()
+        stored = read_manifest(self.run_dir)
         differ = [k for k in keys if stored.get(k) != manifest.get(k)]
         if differ:
             k = differ[0]
@@ -105,7 +120,8 @@ class RunStore:
         if not self.path.exists():
             return run
         data = self.path.read_bytes()
-        end = data.rfind(b"\n") + 1
+        # a torn tail: a partial last line, or the zeros a power loss can leave after it
+        end = data.rstrip(b"\0").rfind(b"\n") + 1
         if end < len(data):  # a torn last line from a kill: that sample was in flight
             with open(self.path, "r+b") as f:
                 f.truncate(end)
@@ -119,7 +135,10 @@ class RunStore:
         return run
 
     def _open(self) -> None:
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StoreError(f"{self.path}: cannot write ({exc.strerror})") from None
         self._syncer = threading.Thread(target=self._sync_loop, name="store-sync", daemon=True)
         self._syncer.start()
 
@@ -161,7 +180,7 @@ class RunStore:
         if not records:
             return 0
         assert self._fd is not None, "store not opened"
-        data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode()
+        data = "".join(_line(r) for r in records).encode()
         view = memoryview(data)
         while view:  # one write() per group: a kill leaves whole lines, or a torn last one
             written = os.write(self._fd, view)
@@ -181,6 +200,9 @@ class RunStore:
 
     def close(self) -> None:
         if self._fd is None:
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)
+                self._lock_fd = None
             return
         self._closed.set()
         if self._syncer is not None:
@@ -188,6 +210,9 @@ class RunStore:
         self.sync()
         os.close(self._fd)
         self._fd = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # releases the lock
+            self._lock_fd = None
 
     def __enter__(self) -> RunStore:
         return self
@@ -215,13 +240,39 @@ def _apply(samples: dict[tuple[str, int], Sample], record: dict[str, Any]) -> No
         raise ValueError(record["type"])
 
 
+def _line(record: dict[str, Any]) -> str:
+    line = json.dumps(record, ensure_ascii=False)
+    try:
+        line.encode()
+    except UnicodeEncodeError:  # a lone surrogate from a model: escaped, read back the same
+        line = json.dumps(record)
+    return line + "\n"
+
+
+def read_manifest(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / MANIFEST
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise StoreError(f"{path}: unreadable ({' '.join(str(exc).split())})") from None
+    if not isinstance(stored, dict):
+        raise StoreError(f"{path}: not a run manifest (expected a JSON object)")
+    return stored
+
+
 def _write_atomic(path: Path, text: str) -> None:
+    """Write, fsync, rename, fsync the folder: after a crash, the old file or the new one."""
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(text)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
 
 
 def write_json_atomic(path: Path, payload: Any) -> None:

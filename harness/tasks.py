@@ -14,6 +14,11 @@ from prover.models.base import Prompt
 from prover.prompts import Problem as PromptProblem
 from prover.prompts import PromptFormat, format_for_model, get_format
 
+EXAMPLE = (
+    "Example: using the numbers 4, 6, 9, each at most once, and + - * / with parentheses, "
+    "write an expression equal to 15. Answer: <answer>6 + 9</answer>\n\n"
+)
+
 
 @dataclass(frozen=True)
 class CountdownFormat:
@@ -28,8 +33,8 @@ class CountdownFormat:
 
         spec = json.loads(problem.formal_statement)
         question = Puzzle(problem.name, tuple(spec["numbers"]), spec["target"], "").prompt()
-        if self.chat:
-            return Prompt(messages=({"role": "user", "content": question},))
+        if self.chat:  # instruct models get one worked example: small ones need the format shown
+            return Prompt(messages=({"role": "user", "content": EXAMPLE + question},))
         return Prompt(text=f"{question}\n")
 
     def build_feedback(self, problem: PromptProblem, attempt: str, errors: list[str]) -> Prompt:

@@ -9,9 +9,11 @@ distinct text once, from memory.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import sqlite3
+import time
 from pathlib import Path
 
 from prover.lean.verdict import CheckItem
@@ -30,31 +32,51 @@ def text_hash(checker: str, item: CheckItem) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+class CacheError(ValueError):
+    """A cache directory that cannot be used; the message is one line."""
+
+
 class VerdictCache:
-    """hash -> (accepted, reason, detail). `path=None`: in memory only."""
+    """hash -> (accepted, reason, detail). `directory=None`: in memory only.
+
+    Writes are committed at least every COMMIT_S seconds, in short transactions, so runs that
+    share the cache never wait long on each other; a cache that fails mid-run (disk full, a
+    locked database) is dropped with a warning, never the run."""
+
+    COMMIT_S = 0.5
 
     def __init__(self, directory: Path | None = None) -> None:
         self._memory: dict[str, tuple[bool, str, str]] = {}
         self._db: sqlite3.Connection | None = None
-        self._pending = 0  # rows written since the last commit
-        if directory is not None:
+        self._last_commit = time.monotonic()
+        self.warning: str | None = None  # set when the persistent cache was dropped
+        if directory is None:
+            return
+        try:
             directory.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(directory / CACHE_FILE, timeout=30)
+            self._db = sqlite3.connect(directory / CACHE_FILE, timeout=10)
             self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS verdicts "
                 "(hash TEXT PRIMARY KEY, accepted INTEGER, reason TEXT, detail TEXT)"
             )
             self._db.commit()
+        except (OSError, sqlite3.Error) as exc:
+            raise CacheError(f"--cache {directory}: cannot use it ({_one_line(exc)})") from None
 
     def get(self, key: str) -> tuple[bool, str, str] | None:
         if key in self._memory:
             return self._memory[key]
         if self._db is None:
             return None
-        row = self._db.execute(
-            "SELECT accepted, reason, detail FROM verdicts WHERE hash = ?", (key,)
-        ).fetchone()
+        try:
+            row = self._db.execute(
+                "SELECT accepted, reason, detail FROM verdicts WHERE hash = ?", (key,)
+            ).fetchone()
+        except sqlite3.Error as exc:
+            self._drop(exc)
+            return None
         if row is None:
             return None
         value = (bool(row[0]), str(row[1]), str(row[2]))
@@ -65,22 +87,40 @@ class VerdictCache:
         if reason not in CACHEABLE:
             return
         self._memory[key] = (accepted, reason, detail)
-        if self._db is not None:
+        if self._db is None:
+            return
+        try:
             self._db.execute(
                 "INSERT OR REPLACE INTO verdicts VALUES (?, ?, ?, ?)",
                 (key, int(accepted), reason, detail[:500]),
             )
-            self._pending += 1
-            if self._pending >= 256:
+            if time.monotonic() - self._last_commit >= self.COMMIT_S:
                 self.commit()
+        except sqlite3.Error as exc:
+            self._drop(exc)
 
     def commit(self) -> None:
-        if self._db is not None:
+        if self._db is None:
+            return
+        try:
             self._db.commit()
-            self._pending = 0
+        except sqlite3.Error as exc:
+            self._drop(exc)
+        self._last_commit = time.monotonic()
+
+    def _drop(self, exc: Exception) -> None:
+        self.warning = f"verdict cache dropped ({_one_line(exc)}); this run goes on without it"
+        db, self._db = self._db, None
+        if db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                db.close()
 
     def close(self) -> None:
+        self.commit()
         if self._db is not None:
-            self._db.commit()
             self._db.close()
             self._db = None
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:200] or type(exc).__name__

@@ -134,8 +134,14 @@ def eval_command(
     from harness.suites import SuiteError, load_suite
     from harness.tasks import prompt_format_for
     from prover.models.base import SamplingParams
-    from prover.models.registry import default_model
+    from prover.models.registry import BACKENDS, default_model
 
+    if backend.strip().lower() not in BACKENDS:
+        raise UsageError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
+    if cache is not None and cache.exists() and not cache.is_dir():
+        raise UsageError(f"--cache {cache}: not a directory")
+    if out is not None and out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out}: not a directory")
     try:
         loaded = load_suite(suite, split=split)
     except SuiteError as exc:

@@ -27,10 +27,10 @@ from rich.table import Table
 from harness.results import CURVE, RESULTS, write_results
 from harness.runner import EvalError, EvalPlan, run_eval
 from harness.runner import Progress as LoopProgress
-from harness.store import RunStore, StoredRun, StoreError
+from harness.store import RunStore, StoredRun, StoreError, read_manifest
 from harness.suites import Problem, Suite, lean_version_warning
 from harness.tasks import learn_lean_version, prompt_problem
-from harness.verdict_cache import VerdictCache
+from harness.verdict_cache import CacheError, VerdictCache
 from prover.errors import UsageError
 from prover.lean.pool import VerifierConfig
 from prover.models.base import SamplingParams
@@ -82,14 +82,21 @@ def make_backend(backend: str, model: str, api_base: str | None, api_key: str | 
 def execute(s: EvalSettings) -> dict[str, Any]:
     err = Console(stderr=True)
     store = RunStore(s.run_dir)
-    if s.resume and s.manifest["seed"] is None and (s.run_dir / "run.json").exists():
-        s.manifest["seed"] = _stored_manifest(s.run_dir).get("seed")
+    manifest = dict(s.manifest)
     try:
-        run = store.resume(s.manifest, keys=s.identity) if s.resume else store.create(s.manifest)
+        if s.resume:
+            stored_manifest = read_manifest(s.run_dir) if (s.run_dir / "run.json").exists() else {}
+            if manifest["seed"] is None:  # no --seed: the run's own
+                manifest["seed"] = stored_manifest.get("seed")
+            if not isinstance(manifest["seed"], int):
+                raise StoreError(f"{s.run_dir}/run.json: no usable seed; pass --seed")
+            manifest["started_at"] = stored_manifest.get("started_at", manifest["started_at"])
+            run = store.resume(manifest, keys=s.identity)
+        else:
+            run = store.create(manifest)
     except StoreError as exc:
         raise UsageError(str(exc)) from None
     started = time.monotonic()
-    manifest = _stored_manifest(s.run_dir) if s.resume else s.manifest
     stored = sum(1 for key in run.samples if key[1] < s.n)
     err.print(
         f"{s.suite.name}: {len(s.problems)} problems x {s.n} samples -> {s.run_dir}"
@@ -111,7 +118,10 @@ def execute(s: EvalSettings) -> dict[str, Any]:
         checker = _checker(s, version)
         if s.cache_dir is not None and checker is None:
             err.print("[yellow]warning: the checker's Lean version is unknown: --cache unused[/]")
-        cache = VerdictCache(s.cache_dir if checker is not None else None)
+        try:
+            cache = VerdictCache(s.cache_dir if checker is not None else None)
+        except CacheError as exc:
+            raise UsageError(str(exc)) from None
         stack.callback(cache.close)
         plan = EvalPlan(
             problems=s.problems,
@@ -120,6 +130,7 @@ def execute(s: EvalSettings) -> dict[str, Any]:
             params=s.params,
             seed=int(manifest["seed"]),
             checker=checker or f"unknown {time.time()}",
+            chunk=min(16, s.batch),
             batch=s.batch,
         )
         try:
@@ -132,10 +143,17 @@ def execute(s: EvalSettings) -> dict[str, Any]:
             store.close()
             _stopped(err, s, "interrupted")
             raise
-        except EvalError as exc:
+        except (EvalError, UsageError) as exc:
             store.close()
             _stopped(err, s, str(exc))
             raise UsageError(str(exc)) from None
+        except Exception as exc:  # unforeseen: still one line, still resumable
+            store.close()
+            why = f"stopped by {type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+            _stopped(err, s, why)
+            raise UsageError(why) from None
+        if cache.warning:
+            err.print(f"[yellow]warning: {cache.warning}[/]")
     wall = time.monotonic() - started
     results = write_results(
         s.run_dir,
@@ -173,21 +191,27 @@ def _open_engines(s: EvalSettings, stack: contextlib.ExitStack) -> tuple[Any, An
 
 
 def _checker(s: EvalSettings, version: str | None) -> str | None:
-    """The verifier's identity in cache keys; None when it cannot be pinned down."""
+    """The verifier's identity in cache keys; None when it cannot be pinned down. Beyond the
+    Lean version: the acceptance rules' revision and settings, and where Lean runs (another
+    project or server may pin another Mathlib on the same Lean)."""
+    import hashlib
+    import json
+    import os
+
+    from prover.lean.acceptance import RULES_REVISION
+
     if s.suite.task == "countdown":
         return "countdown v1"
     if version is None:
         return None
-    return f"lean {version} native={s.verifier_config.allow_native}"
-
-
-def _stored_manifest(run_dir: Path) -> dict[str, Any]:
-    import json
-
-    try:
-        return json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):  # RunStore.resume reports what is wrong with it
-        return {}
+    c = s.verifier_config
+    where = json.dumps([
+        c.verifier_url,
+        c.repl or os.environ.get("PROVER_REPL"),
+        c.repl_cwd or os.environ.get("PROVER_REPL_CWD"),
+    ])  # fmt: skip
+    digest = hashlib.sha256(where.encode()).hexdigest()[:16]
+    return f"lean {version} rules={RULES_REVISION} native={c.allow_native} where={digest}"
 
 
 @contextlib.contextmanager

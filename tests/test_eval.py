@@ -200,6 +200,17 @@ def test_bad_options_are_one_line_errors(tmp_path, repl, extra, message) -> None
     assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("option", ["--out", "--cache"])
+def test_a_file_where_a_directory_belongs_is_a_one_line_error(tmp_path, repl, option) -> None:
+    suite = lean_suite(tmp_path, ["a"])
+    (tmp_path / "file").write_text("x")
+    args = eval_args(str(suite), tmp_path / "r", repl.argv, "http://127.0.0.1:9/v1", "--n", "2")
+    args[args.index("--out") : args.index("--out") + 2] = []
+    done = run_prover(*args, option, str(tmp_path / "file"))
+    assert done.returncode == 2 and "not a directory" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
 def test_unknown_suite_is_a_one_line_error() -> None:
     done = run_prover("eval", "no-such-suite", "--n", "2")
     assert done.returncode == 2 and "unknown suite" in done.stderr
@@ -243,6 +254,16 @@ def test_ray_local_gives_the_same_results(tmp_path, repl) -> None:
     a, b = results_of(tmp_path / "here"), results_of(tmp_path / "ray")
     assert a["problems"] == b["problems"] and a["pass_at_k"] == b["pass_at_k"]
     assert b["provenance"]["ray_address"] == "local"
+
+
+@pytest.mark.slow
+def test_ray_reports_the_users_error_in_one_line(tmp_path) -> None:
+    pytest.importorskip("ray", reason="Ray is not installed (pip install 'prover[ray]')")
+    suite = lean_suite(tmp_path, ["a"])
+    args = eval_args(str(suite), tmp_path / "r", ("/no/such/repl",), "http://127.0.0.1:9/v1")
+    done = run_prover(*args, "--n", "2", "--ray-address", "local")
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and "/no/such/repl" in done.stderr
 
 
 @pytest.mark.slow

@@ -99,6 +99,29 @@ def test_smollm2_seeded_sampling(smollm2) -> None:
     assert len(set(first[1])) > 1  # the n samples of one prompt differ
 
 
+@pytest.mark.slow
+def test_smollm2_prompt_encoded_once_gives_the_same_samples(smollm2) -> None:
+    """n samples share one prompt encoding (a repeated KV cache); seed for seed they equal what
+    `generate` draws when it copies each prompt n times, left padding included."""
+    import torch
+
+    params = SamplingParams(n=3, temperature=1.0, top_p=0.95, max_new_tokens=10, seed=7)
+    shared = [[c.text for c in g] for g in smollm2.generate([CHAT, MATH], params)]
+    rows = [smollm2._encode(p) for p in (CHAT, MATH)]
+    width = max(map(len, rows))
+    ids = torch.tensor([[smollm2._pad_id] * (width - len(r)) + r for r in rows])
+    mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])
+    torch.manual_seed(7)
+    with torch.inference_mode():
+        plain = smollm2._lm.generate(
+            input_ids=ids, attention_mask=mask, max_new_tokens=10, do_sample=True,
+            temperature=1.0, top_p=0.95, top_k=0, num_return_sequences=3,
+            pad_token_id=smollm2._pad_id, eos_token_id=smollm2._eos_ids,
+        )  # fmt: skip
+    texts = [smollm2._completion(r).text for r in plain[:, width:].tolist()]
+    assert shared == [texts[:3], texts[3:]]
+
+
 # --- transformers: a tiny random-init Llama saved as a local directory -----------------------
 
 

@@ -153,18 +153,59 @@ class TransformersBackend:
             # top_k=0 overrides a top_k from the model's generation config (50 by default)
             options.update(do_sample=True, temperature=params.temperature, top_p=params.top_p)
             options["top_k"] = 0
+        input_ids, attention = input_ids.to(self.device), attention.to(self.device)
         with torch.inference_mode():
-            sequences = self._lm.generate(
-                input_ids=input_ids.to(self.device),
-                attention_mask=attention.to(self.device),
-                **options,
-            )
+            if per_prompt > 1 and width > 1:
+                sequences = self._generate_shared_prompt(input_ids, attention, per_prompt, options)
+            else:
+                sequences = self._lm.generate(
+                    input_ids=input_ids, attention_mask=attention, **options
+                )
         rows = sequences[:, width:].tolist()
         out = []
         for i in range(len(prompts)):
             group = [self._completion(r) for r in rows[i * per_prompt : (i + 1) * per_prompt]]
             out.append(group * params.n if greedy else group)
         return out
+
+    def _generate_shared_prompt(
+        self, input_ids: Any, attention: Any, n: int, options: dict[str, Any]
+    ) -> Any:
+        """n samples per prompt with the prompt encoded once: `generate` would copy each prompt
+        n times before the forward pass, which on a CPU costs more than decoding short answers.
+        The prompt (but its last token) fills a KV cache that is then repeated n times; the
+        samples are the same as without sharing (the tests compare them, seed for seed)."""
+        from transformers import DynamicCache
+
+        try:
+            cache = DynamicCache(config=self._lm.config)
+        except TypeError:  # transformers before 4.56
+            cache = DynamicCache()
+        key = self._cache_key
+        positions = (attention.cumsum(-1) - 1).clamp(min=0)  # as generate numbers left padding
+        self._lm(
+            input_ids=input_ids[:, :-1],
+            attention_mask=attention[:, :-1],
+            position_ids=positions[:, :-1],
+            use_cache=True,
+            **{key: cache},
+        )
+        cache.batch_repeat_interleave(n)
+        shared = {**options, "num_return_sequences": 1, key: cache}
+        return self._lm.generate(
+            input_ids=input_ids.repeat_interleave(n, 0),
+            attention_mask=attention.repeat_interleave(n, 0),
+            **shared,
+        )
+
+    @property
+    def _cache_key(self) -> str:
+        # transformers 5 renamed `past_key_values` to `cache` (the old name warns, then goes)
+        import inspect
+
+        return "cache" if "cache" in inspect.signature(self._lm.forward).parameters else (
+            "past_key_values"
+        )
 
     def _completion(self, row: list[int]) -> Completion:
         tokens, reason = count_new_tokens(row, self._eos_ids)
