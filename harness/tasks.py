@@ -14,12 +14,6 @@ from prover.models.base import Prompt
 from prover.prompts import Problem as PromptProblem
 from prover.prompts import PromptFormat, format_for_model, get_format
 
-EXAMPLE = (
-    "Example: using the numbers 4, 6, 9, each at most once, and + - * / with parentheses, "
-    "write an expression equal to 15. Answer: <answer>6 + 9</answer>\n\n"
-)
-
-
 @dataclass(frozen=True)
 class CountdownFormat:
     """The countdown question as a chat turn (instruct models) or as plain text (base and
@@ -33,8 +27,8 @@ class CountdownFormat:
 
         spec = json.loads(problem.formal_statement)
         question = Puzzle(problem.name, tuple(spec["numbers"]), spec["target"], "").prompt()
-        if self.chat:  # instruct models get one worked example: small ones need the format shown
-            return Prompt(messages=({"role": "user", "content": EXAMPLE + question},))
+        if self.chat:
+            return Prompt(messages=({"role": "user", "content": question},))
         return Prompt(text=f"{question}\n")
 
     def build_feedback(self, problem: PromptProblem, attempt: str, errors: list[str]) -> Prompt:
