@@ -1,0 +1,395 @@
+"""`prover train`: the YAML config (round trip, overrides, one-line refusals), the shipped
+configs, toy CPU runs of both methods, resume after a SIGKILL, and the train/eval overlap check."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from training.train_config import (
+    AlphaDPGMethod,
+    ConfigError,
+    GRPOMethod,
+    TrainConfig,
+    apply_overrides,
+    dump_train_config,
+    load_train_config,
+    parse_train_config,
+)
+
+from conftest import ROOT, run_prover
+
+CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
+# One-digit countdown puzzles and a four-character alphabet: about one sample in ten is right
+# at step 0, so both methods get a signal in two steps.
+EASY = [{"name": f"p{t}_{i}", "split": "train", "header": "",
+         "formal_statement": json.dumps({"numbers": [1, 2, 3], "target": t})}
+        for i in range(4) for t in (1, 2, 3)]  # fmt: skip
+
+
+def toy_config(tmp_path: Path, method: str = "alpha-dpg", **sections: Any) -> Path:
+    """A YAML config for a toy run on EASY (a JSONL suite, countdown verifier)."""
+    data = tmp_path / "easy.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in EASY))
+    raw: dict[str, Any] = {
+        "output_dir": str(tmp_path / "out"),
+        "model": {"toy": {"hidden": 32, "layers": 1, "alphabet": "123+"},
+                  "prompt_format": "countdown-text"},  # fmt: skip
+        "data": {"suite": str(data)},
+        "verifier": {"kind": "countdown"},
+        "method": {"name": method},
+        "sampling": {"num_generations": 4, "max_completion_length": 3},
+        "optim": {"learning_rate": 1e-2, "warmup_ratio": 0.0, "per_device_train_batch_size": 8,
+                  "max_steps": 2, "precision": "fp32", "gradient_checkpointing": False},
+        "save_steps": 1,
+        "logging_steps": 1,
+    }  # fmt: skip
+    for key, value in sections.items():
+        raw[key] = {**raw.get(key, {}), **value} if isinstance(value, dict) else value
+    path = tmp_path / f"{method}.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+# --- the config --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_load_dump_load_round_trips(path: Path, tmp_path: Path) -> None:
+    config = load_train_config(path)
+    again = tmp_path / "again.yaml"
+    again.write_text(dump_train_config(config))
+    assert load_train_config(again) == config
+    assert parse_train_config(yaml.safe_load(dump_train_config(config))) == config
+
+
+def test_overrides_are_yaml_values_at_dotted_keys(tmp_path: Path) -> None:
+    path = toy_config(tmp_path)
+    config = load_train_config(
+        path,
+        ["method.alpha=0.25", "optim.learning_rate=2e-6", "model.toy.layers=3",
+         "data.limit=5", "data.eval_suite=countdown", "save_total_limit=null",
+         "trl.log_completions=true"],
+    )  # fmt: skip
+    assert config.method == AlphaDPGMethod(alpha=0.25)
+    assert config.optim.learning_rate == 2e-6  # PyYAML's "2e-6" string, read as a number
+    assert config.model.toy is not None and config.model.toy.layers == 3
+    assert (config.data.limit, config.data.eval_suite) == (5, "countdown")
+    assert config.trl == {"log_completions": True}
+    grpo = load_train_config(path, ["method={name: grpo, scale_rewards: false}"])
+    assert grpo.method == GRPOMethod(scale_rewards="none")  # older TRL's spelling
+    named = load_train_config(path, ["model=some/model"])  # `model: NAME` shorthand
+    assert named.model.name == "some/model" and named.model.toy is None
+
+
+def test_the_defaults_are_the_papers_setup() -> None:
+    config = parse_train_config({"output_dir": "x", "model": "m", "data": {"suite": "s"}})
+    assert isinstance(config, TrainConfig)
+    assert config.method == AlphaDPGMethod(alpha=0.5, pseudo_reward_clip=10.0, z_default=1e-4)
+    o, s = config.optim, config.sampling
+    assert (o.learning_rate, o.warmup_ratio, o.max_grad_norm, o.max_steps) == (2e-6, 0.05, 1, 200)
+    assert (s.num_generations, s.max_completion_length, s.temperature) == (4, 1024, 1.0)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["optim.lerning_rate=1"], "optim.lerning_rate: unknown key (did you mean optim.learn"),
+        (["samplng.top_p=1"], "samplng: unknown key (did you mean sampling?)"),
+        (["method.beta=0.1"], "method.beta: a grpo setting, not alpha-dpg's"),
+        (["method.name=ppo"], "method.name: 'ppo' is not one of alpha-dpg, grpo"),
+        (["optim.max_steps=many"], "optim.max_steps: expected an integer, got 'many'"),
+        (["optim.precision=fp8"], "optim.precision: 'fp8' is not one of auto, fp32, bf16, fp16"),
+        (["sampling.num_generations=1"], "sampling.num_generations: must be at least 2"),
+        (["model.name=other"], "model: give exactly one of model.name"),
+        (["output_dir="], "output_dir: must be set"),
+        (["data.suite=null"], "data.suite: required"),
+        (["trl.learning_rate=1"], "trl.learning_rate: set by optim.learning_rate"),
+        (["optim=3"], "optim: expected a mapping"),
+        (["alpha"], "override 'alpha': expected KEY.PATH=VALUE"),
+    ],
+)  # fmt: skip
+def test_bad_configs_are_refused_in_one_line_naming_the_key(
+    tmp_path: Path, overrides: list[str], message: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_train_config(toy_config(tmp_path), overrides)
+    assert str(caught.value).startswith(message)
+    assert "\n" not in str(caught.value)
+
+
+def test_apply_overrides_leaves_the_file_data_alone() -> None:
+    raw = {"optim": {"max_steps": 3}}
+    assert apply_overrides(raw, ["optim.max_steps=5"])["optim"]["max_steps"] == 5
+    assert raw == {"optim": {"max_steps": 3}}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["optim.lerning_rate=1"], "unknown key (did you mean optim.learning_rate?)"),
+        (["method.alpha=half"], "method.alpha: expected a number, got 'half'"),
+        (["--resume"], "--resume: no complete checkpoint in"),
+    ],
+)
+def test_the_cli_reports_config_errors_in_one_line(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    path = toy_config(tmp_path)
+    done = run_prover("train", str(path), *args)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith(f"prover: {path}: ") and message in done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
+def test_the_cli_reports_a_missing_config(tmp_path: Path) -> None:
+    done = run_prover("train", str(tmp_path / "nope.yaml"))
+    assert (done.returncode, done.stderr) == (2, f"prover: {tmp_path}/nope.yaml: no such file\n")
+
+
+# --- shipped configs ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_shipped_configs_validate(path: Path) -> None:
+    pytest.importorskip("trl")
+    from training.train_run import trainer_args
+
+    config = load_train_config(path)
+    args = trainer_args(config, cuda=False)  # TRL's and alpha-DPG's own checks (GPU ones not run)
+    assert args.max_steps == config.optim.max_steps
+    if path.name.startswith("paper-"):
+        assert config.model.name == "deepseek-ai/DeepSeek-Prover-V1.5-SFT"
+        assert config.data.eval_suite == "minif2f-test"
+        sequences = 4 * args.per_device_train_batch_size * args.gradient_accumulation_steps
+        assert sequences == 128 * config.sampling.num_generations == 512  # on 4 GPUs
+        o = config.optim
+        assert (o.learning_rate, o.warmup_ratio, o.max_grad_norm, o.max_steps) == (
+            2e-6, 0.05, 1.0, 200)  # fmt: skip
+        assert (args.max_completion_length, args.temperature) == (1024, 1.0)
+    if isinstance(config.method, GRPOMethod):
+        assert (args.beta, args.scale_rewards, args.epsilon) == (0.0, "none", 0.2)
+
+
+# --- the overlap check -------------------------------------------------------------------------
+
+
+def test_statements_match_whitespace_and_name_blind() -> None:
+    from training.train_data import normalise_statement
+
+    a = "theorem mathd_1 (x : ℕ) (h : x = 2) :\n    x + x = 4 := by\n"
+    b = "theorem lean_workbook_7   (x : ℕ) (h : x = 2) : x + x = 4 := by"
+    assert normalise_statement(a) == normalise_statement(b)
+    assert normalise_statement(a) != normalise_statement(a.replace("4", "5"))
+
+
+def overlap_config(tmp_path: Path) -> Path:
+    from harness.suites import load_suite
+
+    held_out = load_suite("countdown", split="test").problems[0]
+    spread = held_out.formal_statement.replace(" ", "\n    ")  # other whitespace
+    rows = [*EASY, {"name": "leak", "split": "train", "header": "", "formal_statement": spread}]
+    path = toy_config(tmp_path, data={"eval_suite": "countdown", "eval_split": "test"})
+    Path(yaml.safe_load(path.read_text())["data"]["suite"]).write_text(
+        "".join(json.dumps(r) + "\n" for r in rows)
+    )
+    return path
+
+
+def test_overlap_with_the_eval_suite_warns(tmp_path: Path) -> None:
+    pytest.importorskip("trl")
+    from training.train_run import prepare
+
+    prepared = prepare(load_train_config(overlap_config(tmp_path)), strict_data=False)
+    assert len(prepared.rows) == 13
+    [warning] = prepared.warnings
+    assert warning.startswith("warning: 1 of 13 training statements")
+    assert "(leak = countdown_2_0)" in warning
+
+
+def test_overlap_with_the_eval_suite_is_refused_with_strict_data(tmp_path: Path) -> None:
+    path = overlap_config(tmp_path)
+    done = run_prover("train", str(path), "--strict-data")
+    assert done.returncode == 2, done.stderr
+    assert "1 of 13 training statements" in done.stderr and "--strict-data" in done.stderr
+    assert done.stderr.count("\n") == 1
+    assert not (tmp_path / "out").exists()  # refused before anything was written
+
+
+# --- prompts and rewards agree with `prover eval` ----------------------------------------------
+
+
+def test_rows_carry_the_prompts_prover_eval_builds() -> None:
+    pytest.importorskip("trl")
+    from harness.suites import Problem
+    from harness.tasks import prompt_format_for, prompt_problem
+    from training.train_data import choose_format, training_rows
+
+    lean = Problem("t", "train", "import Mathlib\n", "theorem t : 1 + 1 = 2 := by\n",
+                   {"informal_prefix": "/-- One and one. -/\n"})  # fmt: skip
+    for model, name in (("deepseek-ai/DeepSeek-Prover-V1.5-SFT", None), ("some/chat", "kimina")):
+        fmt = choose_format("lean", model, name)
+        [row] = training_rows([lean], fmt)
+        built = prompt_format_for("lean", model, name).build(prompt_problem(lean))
+        expected = built.text if built.text is not None else [dict(m) for m in built.messages]
+        assert row["prompt"] == expected
+        assert row["informal_prefix"] == "/-- One and one. -/\n"
+    assert isinstance(row["prompt"], list)  # chat formats: TRL's conversational prompts
+
+
+def test_the_reward_checks_the_proof_the_format_cuts_out() -> None:
+    from harness.suites import Problem
+    from prover.lean.verdict import Verdict
+    from training.train_data import FormattedReward, choose_format, training_rows
+
+    class Record:
+        def __init__(self) -> None:
+            self.proofs: list[str] = []
+
+        def check_many(self, items: Any) -> Any:
+            for item in items:
+                self.proofs.append(item.proof)
+                yield item, Verdict(item.name, item.proof.strip() == "rfl", "ok")
+
+    fmt = choose_format("lean", "deepseek-ai/DeepSeek-Prover-V1.5-SFT", None)
+    rows = training_rows([Problem("t", "train", "", "theorem t : 2 = 2 := by\n")], fmt)
+    verifier = Record()
+    columns = {k: [rows[0][k]] * 2 for k in rows[0] if k != "prompt"}
+    rewards = FormattedReward(verifier, fmt)(
+        [rows[0]["prompt"]] * 2, ["  rfl\n```\nmore text", "  simp\n```"], **columns
+    )
+    assert rewards == [1.0, 0.0]
+    assert verifier.proofs == ["  rfl\n", "  simp\n"]  # cut at the fence, as eval does
+
+
+# --- runs --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def finished_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, list[str]]]:
+    """A two-step toy run of each method, in this process (the imports are paid once)."""
+    pytest.importorskip("trl")
+    from training.train_run import run
+
+    out = {}
+    for method in ("alpha-dpg", "grpo"):
+        tmp = tmp_path_factory.mktemp(method)
+        lines: list[str] = []
+        final = run(load_train_config(toy_config(tmp, method)), emit=lines.append)
+        out[method] = (final, lines)
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["alpha-dpg", "grpo"])
+def test_a_toy_run_saves_a_final_model_prover_eval_loads(finished_runs, method: str) -> None:
+    from prover.models.base import Prompt, SamplingParams
+    from prover.models.transformers_backend import TransformersBackend
+
+    final, lines = finished_runs[method]
+    out = final.parent
+    assert final == out / "final" and (out / "checkpoint-2").is_dir()
+    assert load_train_config(out / "train_config.yaml").method.name == method
+    state = json.loads((out / "checkpoint-2" / "trainer_state.json").read_text())
+    assert state["global_step"] == 2
+    assert [line.split()[1] for line in lines if line.startswith("step ")] == ["1/2", "2/2"]
+    assert "reward" in lines[1] and lines[-1].endswith("--prompt-format countdown-text")
+    backend = TransformersBackend(str(final), device="cpu")
+    [[completion]] = backend.generate(
+        [Prompt(text="Using the numbers 1, 2, 3\n")], SamplingParams(1, 1.0, 1.0, 3, seed=0)
+    )
+    assert set(completion.text) <= set("123+")
+    # the weights moved: the toy model as built (seed 0) is not what was saved
+    from transformers import AutoModelForCausalLM
+
+    from training.toy import toy_model, toy_tokenizer
+
+    start = toy_model(toy_tokenizer("123+"), hidden=32, layers=1, seed=0).state_dict()
+    saved = AutoModelForCausalLM.from_pretrained(final).state_dict()
+    assert any(not (saved[k] == v).all() for k, v in start.items())
+
+
+@pytest.mark.slow
+def test_a_second_run_into_the_same_output_dir_is_refused(finished_runs) -> None:
+    from training.train_run import run
+
+    final, _ = finished_runs["alpha-dpg"]
+    config = load_train_config(final.parent.parent / "alpha-dpg.yaml")
+    with pytest.raises(ConfigError, match=r"already has checkpoints \(up to checkpoint-2\): "
+                                          r"continue with --resume"):  # fmt: skip
+        run(config)
+    changed = load_train_config(final.parent.parent / "alpha-dpg.yaml", ["method.alpha=0.9"])
+    with pytest.raises(ConfigError, match=r"--resume: the config differs .* in method\.alpha;"):
+        run(changed, resume=True)
+
+
+SLOW_PROVER = """
+import sys, time
+import training.train_data as data
+
+checked = data.FormattedReward.__call__
+
+def slowly(self, *args, **kwargs):  # a step a second: time to kill the run between checkpoints
+    time.sleep(1.0)
+    return checked(self, *args, **kwargs)
+
+data.FormattedReward.__call__ = slowly
+sys.argv = ["prover", *sys.argv[1:]]
+from prover.cli import main
+main()
+"""
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_continues_from_the_last_checkpoint(tmp_path: Path) -> None:
+    pytest.importorskip("trl")
+    from training.train_run import last_complete_checkpoint
+
+    steps = 5
+    path = toy_config(tmp_path, optim={"max_steps": steps})
+    out = tmp_path / "out"
+    script = tmp_path / "slow_prover.py"
+    script.write_text(textwrap.dedent(SLOW_PROVER))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, str(script), "train", str(path)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while last_complete_checkpoint(out) is None:
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert time.monotonic() < deadline, "no checkpoint within 120 s"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == -signal.SIGKILL
+    checkpoint = last_complete_checkpoint(out)
+    assert checkpoint is not None
+    killed_at = int(checkpoint.name.split("-")[1])
+    assert killed_at < steps and not (out / "final").exists()
+
+    done = run_prover("train", str(path), "--resume")
+    assert done.returncode == 0, done.stderr
+    assert f"from checkpoint-{killed_at}" in done.stderr
+    logged = [line.split()[1] for line in done.stderr.splitlines() if line.startswith("step ")]
+    assert logged == [f"{s}/{steps}" for s in range(killed_at + 1, steps + 1)]
+    state = json.loads((out / f"checkpoint-{steps}" / "trainer_state.json").read_text())
+    assert state["global_step"] == steps
+    # one history: the steps before the kill (restored) and after it, each once
+    assert [e["step"] for e in state["log_history"] if "loss" in e] == list(range(1, steps + 1))
+    assert done.stdout.strip() == f"final model: {out / 'final'}"
+    assert (out / "final" / "model.safetensors").exists()

@@ -1,0 +1,422 @@
+"""One `prover train` run: the TRL arguments, model and tokenizer, dataset, verifier reward and
+trainer (`AlphaDPGTrainer` or TRL's `GRPOTrainer`) from a `TrainConfig`; checkpoints under
+output_dir (TRL's), the final model and tokenizer in output_dir/final."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from training.train_config import (
+    AlphaDPGMethod,
+    ConfigError,
+    TrainConfig,
+    config_differences,
+    dump_train_config,
+    parse_train_config,
+)
+
+SAVED_CONFIG = "train_config.yaml"
+FINAL = "final"
+_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+# What the one-line summary of a logging step shows, in this order, when logged.
+SUMMARY_KEYS = (
+    ("loss", "loss"),
+    ("reward", "reward"),
+    ("alpha_dpg/pass_rate", "pass"),
+    ("alpha_dpg/z/mean", "Z"),
+    ("alpha_dpg/ess_fraction", "ess"),
+    ("grad_norm", "grad"),
+    ("learning_rate", "lr"),
+    ("completions/mean_length", "len"),
+    ("entropy", "entropy"),
+)
+
+
+@dataclass
+class Prepared:
+    """Everything checked and built before the model loads (cheap to get wrong early)."""
+
+    rows: list[dict[str, Any]]
+    task: str
+    prompt_format: Any
+    warnings: list[str]
+
+
+def checkpoints(output_dir: Path) -> list[tuple[int, Path]]:
+    """(step, folder) of each checkpoint-N folder, by step."""
+    if not output_dir.is_dir():
+        return []
+    found = []
+    for child in output_dir.iterdir():
+        m = _CHECKPOINT.match(child.name)
+        if m and child.is_dir():
+            found.append((int(m.group(1)), child))
+    return sorted(found)
+
+
+def last_complete_checkpoint(output_dir: Path) -> Path | None:
+    """The newest checkpoint whose trainer_state.json (written last) reads back: a run killed
+    while saving leaves a folder without it, which TRL's `resume_from_checkpoint=True` would
+    pick and fail on."""
+    for _, folder in reversed(checkpoints(output_dir)):
+        try:
+            json.loads((folder / "trainer_state.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        return folder
+    return None
+
+
+def prepare(config: TrainConfig, *, strict_data: bool) -> Prepared:
+    """Data, task, prompt format and the overlap check; no model, no torch."""
+    from training.train_data import (
+        choose_format,
+        choose_task,
+        load_eval_suite,
+        load_training_suite,
+        overlap,
+        overlap_message,
+        training_rows,
+    )
+
+    suite = load_training_suite(config.data)
+    task = choose_task(suite, config.verifier.kind)
+    fmt = choose_format(task, config.model.name or "toy", config.model.prompt_format)
+    warnings = []
+    if any(p.split == "test" for p in suite.problems):  # e.g. a suite whose default split is test
+        warnings.append(f"warning: training on test-split problems of {suite.name} (data.split)")
+    held_out = load_eval_suite(config.data)
+    if held_out is not None:
+        pairs = overlap(suite.problems, held_out.problems)
+        if pairs:
+            message = overlap_message(pairs, suite, held_out)
+            if strict_data:
+                raise ConfigError(f"data: {message} (refused: --strict-data)")
+            warnings.append(f"warning: {message}")
+    return Prepared(training_rows(suite.problems, fmt), task, fmt, warnings)
+
+
+def trainer_args(config: TrainConfig, *, cuda: bool | None = None) -> Any:
+    """AlphaDPGConfig or GRPOConfig; their refusals (alpha-DPG's temperature 1 and no
+    truncation, TRL's batch divisibility, ...) become one-line ConfigErrors."""
+    from trl import GRPOConfig
+
+    from training.config import AlphaDPGConfig
+
+    if cuda is None:
+        import torch
+
+        cuda = torch.cuda.is_available()
+    known = {f.name for f in fields(GRPOConfig)} | {f.name for f in fields(AlphaDPGConfig)}
+    for key in config.trl:
+        if key not in known:
+            raise ConfigError(f"trl.{key}: not a GRPOConfig setting")
+    optim, sampling, vllm = config.optim, config.sampling, config.vllm
+    precision = optim.precision
+    if precision == "auto":
+        precision = "bf16" if cuda and _bf16_supported() else "fp32"
+    kwargs: dict[str, Any] = {
+        "output_dir": config.output_dir,
+        "learning_rate": optim.learning_rate,
+        "lr_scheduler_type": optim.lr_scheduler_type,
+        "warmup_steps": optim.warmup_ratio,  # a float below 1 is a ratio of max_steps
+        "max_grad_norm": optim.max_grad_norm,
+        "weight_decay": optim.weight_decay,
+        "per_device_train_batch_size": optim.per_device_train_batch_size,
+        "gradient_accumulation_steps": optim.gradient_accumulation_steps,
+        "max_steps": optim.max_steps,
+        "seed": optim.seed,
+        "bf16": precision == "bf16",
+        "fp16": precision == "fp16",
+        # transformers 5 renamed it (the old name warns); TRL reads the mirrored old name
+        "activation_checkpointing": optim.gradient_checkpointing,
+        "use_cpu": not cuda,
+        "num_generations": sampling.num_generations,
+        "max_completion_length": sampling.max_completion_length,
+        "temperature": sampling.temperature,
+        "top_p": sampling.top_p,
+        "top_k": sampling.top_k,
+        "save_strategy": "steps",
+        "save_steps": config.save_steps,
+        "save_total_limit": config.save_total_limit,
+        "logging_steps": config.logging_steps,
+        "report_to": [],
+        "disable_tqdm": True,  # the summary callback prints one line per logging step
+        "use_vllm": vllm.use_vllm,
+        "vllm_mode": vllm.mode,
+        "vllm_server_base_url": vllm.server_base_url,
+        "vllm_server_host": vllm.server_host,
+        "vllm_server_port": vllm.server_port,
+        "vllm_gpu_memory_utilization": vllm.gpu_memory_utilization,
+        "vllm_tensor_parallel_size": vllm.tensor_parallel_size,
+        **config.trl,
+    }
+    if config.model.name is not None:
+        kwargs["model_init_kwargs"] = _init_kwargs(config)  # None for a GGUF file
+    method = config.method
+    settings = {f.name: getattr(method, f.name) for f in fields(method) if f.name != "name"}
+    try:
+        if isinstance(method, AlphaDPGMethod):
+            return AlphaDPGConfig(**kwargs, **settings)
+        return GRPOConfig(**kwargs, **settings)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{method.name}: {_one_line(exc)}") from None
+
+
+def _bf16_supported() -> bool:
+    import torch
+
+    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+
+
+def _init_kwargs(config: TrainConfig) -> dict[str, Any] | None:
+    """from_pretrained keywords for the policy and alpha-DPG's base, which TRL loads from the
+    path; None for a GGUF file, which `load_model` loads itself."""
+    from prover.models.errors import ModelBackendError
+    from prover.models.registry import resolve_model
+
+    try:
+        _, gguf = resolve_model(config.model.name or "")
+    except ModelBackendError as exc:
+        raise ConfigError(f"model.name: {exc}") from None
+    if gguf:
+        return None
+    out: dict[str, Any] = {"dtype": config.model.dtype}
+    if config.model.revision:
+        out["revision"] = config.model.revision
+    if config.model.trust_remote_code:
+        out["trust_remote_code"] = True
+    return out
+
+
+def load_model(config: TrainConfig) -> tuple[Any, Any]:
+    """(model or its path, tokenizer). A path lets TRL load the policy (and AlphaDPGTrainer
+    the base) with model_init_kwargs; the toy model and GGUF files are loaded here."""
+    section = config.model
+    if section.toy is not None:
+        from training.toy import PRINTABLE, toy_model, toy_tokenizer
+
+        toy = section.toy
+        tokenizer = toy_tokenizer(toy.alphabet or PRINTABLE)
+        return toy_model(tokenizer, hidden=toy.hidden, layers=toy.layers, seed=toy.seed), tokenizer
+    from transformers import AutoTokenizer
+
+    from prover.models.registry import resolve_model
+
+    path, gguf = resolve_model(section.name or "")
+    kwargs: dict[str, Any] = {"trust_remote_code": section.trust_remote_code}
+    if gguf:
+        kwargs["gguf_file"] = gguf
+    if section.revision:
+        kwargs["revision"] = section.revision
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, **kwargs)
+    except (OSError, ValueError, ImportError) as exc:
+        raise ConfigError(f"model.name: cannot load the tokenizer of {section.name!r}: "
+                          f"{_one_line(exc)[:300]}") from None  # fmt: skip
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if gguf is None:
+        return path, tokenizer
+    # TRL reads a path's config without gguf_file (and fails): load it here
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    dtype = section.dtype if section.dtype == "auto" else getattr(torch, section.dtype)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kwargs)
+    if getattr(model, "hf_quantizer", None) is not None:
+        # GGUF weights are dequantised on load, but the model stays marked quantised, which
+        # the Trainer refuses to fine-tune (and the saved config would say GGUF)
+        model.hf_quantizer.remove_quantization_config(model)
+    return model, tokenizer
+
+
+def check_resume(config: TrainConfig, output_dir: Path, resume: bool) -> Path | None:
+    """The checkpoint to continue from (None: a fresh run); refuses a fresh run over
+    checkpoints, a resume with nothing to resume, and a resume with a changed config."""
+    found = checkpoints(output_dir)
+    if not resume:
+        if found:
+            raise ConfigError(
+                f"output_dir {output_dir} already has checkpoints (up to {found[-1][1].name}): "
+                "continue with --resume, or choose another output_dir"
+            )
+        if (output_dir / FINAL).exists():
+            raise ConfigError(f"output_dir {output_dir} holds a finished run ({FINAL}/)")
+        return None
+    checkpoint = last_complete_checkpoint(output_dir)
+    if checkpoint is None:
+        raise ConfigError(f"--resume: no complete checkpoint in {output_dir}; start afresh "
+                          "without --resume")  # fmt: skip
+    saved = output_dir / SAVED_CONFIG
+    if saved.exists():
+        import yaml
+
+        try:
+            old = parse_train_config(yaml.safe_load(saved.read_text(encoding="utf-8")))
+        except (ConfigError, yaml.YAMLError) as exc:
+            raise ConfigError(f"--resume: {saved} no longer loads ({_one_line(exc)})") from None
+        changed = config_differences(old, config)
+        if changed:
+            raise ConfigError(
+                f"--resume: the config differs from the run's ({saved}) in {', '.join(changed)}; "
+                "a resumed run may only change max_steps, saving, logging, verifier and vllm"
+            )
+    return checkpoint
+
+
+def summary_callback(emit: Callable[[str], None]) -> Any:
+    from transformers import TrainerCallback
+
+    class Summary(TrainerCallback):
+        """One line per logging step (main process only), then one for the whole run."""
+
+        def __init__(self) -> None:
+            self.started = time.monotonic()
+
+        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **_: Any) -> None:
+            if not state.is_world_process_zero or not logs:
+                return
+            if "train_runtime" in logs:
+                emit(f"done: {state.global_step} steps in {logs['train_runtime']:.1f}s")
+                return
+            parts = [f"step {state.global_step}/{state.max_steps}"]
+            parts += [
+                f"{label} {_number(logs[key])}"
+                for key, label in SUMMARY_KEYS
+                if logs.get(key) is not None
+            ]
+            parts.append(f"{time.monotonic() - self.started:.0f}s")
+            emit("  ".join(parts))
+
+    return Summary()
+
+
+def _number(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, int | float) else str(value)
+
+
+def run(
+    config: TrainConfig,
+    *,
+    resume: bool = False,
+    strict_data: bool = False,
+    emit: Callable[[str], None] | None = None,
+) -> Path:
+    """Train; returns output_dir/final. ConfigError for whatever the user can fix."""
+    say = emit or (lambda line: print(line, file=sys.stderr, flush=True))
+    output_dir = Path(config.output_dir)
+    checkpoint = check_resume(config, output_dir, resume)
+    prepared = prepare(config, strict_data=strict_data)
+    args = trainer_args(config)
+    main_process = is_main_process()
+    if main_process:
+        for line in prepared.warnings:
+            say(line)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        (output_dir / SAVED_CONFIG).write_text(dump_train_config(config), encoding="utf-8")
+    _quiet()
+    model, tokenizer = load_model(config)
+    from training.train_data import is_conversational
+
+    if is_conversational(prepared.rows) and not getattr(tokenizer, "chat_template", None):
+        raise ConfigError(
+            f"model.prompt_format: {prepared.prompt_format.name} is a chat format and the model "
+            "has no chat template: choose a text format (deepseek-v1.5, countdown-text)"
+        )
+    verifier = open_task_verifier(config, prepared.task)
+    try:
+        trainer = build_trainer(config, prepared, args, model, tokenizer, verifier,
+                                [summary_callback(say)])  # fmt: skip
+        where = f" from {checkpoint.name}" if checkpoint else ""
+        if main_process:
+            say(f"{config.method.name}: {len(prepared.rows)} prompts "
+                f"({prepared.prompt_format.name}), {prepared.task} verifier, "
+                f"{config.optim.max_steps} steps{where}")  # fmt: skip
+        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+        final = output_dir / FINAL
+        trainer.save_model(str(final))  # with the tokenizer (the trainer's processing_class)
+    finally:
+        getattr(verifier, "close", lambda: None)()
+    if main_process:
+        suite = config.data.eval_suite or ("countdown" if prepared.task == "countdown" else "SUITE")
+        say(f"evaluate with: prover eval {suite} --model {final} "
+            f"--prompt-format {prepared.prompt_format.name}")  # fmt: skip
+    return final
+
+
+def is_main_process() -> bool:
+    """Process 0 of a distributed run (`accelerate launch`, torchrun), or the only one."""
+    from accelerate import PartialState
+
+    return PartialState().is_main_process
+
+
+def _quiet() -> None:
+    """No per-save progress bars, and not the deprecation TRL 1.16 trips in transformers 5
+    (`is_gradient_checkpointing`) at every step: the summary lines are the log."""
+    import warnings
+
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing", category=FutureWarning)
+
+
+def open_task_verifier(config: TrainConfig, task: str) -> Any:
+    """The task's verifier as `prover eval` opens it: countdown's, a Lean pool or a server."""
+    from prover.eval_run import make_verifier
+    from prover.verifier_options import verifier_config
+
+    v = config.verifier
+    return make_verifier(
+        task,
+        verifier_config(
+            timeout=v.timeout, memory_mb=v.memory_mb, sandbox=v.sandbox, repl=v.repl,
+            repl_cwd=v.repl_cwd, workers=v.workers, allow_native=v.allow_native,
+            recycle_after=v.recycle_after, verifier_url=v.url,
+        ),
+    )  # fmt: skip
+
+
+def build_trainer(
+    config: TrainConfig,
+    prepared: Prepared,
+    args: Any,
+    model: Any,
+    tokenizer: Any,
+    verifier: Any,
+    callbacks: list[Any],
+) -> Any:
+    """AlphaDPGTrainer or GRPOTrainer over the prepared rows; `callbacks` replace the printer."""
+    from datasets import Dataset
+    from transformers import PrinterCallback, ProgressCallback
+
+    from training.train_data import FormattedReward
+
+    if isinstance(config.method, AlphaDPGMethod):
+        from training.trainer import AlphaDPGTrainer as Trainer
+    else:
+        from trl import GRPOTrainer as Trainer
+    trainer = Trainer(
+        model,
+        FormattedReward(verifier, prepared.prompt_format),
+        args,
+        Dataset.from_list(prepared.rows),
+        processing_class=tokenizer,
+        callbacks=callbacks,
+    )
+    for callback in (PrinterCallback, ProgressCallback):
+        trainer.remove_callback(callback)
+    return trainer
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
