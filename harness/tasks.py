@@ -14,6 +14,7 @@ from prover.models.base import Prompt
 from prover.prompts import Problem as PromptProblem
 from prover.prompts import PromptFormat, format_for_model, get_format
 
+
 @dataclass(frozen=True)
 class CountdownFormat:
     """The countdown question as a chat turn (instruct models) or as plain text (base and
