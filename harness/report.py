@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from rich.table import Table
@@ -28,8 +29,16 @@ class Leaderboard:
 def run_title(results: dict[str, Any]) -> str:
     """`model / label` (or the one given) naming a run in tables and plots."""
     provenance = results.get("provenance") or {}
-    parts = [provenance.get("model"), provenance.get("label")]
+    parts = [_short_model(provenance.get("model")), provenance.get("label")]
     return " / ".join(p for p in parts if p) or "(unnamed run)"
+
+
+def _short_model(model: str | None) -> str | None:
+    """A local checkpoint's absolute path, cut to its last two folders (hub names stay)."""
+    if not model or not model.startswith("/"):
+        return model
+    parts = Path(model).parts
+    return model if len(parts) <= 3 else "…/" + "/".join(parts[-2:])
 
 
 def k_columns(runs: list[dict[str, Any]]) -> list[int]:

@@ -53,6 +53,8 @@ def test_names() -> None:
     assert run_title(run_doc(0.1, 0.2, model="org/x")) == "org/x"
     assert run_title(run_doc(0.1, 0.2, model="org/x", label="t=0.7")) == "org/x / t=0.7"
     assert run_title({"provenance": {}}) == "(unnamed run)"
+    local = run_doc(0.1, 0.2, model="/runs/exp/seed0/models/base/model", label="base s0")
+    assert run_title(local) == "…/base/model / base s0"
 
 
 def test_sorted_by_coverage_then_precision() -> None:
