@@ -83,3 +83,27 @@ def test_countdown_solutions_are_correct():
             assert check_answer(puzzle.numbers, puzzle.target, expr)[0] == "ok", (puzzle, expr)
         attempt = random_attempt(rng, puzzle, 4)
         assert check_answer(puzzle.numbers, puzzle.target, attempt)[0] in ("ok", "error")
+
+
+def _shape(value: object) -> object:
+    """A config's nested keys (its values dropped): what the script reads from it."""
+    if isinstance(value, dict):
+        return {key: _shape(item) for key, item in value.items()}
+    return None
+
+
+@pytest.mark.parametrize(
+    "path", sorted((ROOT / "experiments").glob("*/config.yaml")), ids=lambda p: p.parent.name
+)
+def test_every_committed_experiment_config_has_the_keys_the_script_reads(path):
+    """A second experiment's config is a copy with values changed: a key renamed or dropped
+    there would only fail half an hour into its run."""
+    reference = yaml.safe_load(CONFIG.read_text())
+    config = yaml.safe_load(path.read_text())
+    assert {k: v for k, v in _shape(config).items() if k != "methods"} == {
+        k: v for k, v in _shape(reference).items() if k != "methods"
+    }
+    assert config["name"] == path.parent.name
+    assert Path(config["results_dir"]) == path.parent.relative_to(ROOT) / "results"
+    for method in config["methods"].values():
+        assert method["trainer"] in ("grpo", "alpha-dpg")
