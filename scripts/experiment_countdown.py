@@ -541,6 +541,7 @@ def report(config: dict[str, Any], results: Path) -> None:
         return
     sections = [f"# {config['name']}: results\n", _describe(config)]
     sections.append(_mean_table(config, names, seeds, runs))
+    sections.append(_training_section(config, seeds, results))
     all_plot = results / "precision_coverage.png"
     sections.append(
         "## All seeds: leaderboard\n\n"
@@ -560,6 +561,30 @@ def report(config: dict[str, Any], results: Path) -> None:
         )
     (results / "results.md").write_text("\n".join(sections), encoding="utf-8")
     print(f"report: wrote {results / 'results.md'} and {all_plot}", flush=True)
+
+
+def _training_section(config: dict[str, Any], seeds: list[int], results: Path) -> str:
+    """Training curves of every method (mean over the seeds whose run finished) and a table of
+    the training pass rate, entropy and answer length early and late in training."""
+    from training.curves import curve_table, plot_training_curves
+
+    logs: dict[str, list[Any]] = {}
+    for name in config["methods"]:
+        for seed in seeds:
+            path = results / f"seed{seed}" / "models" / name / "log_history.json"
+            if path.exists():
+                logs.setdefault(name, []).append(json.loads(path.read_text()))
+    if not logs:
+        return ""
+    plot = results / "training_curves.png"
+    plot_training_curves(logs, plot)
+    return (
+        "## Training\n\nOn the train split, from the trainers' logs (each entry the mean of "
+        f"{config['train']['logging_steps']} steps); per method the mean over seeds, in "
+        "brackets the lowest and highest seed at the end.\n\n"
+        + curve_table(logs)
+        + f"\n![training curves]({plot.name})\n"
+    )
 
 
 def _prover_report(config: dict[str, Any], paths: list[Path], plot: Path) -> str:
