@@ -304,6 +304,9 @@ def test_a_toy_run_saves_a_final_model_prover_eval_loads(finished_runs, method: 
     assert state["global_step"] == 2
     assert [line.split()[1] for line in lines if line.startswith("step ")] == ["1/2", "2/2"]
     assert "reward" in lines[1] and lines[-1].endswith("--prompt-format countdown-text")
+    history = json.loads((out / "log_history.json").read_text())
+    assert [e["step"] for e in history if "reward" in e] == [1, 2]
+    assert (out / "training_curves.png").read_bytes()[:4] == b"\x89PNG"
     backend = TransformersBackend(str(final), device="cpu")
     [[completion]] = backend.generate(
         [Prompt(text="Using the numbers 1, 2, 3\n")], SamplingParams(1, 1.0, 1.0, 3, seed=0)

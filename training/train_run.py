@@ -24,6 +24,8 @@ from training.train_config import (
 
 SAVED_CONFIG = "train_config.yaml"
 FINAL = "final"
+LOG_HISTORY = "log_history.json"
+CURVES = "training_curves.png"
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 # What the one-line summary of a logging step shows, in this order, when logged.
 SUMMARY_KEYS = (
@@ -346,10 +348,21 @@ def run(
     finally:
         getattr(verifier, "close", lambda: None)()
     if main_process:
+        write_training_log(trainer.state.log_history, output_dir, config.method.name)
+        say(f"training curves: {output_dir / CURVES}")
         suite = config.data.eval_suite or ("countdown" if prepared.task == "countdown" else "SUITE")
         say(f"evaluate with: prover eval {suite} --model {final} "
             f"--prompt-format {prepared.prompt_format.name}")  # fmt: skip
     return final
+
+
+def write_training_log(log: list[dict[str, Any]], output_dir: Path, name: str) -> None:
+    """output_dir/log_history.json (every logged step, resumed runs included, as TRL keeps
+    them in its state) and output_dir/training_curves.png drawn from it."""
+    from training.curves import plot_training_curves
+
+    (output_dir / LOG_HISTORY).write_text(json.dumps(log, indent=1), encoding="utf-8")
+    plot_training_curves({name: [log]}, output_dir / CURVES)
 
 
 def is_main_process() -> bool:
