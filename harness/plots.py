@@ -7,7 +7,8 @@ no global figure state is left behind.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import statistics
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +117,52 @@ def plot_precision_coverage(runs: list[dict[str, Any]], out: Path) -> None:
     if len(suites) > 1:
         subtitle += f"; mixed suites ({len(suites)}): compare within one colour only"
     ax.set_title(f"precision-coverage plane\n{subtitle}", fontsize=10)
+    _save(fig, out)
+
+
+def plot_method_means(methods: Mapping[str, Sequence[dict[str, Any]]], out: Path) -> None:
+    """The precision-coverage plane of methods run over several seeds: per method, its seeds'
+    runs as faint dots and their mean as a labelled point with ± one standard deviation over
+    seeds as bars (none for a single seed), and the Pareto frontier of the means. Readable where
+    one labelled point per run is not."""
+    if not any(methods.values()):
+        raise ValueError("no runs to plot")
+    fig, ax = _figure()
+    names = [name for name, runs in methods.items() if runs]
+    means: list[tuple[float, float]] = []
+    for i, name in enumerate(names):
+        xs = [run["precision"] * 100 for run in methods[name]]
+        ys = [run["coverage"] * 100 for run in methods[name]]
+        colour = f"C{i % 10}"
+        ax.scatter(xs, ys, color=colour, alpha=0.35, s=14, linewidths=0)
+        x, y = statistics.fmean(xs), statistics.fmean(ys)
+        spread = len(xs) > 1
+        ax.errorbar(
+            x,
+            y,
+            xerr=statistics.stdev(xs) if spread else None,
+            yerr=statistics.stdev(ys) if spread else None,
+            fmt="o",
+            color=colour,
+            capsize=3,
+            elinewidth=1,
+            label=f"{_plain(name)} ({len(xs)} seed{'s' if spread else ''})",
+        )
+        means.append((x, y))
+    front = [means[i] for i in pareto_frontier(means)]
+    ax.plot([p[0] for p in front], [p[1] for p in front], drawstyle="steps-pre", linestyle="--",
+            color="grey", label="Pareto frontier of the means")  # fmt: skip
+    ax.set_xlabel("precision: pass@1 (%)")
+    ax.set_ylabel("coverage: pass@n (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    runs = [run for name in names for run in methods[name]]
+    ns = sorted({run["n"] for run in runs})
+    ax.set_title(
+        "precision-coverage plane: mean ± sd over seeds\n"
+        + (f"n={ns[0]}" if len(ns) == 1 else f"n={', '.join(map(str, ns))} (differs)"),
+        fontsize=10,
+    )
     _save(fig, out)
 
 

@@ -528,6 +528,8 @@ def run_seed(config: dict[str, Any], seed: int, results: Path) -> dict[str, floa
 def report(config: dict[str, Any], results: Path) -> None:
     """Leaderboards (per seed and over all) and the precision-coverage plots, from whatever
     evaluations have finished; results.md with means over seeds."""
+    from harness.plots import plot_method_means
+
     names = ["base", *config["methods"]]
     seeds = sorted(int(p.name[4:]) for p in results.glob("seed*") if p.name[4:].isdigit())
     runs: dict[tuple[int, str], Path] = {}
@@ -541,6 +543,12 @@ def report(config: dict[str, Any], results: Path) -> None:
         return
     sections = [f"# {config['name']}: results\n", _describe(config)]
     sections.append(_mean_table(config, names, seeds, runs))
+    means_plot = results / "precision_coverage_means.png"
+    plot_method_means(
+        {n: [json.loads(runs[(s, n)].read_text()) for s in seeds if (s, n) in runs] for n in names},
+        means_plot,
+    )
+    sections.append(f"![precision-coverage plane, means over seeds]({means_plot.name})\n")
     sections.append(_training_section(config, seeds, results))
     all_plot = results / "precision_coverage.png"
     sections.append(

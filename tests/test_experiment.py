@@ -64,6 +64,7 @@ def test_the_experiment_runs_end_to_end_and_resumes(tmp_path):
     assert (results / "precision_coverage.png").stat().st_size > 0
     assert all(f"| {name} | 1 |" in table.split("## Training")[1] for name in settings["methods"])
     assert (results / "training_curves.png").stat().st_size > 0
+    assert (results / "precision_coverage_means.png").stat().st_size > 0
     second = run("--config", str(config), "--only-seed", "0")
     assert second.returncode == 0, second.stderr[-3000:]
     assert second.stdout.count("skipped") == len(timings)

@@ -11,7 +11,12 @@ import pytest
 from matplotlib.image import imread
 from test_gate import results_doc
 
-from harness.plots import pareto_frontier, plot_pass_at_k, plot_precision_coverage
+from harness.plots import (
+    pareto_frontier,
+    plot_method_means,
+    plot_pass_at_k,
+    plot_precision_coverage,
+)
 from harness.report import cell, k_columns, leaderboard, render_html, render_markdown, run_title
 
 from conftest import run_prover
@@ -211,3 +216,16 @@ def test_plot_precision_coverage_colours_suites(tmp_path: Path) -> None:
     assert pixels_near(mixed, ORANGE) > 50  # the second suite has its own colour
     with pytest.raises(ValueError):
         plot_precision_coverage([], tmp_path / "none.png")
+
+
+def test_plot_method_means_draws_one_colour_per_method(tmp_path: Path) -> None:
+    out, single = tmp_path / "means.png", tmp_path / "single.png"
+    plot_method_means(
+        {"base": [run_doc(0.1, 0.4), run_doc(0.12, 0.38)], "grpo": [run_doc(0.3, 0.2)]}, out
+    )
+    assert out.read_bytes().startswith(PNG_SIGNATURE)
+    assert pixels_near(out, BLUE) > 50 and pixels_near(out, ORANGE) > 50
+    plot_method_means({"base": [run_doc(0.1, 0.4)], "later": []}, single)
+    assert pixels_near(single, BLUE) > 20 and pixels_near(single, ORANGE) == 0
+    with pytest.raises(ValueError):
+        plot_method_means({"base": []}, tmp_path / "none.png")
