@@ -623,8 +623,10 @@ def _mean_table(
     header = "| method | seeds | " + " | ".join(f"pass@{k}" for k in ks) + " |"
     lines = [
         "## Mean over seeds\n",
-        "Each cell: mean over the seeds that finished; with two or more, ± the standard "
-        "deviation over seeds; with one, that run's 95% bootstrap interval over problems.\n",
+        "Each cell: mean over the seeds that finished, its 95% bootstrap interval over problems "
+        "(each problem's pass@k averaged over the seeds, problems resampled) and, with two or "
+        "more seeds, ± the standard deviation over seeds (the interval is problem noise, the ± "
+        "seed noise).\n",
         header,
         "|" + "---|" * (len(ks) + 2),
     ]
@@ -632,17 +634,34 @@ def _mean_table(
         loaded = [json.loads(runs[(s, name)].read_text()) for s in seeds if (s, name) in runs]
         if not loaded:
             continue
+        intervals = _seed_mean_intervals(loaded, ks)
         cells = []
         for k in ks:
             values = [r["pass_at_k"][str(k)] for r in loaded]
             mean = statistics.fmean(values)
+            lo, hi = intervals[k]
+            cell = f"{mean:.1%} [{lo * 100:.1f}, {hi * 100:.1f}]"
             if len(values) > 1:
-                cells.append(f"{mean:.1%} ± {statistics.stdev(values) * 100:.1f}")
-            else:
-                lo, hi = loaded[0]["ci"]["pass_at_k"][str(k)]
-                cells.append(f"{mean:.1%} [{lo * 100:.1f}, {hi * 100:.1f}]")
+                cell += f" ± {statistics.stdev(values) * 100:.1f}"
+            cells.append(cell)
         lines.append(f"| {name} | {len(loaded)} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _seed_mean_intervals(
+    loaded: list[dict[str, Any]], ks: list[int]
+) -> dict[int, tuple[float, float]]:
+    """95% bootstrap interval over problems of the mean over seeds of pass@k: each problem's
+    pass@k averaged over the runs (which cover the same problems), problems resampled."""
+    from harness.metrics import bootstrap_mean_intervals, pass_at_k
+
+    per_run = [{p["name"]: (p["n"], p["c"]) for p in run["problems"]} for run in loaded]
+    names = sorted(set.intersection(*(set(run) for run in per_run)))
+    columns = {
+        str(k): [statistics.fmean(pass_at_k(*run[name], k) for run in per_run) for name in names]
+        for k in ks
+    }
+    return {int(k): bounds for k, bounds in bootstrap_mean_intervals(columns).items()}
 
 
 def _timing_table(folder: Path) -> str:
