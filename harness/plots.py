@@ -108,12 +108,9 @@ def plot_precision_coverage(runs: list[dict[str, Any]], out: Path) -> None:
             color=colour[suite],
             label=f"{suite}: Pareto frontier" if len(suites) > 1 else "Pareto frontier",
         )
-    ax.set_xlabel("precision: pass@1 (%)")
-    ax.set_ylabel("coverage: pass@n (%)")
-    ax.grid(alpha=0.3)
+    _plane_axes(ax)
     ax.legend(loc="lower right", fontsize=8)
-    ns = sorted({run["n"] for run in runs})
-    subtitle = f"n={ns[0]}" if len(ns) == 1 else f"n={', '.join(map(str, ns))} (differs)"
+    subtitle = _n_subtitle(runs)
     if len(suites) > 1:
         subtitle += f"; mixed suites ({len(suites)}): compare within one colour only"
     ax.set_title(f"precision-coverage plane\n{subtitle}", fontsize=10)
@@ -152,18 +149,24 @@ def plot_method_means(methods: Mapping[str, Sequence[dict[str, Any]]], out: Path
     front = [means[i] for i in pareto_frontier(means)]
     ax.plot([p[0] for p in front], [p[1] for p in front], drawstyle="steps-pre", linestyle="--",
             color="grey", label="Pareto frontier of the means")  # fmt: skip
+    _plane_axes(ax)
+    ax.legend(loc="best", fontsize=8)
+    runs = [run for name in names for run in methods[name]]
+    title = f"precision-coverage plane: mean ± sd over seeds\n{_n_subtitle(runs)}"
+    ax.set_title(title, fontsize=10)
+    _save(fig, out)
+
+
+def _plane_axes(ax: Any) -> None:
     ax.set_xlabel("precision: pass@1 (%)")
     ax.set_ylabel("coverage: pass@n (%)")
     ax.grid(alpha=0.3)
-    ax.legend(loc="best", fontsize=8)
-    runs = [run for name in names for run in methods[name]]
+
+
+def _n_subtitle(runs: Sequence[dict[str, Any]]) -> str:
+    """The runs' sample count, flagged when they differ (their coverages are then unequal k)."""
     ns = sorted({run["n"] for run in runs})
-    ax.set_title(
-        "precision-coverage plane: mean ± sd over seeds\n"
-        + (f"n={ns[0]}" if len(ns) == 1 else f"n={', '.join(map(str, ns))} (differs)"),
-        fontsize=10,
-    )
-    _save(fig, out)
+    return f"n={ns[0]}" if len(ns) == 1 else f"n={', '.join(map(str, ns))} (differs)"
 
 
 def _bar(value: float, interval: Sequence[float]) -> list[list[float]]:
