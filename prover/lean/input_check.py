@@ -76,3 +76,22 @@ def clean_name(value: Any) -> str:
 
 def invalid_input_verdict(name: str, detail: str) -> Verdict:
     return Verdict(clean_name(name), False, "invalid_input", detail=detail)
+
+
+def unencodable_field(value: Any, where: str = "record") -> str | None:
+    """Where in a parsed JSON value (`record.extra[2]`) a string or key holds a lone
+    surrogate, or None. Iterative: the value may be deep."""
+    stack: list[tuple[Any, str]] = [(value, where)]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, str):
+            if unencodable_at(node) is not None:
+                return path
+        elif isinstance(node, dict):
+            for key, child in node.items():
+                if unencodable_at(str(key)) is not None:
+                    return f"{path} (a key)"
+                stack.append((child, f"{path}.{key}"))
+        elif isinstance(node, list):
+            stack.extend((child, f"{path}[{i}]") for i, child in enumerate(node))
+    return None
