@@ -205,7 +205,7 @@ def _record(row: dict[str, Any], where: str) -> Problem:
     # Suite text reaches Lean and prompts: text with no UTF-8 form (or a NUL in Lean text)
     # is a one-line error naming the line, not a crash mid-run.
     for k in (*REQUIRED_FIELDS, "context"):
-        problem = text_problem(k, row[k]) if k in row else None
+        problem = text_problem(k, row[k]) if isinstance(row.get(k), str) else None
         if problem is not None:
             raise SuiteError(f"{where}: {problem}")
     unencodable = unencodable_field(row)
