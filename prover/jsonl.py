@@ -60,7 +60,7 @@ def parse_json_text(text: str | bytes) -> Any:
     except json.JSONDecodeError as exc:
         raise BadLine(f"invalid JSON ({exc.msg} at column {exc.colno})") from None
     except _DuplicateKey as exc:
-        raise BadLine(f"duplicate key {ascii(str(exc))} in a JSON object") from None
+        raise BadLine(f"duplicate key {ascii(str(exc)[:80])} in a JSON object") from None
     except RecursionError:
         raise BadLine(f"JSON nested deeper than {MAX_DEPTH} levels") from None
     except (ValueError, UnicodeDecodeError) as exc:  # e.g. an integer over 4300 digits

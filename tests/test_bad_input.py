@@ -437,3 +437,28 @@ def test_suite_rows_name_the_bad_line(tmp_path) -> None:
         path.write_text(json.dumps(row) + "\n" + bad + "\n")
         with pytest.raises(SuiteError, match=words):
             load_suite(str(path))
+
+
+def test_serve_prove_refuses_unsendable_text(fake_repl_script) -> None:
+    from fastapi.testclient import TestClient
+
+    from prover.lean.pool import ReplPool, VerifierConfig
+    from prover.prompts import get_format
+    from prover.server.app import create_app
+
+    from conftest import plain_factory
+    from doubles.scripted_model import ScriptedModel
+
+    factory = plain_factory(fake_repl_script())
+    app = create_app(
+        lambda: ReplPool(VerifierConfig(workers=1, timeout=10), transport_factory=factory),
+        prover=(ScriptedModel({"easy": ["  norm_num\n```"]}), get_format("deepseek-v1.5")),
+    )
+    with TestClient(app, raise_server_exceptions=False) as c:
+        for field in ("header", "formal_statement", "informal_prefix"):
+            body = {"formal_statement": "theorem easy : (2 : ℕ) + 2 = 4 := by", "attempts": 1}
+            body[field] = body.get(field, "") + "\ud800"
+            reply = post(c, "/prove", json.dumps(body))
+            assert reply.status_code == 422, reply.text
+            assert f"invalid_input: field `{field}` holds a lone surrogate" in reply.text
+        assert c.get("/health").json()["in_flight"] == 0

@@ -119,7 +119,8 @@ def read_items(path: Path) -> list[tuple[str, Entry]]:
             entry = InvalidRecord(number, clean_name(record.get("name")), problem)
         key = explicit if explicit is not None else f"line {number}"
         if key in seen:
-            raise UsageError(f"{path}:{number}: id {key!r} already used on line {seen[key]}")
+            shown = repr(key) if len(key) <= 80 else repr(key[:80]) + "..."
+            raise UsageError(f"{path}:{number}: id {shown} already used on line {seen[key]}")
         seen[key] = number
         entries.append((key, entry))
     return entries
