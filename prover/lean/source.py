@@ -246,6 +246,7 @@ DECL_KEYWORDS: frozenset[str] = frozenset(
 # keywords followed by the name they declare or open
 _NAMED = DECL_KEYWORDS | {"namespace", "section", "end"}
 
+
 @dataclass(frozen=True)
 class Command:
     keyword: str  # "theorem", "#eval", "@[" (attributes before no known keyword), ...
