@@ -6,7 +6,17 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 Reason = Literal[
-    "ok", "no_proof", "banned", "timeout", "memory", "crash", "error", "sorry", "native", "axiom"
+    "ok",
+    "no_proof",
+    "banned",
+    "timeout",
+    "memory",
+    "crash",
+    "error",
+    "sorry",
+    "native",
+    "axiom",
+    "replay",
 ]
 REASONS: tuple[str, ...] = (
     "ok",
@@ -19,6 +29,7 @@ REASONS: tuple[str, ...] = (
     "sorry",
     "native",
     "axiom",
+    "replay",  # the kernel replay rung (replay.py) rejected what the other rungs accepted
 )
 
 # Axioms every Mathlib proof may use; anything else fails the last rung.
@@ -54,6 +65,9 @@ class Verdict:
     statement_rewritten: bool = False
     time_s: float = 0.0
     detail: str = ""  # one human line: which construct was banned, why the process died, ...
+    # True only when the kernel replay rung ran and passed (replay.py); False when it was off,
+    # not applicable (FILE mode examples, checks with a context) or not possible (Kimina).
+    replayed: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
