@@ -276,3 +276,44 @@ def test_replay_across_two_bwrap_sandboxes(fake_repl_script) -> None:
         cheat = pool.check(item(2, CHEAT))
         assert cheat.reason == "replay", cheat
         assert pickles_left(pool) == []
+
+
+def test_prover_serve_replays_and_says_so(fake_repl_script) -> None:
+    from prover.lean.remote import RemoteVerifier
+
+    from serving import running_server
+
+    rules = [
+        {"match": "CHEAT", "axioms": [], "replay_error": KERNEL_SAYS},
+        {"match": "TAMPER", "tamper_reference": True},
+    ]
+    command = fake_repl_script(rules)
+    items = [item(0), item(1, CHEAT), item(2, "  exact h.symm -- TAMPER")]
+    with (
+        running_server(lambda: pool_for(command, workers=2)) as url,
+        RemoteVerifier(url, timeout=10.0) as remote,
+    ):
+        verdicts = [remote.check(it) for it in items]
+    assert verdicts[0].accepted and verdicts[0].replayed
+    assert [v.reason for v in verdicts[1:]] == ["replay", "replay"]
+    assert "not the benchmark's statement" in verdicts[2].detail
+
+
+def test_a_server_that_does_not_replay_gives_replayed_false(fake_repl_script) -> None:
+    """As a Kimina server: no `replayed` in its answers, so none in the verdicts."""
+    import httpx
+
+    from prover.lean.remote import RemoteVerifier
+
+    from serving import running_server
+
+    command = fake_repl_script()
+    with running_server(lambda: pool_for(command, replay=False)) as url:
+        with RemoteVerifier(url, timeout=10.0) as remote:
+            verdict = remote.check(item(0))
+        raw = httpx.post(
+            url + "/api/check",
+            json={"snippets": [{"id": "a", "code": HEADER + "theorem x : 1 = 1 := rfl"}]},
+        ).json()
+    assert verdict.accepted and not verdict.replayed
+    assert raw["results"][0]["replayed"] is False
