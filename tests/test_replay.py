@@ -317,3 +317,45 @@ def test_a_server_that_does_not_replay_gives_replayed_false(fake_repl_script) ->
         ).json()
     assert verdict.accepted and not verdict.replayed
     assert raw["results"][0]["replayed"] is False
+
+
+FILE = (
+    HEADER
+    + """theorem good (a b : ℕ) : a + b = b + a := by
+  omega
+
+theorem other : (2 : ℕ) + 2 = 4 := by norm_num -- MARK
+
+example : True := trivial
+"""
+)
+
+
+def _file_report(tmp_path: Path, command, *extra: str) -> dict:
+    lean = tmp_path / "demo.lean"
+    lean.write_text(FILE)
+    repl = shlex.join(command.argv)
+    result = run_prover("check", str(lean), "--json", "--sandbox", "none", "--repl", repl, *extra)
+    assert "Traceback" not in result.stderr
+    return json.loads(result.stdout)
+
+
+def test_file_mode_replays_named_theorems(fake_repl_script, tmp_path) -> None:
+    report = _file_report(tmp_path, fake_repl_script())
+    assert report["accepted"]
+    assert [t["replayed"] for t in report["theorems"]] == [True, True, False]  # no example
+    off = _file_report(tmp_path, fake_repl_script(), "--no-replay")
+    assert off["accepted"] and not any(t["replayed"] for t in off["theorems"])
+
+
+def test_file_mode_rejects_what_fails_replay(fake_repl_script, tmp_path) -> None:
+    kernel = [{"match": "MARK", "replay_error": KERNEL_SAYS}]
+    report = _file_report(tmp_path, fake_repl_script(kernel))
+    assert not report["accepted"]
+    # the file's environment does not rebuild: none of its theorems stands
+    assert [t["reason"] for t in report["theorems"][:2]] == ["replay", "replay"]
+    liar = [{"match": "MARK", "axioms": [], "replay_axioms": ["sorryAx"]}]
+    report = _file_report(tmp_path, fake_repl_script(liar))
+    # the double answers per command, and the file is one: both theorems' axioms changed
+    assert [t["reason"] for t in report["theorems"][:2]] == ["replay", "replay"]
+    assert "sorryAx" in report["theorems"][0]["detail"]
