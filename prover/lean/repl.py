@@ -14,11 +14,14 @@ from prover.lean.protocol import (
     CommandResponse,
     ReplError,
     Response,
+    UnencodableRequest,
     command_request,
     encode_request,
     parse_response_text,
+    pickle_request,
+    unpickle_request,
 )
-from prover.lean.transport import Transport, TransportClosed, TransportTimeout
+from prover.lean.transport import FileExchange, Transport, TransportClosed, TransportTimeout
 
 # What a process says when an allocation failed under its address-space cap (Lean's runtime,
 # the C++ allocator, a Python test double); the exit alone never says "memory".
@@ -33,12 +36,22 @@ VERSION_QUERY = "#eval Lean.versionString"
 
 
 class ReplFailure(Exception):
-    """The process failed; `reason` is `timeout`, `memory` or `crash`."""
+    """The process failed (`timeout`, `memory`, `crash`), or a request could not be sent at
+    all (`invalid_input`: the process is then untouched)."""
 
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
+
+
+class ReplRefused(Exception):
+    """The REPL answered a pickle or unpickle request with `{"message": ...}`; the process
+    itself is fine."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 class HeaderFailure(Exception):
@@ -93,9 +106,13 @@ class LeanRepl:
         """Send one request and read its one response, within `timeout` seconds."""
         if self.dead:
             raise ReplFailure("crash", "process already dead")
+        try:
+            payload = encode_request(request)
+        except UnencodableRequest as exc:  # nothing was written: the process is still good
+            raise ReplFailure("invalid_input", str(exc)) from None
         deadline = time.monotonic() + timeout
         try:
-            self._transport.write(encode_request(request), deadline)
+            self._transport.write(payload, deadline)
             lines: list[str] = []
             size = 0
             while True:
@@ -134,6 +151,30 @@ class LeanRepl:
             self._fail()
             raise ReplFailure("crash", "REPL answered a command with a tactic response")
         return response
+
+    def pickle_env(self, env: int, path: str, timeout: float) -> None:
+        """Save environment `env` to `path` (a path as this process sees it)."""
+        self._env_answer(pickle_request(env, path), timeout, "pickleTo")
+
+    def unpickle_env(self, path: str, timeout: float) -> int:
+        """Rebuild the environment pickled at `path`; its new env id."""
+        return self._env_answer(unpickle_request(path), timeout, "unpickleEnvFrom")
+
+    def _env_answer(self, request: dict[str, Any], timeout: float, what: str) -> int:
+        response = self.send(request, timeout)
+        if isinstance(response, ReplError):
+            raise ReplRefused(response.message)
+        if not isinstance(response, CommandResponse) or response.env is None:
+            self._fail()
+            raise ReplFailure("crash", f"REPL answered {what} without an environment")
+        if response.errors:
+            raise ReplRefused(response.errors[0].data)
+        return response.env
+
+    @property
+    def exchange(self) -> FileExchange | None:
+        """The directory pickles pass through, when this process's transport has one."""
+        return getattr(self._transport, "exchange", None)
 
     def lean_version(self, timeout: float = 30.0) -> str | None:
         response = self.command(VERSION_QUERY, env=self.header_env, timeout=timeout)
