@@ -58,7 +58,9 @@ def test_kimina_recordings_pass_the_scan() -> None:
     ["minif2f-lean4.24.jsonl", "minif2f-lean4.9-deepseek.jsonl", "proofnet-lean4.9-deepseek.jsonl"],
 )
 def test_benchmark_statements_pass_under_a_tactic(suite: str) -> None:
-    rows = [json.loads(line) for line in shared_path(f"benchmarks/{suite}").read_text().splitlines()]
+    rows = [
+        json.loads(line) for line in shared_path(f"benchmarks/{suite}").read_text().splitlines()
+    ]
     rejected = {}
     for row in rows:
         item = CheckItem(row["name"], row["header"], row["formal_statement"], "  simp")
