@@ -20,7 +20,12 @@ from typing import Any
 
 from prover.lean import sandbox as sandboxes
 from prover.lean.acceptance import axioms_reason, elaboration_reason, parse_axioms
-from prover.lean.commands import reference_command, reference_name, statement_check_command
+from prover.lean.commands import (
+    NOT_THE_STATEMENT,
+    reference_command,
+    reference_name,
+    statement_check_command,
+)
 from prover.lean.extract import plan_check
 from prover.lean.input_check import invalid_input_verdict, item_problem
 from prover.lean.repl import HeaderFailure, LeanRepl, ReplFailure
@@ -433,7 +438,7 @@ class ReplPool:
             return verdict(
                 "error",
                 messages=messages,
-                detail=f"the theorem Lean proved is not the benchmark's statement ({first})",
+                detail=f"{NOT_THE_STATEMENT} ({first})",
             )
         reported = parse_axioms(m for m in final.messages if m.pos is None or m.pos.line == 2)
         if not reported:
