@@ -44,11 +44,11 @@ def item(proof: str) -> CheckItem:
 
 PPROD_CHEAT = (
     "theorem helper : True := by first | trivial | exact (True ×' '\"')\n"
-    f"{SKIP}\n{RUN_CMD} -- \"\n\n{TARGET}"
+    f'{SKIP}\n{RUN_CMD} -- "\n\n{TARGET}'
 )
 PSIGMA_CHEAT = (
     "theorem helper : True := by first | trivial | exact (Σ' '\"', True)\n"
-    f"{SKIP}\n{RUN_CMD} -- \"\n\n{TARGET}"
+    f'{SKIP}\n{RUN_CMD} -- "\n\n{TARGET}'
 )
 
 
@@ -103,7 +103,8 @@ def test_attribute_inside_to_additive_attr_is_judged() -> None:
 
 
 def test_attribute_command_inside_to_additive_attr_is_judged() -> None:
-    text = "attribute [to_additive (attr := command_elab Lean.Parser.Command.example) fooAdd] foo\n\n" + STMT + "  linarith\n"
+    attr = "attribute [to_additive (attr := command_elab Lean.Parser.Command.example) fooAdd] foo"
+    text = attr + "\n\n" + STMT + "  linarith\n"
     assert plan_check(item(text)).banned is not None
 
 
@@ -138,7 +139,11 @@ def test_cache_identity_depends_on_replay() -> None:
 def test_file_mode_banned_command_bans_the_theorems_after_it(fake_repl_script, tmp_path) -> None:
     lean = tmp_path / "cheat.lean"
     lean.write_text(
-        "import Mathlib\n\ntheorem a : True := trivial\n  " + SKIP + "\n  " + RUN_CMD + "\n\n"
+        "import Mathlib\n\ntheorem a : True := trivial\n  "
+        + SKIP
+        + "\n  "
+        + RUN_CMD
+        + "\n\n"
         + TARGET
     )
     argv = shlex.join(fake_repl_script([{"match": "", "response": {}}]).argv)
