@@ -211,7 +211,11 @@ def _checker(s: EvalSettings, version: str | None) -> str | None:
         c.repl_cwd or os.environ.get("PROVER_REPL_CWD"),
     ])  # fmt: skip
     digest = hashlib.sha256(where.encode()).hexdigest()[:16]
-    return f"lean {version} rules={RULES_REVISION} native={c.allow_native} where={digest}"
+    # `replay`: a verdict that no kernel replay backed is not one of a run that replays
+    return (
+        f"lean {version} rules={RULES_REVISION} native={c.allow_native} replay={c.replay} "
+        f"where={digest}"
+    )
 
 
 @contextlib.contextmanager

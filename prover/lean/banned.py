@@ -315,7 +315,9 @@ class _Scanner:
                 elif tok.text != "-":
                     name = tok.text
                     self.attribute_name(tok)
-            elif tok.text == ",":
+            elif tok.text == "," or (tok.text == ":=" and code[j - 1].text == "attr"):
+                # `to_additive (attr := a, b)` applies a, b to the declaration too (Mathlib
+                # `Mathlib/Tactic/ToAdditive/Frontend.lean`): each is judged as an attribute
                 name = None
             elif name == "aesop" and tok.text == "tactic":
                 self.hit(tok, "`@[aesop ... tactic]` (registers meta code as a tactic)")

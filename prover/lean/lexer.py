@@ -23,7 +23,8 @@ what follows is still seen as code: Lean fails to parse such text anyway.
 Fixed tokens come from Lean's token table, which imports extend. Symbols are one character
 except the multi-character tokens callers rely on (`@[`, `:=`, `..`, `#word`) and the known
 tokens whose later characters would otherwise start a comment or a literal (`<-` before `-`,
-`//` and `\\/` before `-`, Mathlib's `''`, `⁻¹'`, `∑'`, `∏'` before a quote).
+`//` and `\\/` before `-`, core's `×'`, `Σ'` and Mathlib's `''`, `⁻¹'`, `∑'`, `∏'` before a
+quote).
 """
 
 from __future__ import annotations
@@ -111,7 +112,9 @@ _PART = f"(?:[{_ID_FIRST}][{_ID_REST}]*|«[^»]*»)"
 _IDENT = f"{_PART}(?:\\.{_PART})*"  # isIdCont: `.` then an identifier start or `«`
 _HEX = "[0-9a-fA-F]"
 # Multi-character fixed tokens that matter here (see the module docstring); longest first.
-_MULTI_SYMBOLS = ("⁻¹'", "@[", ":=", "..", "<-", "//", "\\/", "''", "∑'", "∏'")
+# `×'` (src/Init/Core.lean: `infixr:35 " ×' " => PProd`) and `Σ'` (src/Init/NotationExtra.lean:
+# `macro "Σ'" ...`) are core tokens: their `'` never starts a char literal.
+_MULTI_SYMBOLS = ("⁻¹'", "@[", ":=", "..", "<-", "//", "\\/", "''", "∑'", "∏'", "×'", "Σ'")
 
 _TOKEN_RE = re.compile(
     # whitespace (spaces, newlines; tabs and lone CRs are errors to Lean) then one token
