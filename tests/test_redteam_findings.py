@@ -156,8 +156,8 @@ def test_file_mode_banned_command_bans_the_theorems_after_it(fake_repl_script, t
 
 # --- 5. FILE mode: an `example` is never checked for axioms --------------------------------
 #
-# filecheck judges an example on rungs 1-4 only (`#print axioms` cannot name it) and the replay
-# rung skips it too, yet it counts as accepted. `native_decide` (axiom Lean.ofReduceBool,
+# filecheck judged an example on rungs 1-4 only (`#print axioms` cannot name it) and the replay
+# rung skipped it too, yet it counted as accepted. `native_decide` (axiom Lean.ofReduceBool,
 # refused without --allow-native for every theorem) or any unchecked constant it uses go
 # unseen: Lean reports no message for `example : 2 + 2 = 4 := by native_decide`.
 

@@ -343,7 +343,8 @@ def _file_report(tmp_path: Path, command, *extra: str) -> dict:
 def test_file_mode_replays_named_theorems(fake_repl_script, tmp_path) -> None:
     report = _file_report(tmp_path, fake_repl_script())
     assert report["accepted"]
-    assert [t["replayed"] for t in report["theorems"]] == [True, True, False]  # no example
+    # the example too: it is sent to Lean as a named declaration
+    assert [t["replayed"] for t in report["theorems"]] == [True, True, True]
     off = _file_report(tmp_path, fake_repl_script(), "--no-replay")
     assert off["accepted"] and not any(t["replayed"] for t in off["theorems"])
 

@@ -2,20 +2,38 @@
 
 The file's leading import/set_option/open lines are the header (elaborated once per process);
 the rest is one command, sent after as many blank lines as the header has, so Lean's message
-positions are the file's own lines. Messages are attributed to declarations by line; each named
-theorem then gets `#print axioms`. An `example` has no name, so it is judged on rungs 1-4 only.
+positions are the file's own lines. Messages are attributed to declarations by line; each
+theorem then gets `#print axioms`, and with the replay rung on, the kernel replay.
+
+An `example` is not added to the environment, so neither `#print axioms` nor the replay could
+see it: in the text sent (never in the user's file) its keyword becomes `noncomputable def
+prover_example_L<line>_<random>`, and it is judged like a named theorem, under its display name
+`example (line N)`. A `def`, not a `theorem`: Lean elaborates an example as a definition
+(`src/Lean/Elab/DefView.lean`, `mkDefViewOfExample`: `DefKind.example`, optional type, any
+type, not only a proposition); `noncomputable` because an example is never compiled. Columns
+after the keyword on its line are mapped back in Lean's messages.
+
+A banned construct rejects every theorem of the file, not only the declaration it stands in:
+Lean starts a new command wherever the previous one ends (`src/Lean/Parser/Module.lean`,
+`parseCommand`), so an indented `set_option debug.skipKernelTC true` or `run_cmd` is a command
+of its own that acts on the rest of the file, and meta code can change what Lean later reports
+about any theorem (messages, `#print axioms`). Search tactics (`exact?`, ...) are the exception:
+they act inside their own proof only.
 """
 
 from __future__ import annotations
 
 import bisect
+import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from prover.lean.acceptance import axioms_reason, has_sorry, parse_axioms
+from prover.lean.banned import _SEARCH_TACTICS as SEARCH_TACTICS  # tactics, proof-local
 from prover.lean.banned import scan
 from prover.lean.commands import lean_name
+from prover.lean.lexer import line_col, tokenize
 from prover.lean.pool import ReplPool
 from prover.lean.protocol import (
     CommandResponse,
@@ -32,7 +50,10 @@ from prover.lean.source import Declaration, declarations, split_header
 from prover.lean.verdict import Verdict
 
 JUDGED = ("theorem", "lemma", "example")
-EXAMPLE_NOTE = "example: judged on rungs 1-4 only (`#print axioms` cannot name an example)"
+EXAMPLE_PREFIX = "prover_example_L"
+# modifiers after which `noncomputable` cannot be written (Lean's `declModifiers` order), or
+# that already say it
+_NO_NONCOMPUTABLE = frozenset({"noncomputable", "unsafe", "partial", "nonrec"})
 
 
 class NoTheorem(ValueError):
@@ -76,30 +97,33 @@ def check_file(pool: ReplPool | RemoteVerifier, path: str, text: str) -> FileRep
     decls = [d for d in declarations(rest) if d.keyword in JUDGED]
     if not decls:
         raise NoTheorem(f"{path}: no theorem, lemma or example to check")
-    banned_outside, banned_in = _banned(text, len(header), decls)
-    verdicts: dict[int, Verdict] = {}
-    for i, decl in enumerate(decls):
-        reason = banned_outside or banned_in.get(i)
-        if reason:
-            verdicts[i] = Verdict(display_name(decl, offset), False, "banned", detail=reason)
+    sent = _name_examples(rest, decls, offset)
+    banned = _banned(text, len(header), decls)
+    verdicts: dict[int, Verdict] = {
+        i: Verdict(display_name(decl, offset), False, "banned", detail=banned[i])
+        for i, decl in enumerate(decls)
+        if i in banned
+    }
     response: CommandResponse | None = None
     axioms: dict[str, list[str]] = {}
     failure: tuple[str, str] | None = None
-    named = [d for i, d in enumerate(decls) if d.name and i not in verdicts]
+    names = tuple(sent.names[i] for i in range(len(decls)) if i not in verdicts)
     # _root_ and «escapes»: the exact constant, whatever namespace is open
-    query = "\n".join(f"#print axioms _root_.{lean_name(d.name or '')}" for d in named)
+    query = "\n".join(f"#print axioms _root_.{lean_name(name)}" for name in names)
     replayed: dict[str, list[str]] | ReplayFailed | None = None
     if len(verdicts) < len(decls):
         if isinstance(pool, ReplPool):
-            names = tuple(d.name or "" for d in named)
             response, axioms, failure, replayed = _run_local(
-                pool, header, offset, rest, query, names
+                pool, header, offset, sent.rest, query, names
             )
         else:
-            response, axioms, failure = _run_remote(pool, header, offset, rest, query)
+            response, axioms, failure = _run_remote(pool, header, offset, sent.rest, query)
+    if response is not None:
+        response = sent.columns.restore(response)
     allow_native = pool.config.allow_native if isinstance(pool, ReplPool) else pool.allow_native
     report = FileReport(path, False, pool.lean_version)
     for i, decl in enumerate(decls):
+        name = sent.names[i]
         if i in verdicts:
             verdict = verdicts[i]
         elif failure is not None:
@@ -107,13 +131,11 @@ def check_file(pool: ReplPool | RemoteVerifier, path: str, text: str) -> FileRep
         else:
             assert response is not None
             verdict = _judge(
-                display_name(decl, offset), decl, _within(response, decl, offset), axioms,
+                display_name(decl, offset), name, _within(response, decl, offset), axioms,
                 allow_native,
             )  # fmt: skip
-        if verdict.accepted and decl.keyword != "example" and replayed is not None:
-            verdict = _after_replay(verdict, decl.name or "", replayed, allow_native)
-        if decl.keyword == "example":
-            verdict.detail = "; ".join(filter(None, [verdict.detail, EXAMPLE_NOTE]))
+        if verdict.accepted and replayed is not None:
+            verdict = _after_replay(verdict, name, replayed, allow_native)
         report.theorems.append(verdict)
     if response is not None:
         report.file_messages = [
@@ -125,6 +147,93 @@ def check_file(pool: ReplPool | RemoteVerifier, path: str, text: str) -> FileRep
     for verdict in report.theorems:
         verdict.time_s = elapsed
     return report
+
+
+@dataclass(frozen=True)
+class _Renamed:
+    """One `example` keyword replaced in the text sent: where, in both texts."""
+
+    line: int  # the file's line
+    column: int  # the keyword's column (the same in both texts)
+    sent_length: int  # length of what replaced it
+    delta: int  # sent_length - len("example")
+
+
+@dataclass(frozen=True)
+class _Columns:
+    """Maps columns of the text sent back to the file's, on the lines holding an example."""
+
+    by_line: dict[int, list[_Renamed]]
+
+    def column(self, pos: Pos | None) -> Pos | None:
+        edits = self.by_line.get(pos.line) if pos is not None else None
+        if pos is None or not edits:
+            return pos
+        shift = 0
+        for edit in edits:  # in column order
+            sent_at = edit.column + shift
+            if pos.column >= sent_at + edit.sent_length:
+                shift += edit.delta
+            elif pos.column >= sent_at:
+                return Pos(pos.line, edit.column)  # inside the generated name: the keyword
+            else:
+                break
+        return Pos(pos.line, pos.column - shift)
+
+    def restore(self, response: CommandResponse) -> CommandResponse:
+        if not self.by_line:
+            return response
+        messages = tuple(
+            Message(m.severity, m.data, self.column(m.pos), self.column(m.end_pos))
+            for m in response.messages
+        )
+        sorries = tuple(
+            Sorry(s.goal, s.proof_state, self.column(s.pos), self.column(s.end_pos))
+            for s in response.sorries
+        )
+        return CommandResponse(response.env, messages, sorries)
+
+
+@dataclass(frozen=True)
+class _Sent:
+    rest: str  # the text after the header as sent to Lean
+    names: list[str]  # per judged declaration: the full name Lean gives it
+    columns: _Columns
+
+
+def _name_examples(rest: str, decls: list[Declaration], offset: int) -> _Sent:
+    """`rest` with each `example` keyword token replaced by `noncomputable def NAME` (a fresh
+    unguessable name, so `#print axioms` and the replay can name it; see the module doc)."""
+    at = line_col(rest)
+    pieces: list[str] = []
+    local_names: dict[int, str] = {}
+    by_line: dict[int, list[_Renamed]] = {}
+    prev = 0
+    for i, decl in enumerate(decls):
+        if decl.keyword != "example":
+            continue
+        keyword_at = decl.command.keyword_offset
+        assert rest.startswith("example", keyword_at), "declarations() gives the keyword token"
+        line, column = at(keyword_at)
+        local = f"{EXAMPLE_PREFIX}{line + offset}_{secrets.token_hex(4)}"
+        modifiers = set(decl.command.modifiers)
+        replacement = ("def " if modifiers & _NO_NONCOMPUTABLE else "noncomputable def ") + local
+        pieces += [rest[prev:keyword_at], replacement]
+        prev = keyword_at + len("example")
+        local_names[i] = local
+        renamed = _Renamed(line + offset, column, len(replacement), len(replacement) - 7)
+        by_line.setdefault(line + offset, []).append(renamed)
+    if not local_names:
+        return _Sent(rest, [d.name or "" for d in decls], _Columns({}))
+    sent = "".join([*pieces, rest[prev:]])
+    # the full names as Lean gives them (namespaces applied), read from the text sent
+    generated = set(local_names.values())
+    full = {d.local_name: d.name for d in declarations(sent) if d.local_name in generated}
+    names = [
+        (full.get(local_names[i]) or local_names[i]) if i in local_names else (d.name or "")
+        for i, d in enumerate(decls)
+    ]
+    return _Sent(sent, names, _Columns(by_line))
 
 
 Run = tuple[CommandResponse | None, dict[str, list[str]], tuple[str, str] | None]
@@ -246,26 +355,25 @@ def _shifted(message: Message, shift: int) -> Message:
 
 def _judge(
     name: str,
-    decl: Declaration,
+    full_name: str,
     response: CommandResponse,
     axioms: dict[str, list[str]],
     allow_native: bool,
 ) -> Verdict:
+    """`name`: as the report shows it; `full_name`: the constant `#print axioms` named."""
     messages = [m.to_json() for m in response.messages]
     if response.errors:
         return Verdict(name, False, "error", messages=messages)
     if has_sorry(response):
         return Verdict(name, False, "sorry", messages=messages)
-    if decl.keyword == "example":
-        return Verdict(name, True, "ok", messages=messages)
-    found = axioms.get(decl.name or "")
+    found = axioms.get(full_name)
     if found is None:
         return Verdict(
             name,
             False,
             "error",
             messages=messages,
-            detail=f"`#print axioms {decl.name}` gave no answer",
+            detail=f"`#print axioms {full_name}` gave no answer",
         )
     reason = axioms_reason(found, allow_native=allow_native)
     return Verdict(name, reason == "ok", reason, axioms=sorted(found), messages=messages)  # type: ignore[arg-type]
@@ -288,21 +396,27 @@ def _within(response: CommandResponse, decl: Declaration, offset: int) -> Comman
     return CommandResponse(response.env, messages, sorries)
 
 
-def _banned(
-    text: str, rest_at: int, decls: list[Declaration]
-) -> tuple[str | None, dict[int, str]]:
-    """The scan of the whole file (its header too), one pass: the first banned construct
-    outside every judged declaration (it bans them all), and the first inside each one
-    (by index). `rest_at`: where the text after the header starts (declaration offsets)."""
-    outside: tuple[int, str] | None = None
-    inside: dict[int, tuple[int, str]] = {}
-    spans = [(d.start + rest_at, d.end + rest_at) for d in decls]
-    starts = [start for start, _ in spans]
+def _banned(text: str, rest_at: int, decls: list[Declaration]) -> dict[int, str]:
+    """The scan of the whole file (its header too), one pass: the reason each judged
+    declaration is banned (by index). The first banned construct bans every declaration (see
+    the module doc); a search tactic bans only the declaration it stands in. `rest_at`: where
+    the text after the header starts (declaration offsets)."""
+    starts = [d.start + rest_at for d in decls]
+    ends = [d.end + rest_at for d in decls]
+    words = {t.start: t.text for t in tokenize(text) if t.kind == "ident"}
+    own: dict[int, tuple[int, str]] = {}
+    first: tuple[int, str] | None = None  # the first that acts beyond its own proof
     for hit in scan(text, file_mode=True):
         k = bisect.bisect_right(starts, hit.offset) - 1
-        if k >= 0 and hit.offset < spans[k][1]:
-            if k not in inside or hit.offset < inside[k][0]:
-                inside[k] = (hit.offset, hit.description)
-        elif outside is None or hit.offset < outside[0]:
-            outside = (hit.offset, hit.description)
-    return (outside[1] if outside else None), {k: d for k, (_, d) in inside.items()}
+        holder = k if k >= 0 and hit.offset < ends[k] else None
+        where = f"{hit.description} at line {text.count(chr(10), 0, hit.offset) + 1}"
+        if holder is not None and (holder not in own or hit.offset < own[holder][0]):
+            own[holder] = (hit.offset, where)
+        if words.get(hit.offset) not in SEARCH_TACTICS and (first is None or hit.offset < first[0]):
+            first = (hit.offset, where)
+    reasons = {k: where for k, (_, where) in own.items()}
+    if first is not None:
+        elsewhere = f"{first[1]} (a banned command acts on the whole file)"
+        for k in range(len(decls)):
+            reasons.setdefault(k, elsewhere)
+    return reasons

@@ -21,7 +21,8 @@ Rules file: {"version": "4.24.0", "header_delay_s": 0, "rules": [{"match": "subs
   "alloc_mb": 500, "garbage": true, "stderr": "text",
   "probe": {"connect": [host, port], "write": [paths]}}]}
 `axioms_by_name` (or else `axioms`) of the rule whose match is in the command that declared
-NAME answer `#print axioms NAME` (one line each); otherwise the standard three. The verifier's
+NAME answer `#print axioms NAME` (one line each); otherwise the standard three; a theorem or
+`def` whose text runs `native_decide` lists `Lean.ofReduceBool` too, as Lean does. The verifier's
 reference statement (an axiom named prover_reference_...) is answered by rules marked
 `"reference": true` only; `"statement_mismatch": true` makes the statement the command declares
 differ from the reference, as helpers that change its meaning would in real Lean.
@@ -249,9 +250,12 @@ class ScriptedLean:
             die("FakeRepl: scripted crash", int(rule["exit"]))
         if rule.get("garbage"):
             return "this is not JSON"
+        natives = native_users(cmd)
         for name, signature in declared(cmd):
             by_name = rule.get("axioms_by_name", {})
             self.axioms_of[name] = by_name.get(name, rule.get("axioms", STANDARD))
+            if name in natives and "Lean.ofReduceBool" not in self.axioms_of[name]:
+                self.axioms_of[name] = [*self.axioms_of[name], "Lean.ofReduceBool"]
             # a rule can say that Lean elaborated this statement to something else
             changed = rule.get("statement_mismatch") or rule.get("tamper_reference")
             self.signatures[name] = f"<changed {self.envs}>" if changed else signature
@@ -366,7 +370,12 @@ def script(rules_path: str) -> None:
 REFERENCE = "prover_reference_"
 SCOPE_RESET = "#eval show Lean.Elab.Command.CommandElabM Unit from"
 _SORRY = re.compile(r"(?<![\w'.])sorry(?![\w'!?])")
-_DECL = re.compile(r"(?:theorem|lemma)\s+(\S+)(.*?):=|axiom\s+(\S+)(.*?)(?=\n\s*\n|\Z)", re.S)
+_DECL = re.compile(
+    r"(?:theorem|lemma)\s+(\S+)(.*?):=|axiom\s+(\S+)(.*?)(?=\n\s*\n|\Z)"
+    # a `def` (FILE mode sends each `example` as one): its signature never crosses a blank line
+    r"|(?<![\w.])def\s+(\S+)((?:(?!\n\s*\n).)*?):=",
+    re.S,
+)
 _CHECK = re.compile(r"example : type_of% @(\S+) := @_root_\.(\S+)")
 _SNIPPET = re.compile(
     r"^(axiom prover_reference_\S+.*?)\n\n(.*)\n\n(example : type_of% @\S+ := @_root_\.\S+\n"
@@ -389,11 +398,23 @@ def declared(cmd: str) -> list[tuple[str, str]]:
     real Lean would elaborate: the text up to binder names and grouping (`alpha_key`)."""
     return [
         (
-            (m.group(1) or m.group(3)).removeprefix("_root_."),
-            alpha_key(" ".join((m.group(2) or m.group(4) or "").split())),
+            (m.group(1) or m.group(3) or m.group(5)).removeprefix("_root_."),
+            alpha_key(" ".join((m.group(2) or m.group(4) or m.group(6) or "").split())),
         )
         for m in _DECL.finditer(cmd)
     ]
+
+
+def native_users(cmd: str) -> set[str]:
+    """Names declared in `cmd` whose text (up to the next declaration) runs `native_decide`:
+    Lean lists `Lean.ofReduceBool` under their `#print axioms`, whatever a rule says."""
+    found = list(_DECL.finditer(cmd))
+    ends = [m.start() for m in found[1:]] + [len(cmd)] if found else []
+    return {
+        (m.group(1) or m.group(3) or m.group(5)).removeprefix("_root_.")
+        for m, end in zip(found, ends, strict=True)
+        if "native_decide" in cmd[m.start() : end]
+    }
 
 
 _OPEN = {"(": ")", "{": "}", "[": "]", "⦃": "⦄"}
