@@ -26,7 +26,7 @@ from __future__ import annotations
 import bisect
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from prover.lean.acceptance import axioms_reason, has_sorry, parse_axioms
@@ -82,6 +82,63 @@ def display_name(decl: Declaration, offset: int) -> str:
     return decl.name if decl.name else f"example (line {decl.start_line + offset})"
 
 
+def display_names(rest: str, decls: list[Declaration], offset: int) -> list[str]:
+    """What the report calls each declaration: its name, or `example (line N)`, with the
+    column too where two examples share a line."""
+    shown = [display_name(d, offset) for d in decls]
+    twice = {name for name in shown if shown.count(name) > 1}
+    column_of = line_col(rest)
+    for i, decl in enumerate(decls):
+        if shown[i] in twice and not decl.name:
+            column = column_of(decl.command.keyword_offset)[1] + 1
+            shown[i] = f"example (line {decl.start_line + offset}, column {column})"
+    return shown
+
+
+def judged_declarations(rest: str) -> list[Declaration]:
+    """The theorems, lemmas and examples of `rest`, in order, those that do not start a line
+    included: Lean starts a command wherever the previous one ends (`src/Lean/Parser/
+    Module.lean`, `parseCommand`), so `example : P := p example : Q := q` is two examples.
+    `theorem` and `example` are keywords of every Lean, never identifiers: such a token in
+    code starts a command or is a parse error. (`lemma` is Mathlib's: a variable named `lemma`
+    in a file without Mathlib would be misread, and the theorem holding it rejected.)"""
+    found = declarations(rest)
+    at_line_start = {d.command.keyword_offset for d in found}
+    inside = [
+        t.start
+        for t in tokenize(rest)
+        if t.kind == "ident" and t.text in JUDGED and t.start not in at_line_start
+    ]
+    if not inside:
+        return [d for d in found if d.keyword in JUDGED]
+    # Read again with a line break before each: the same commands, each at a line start, so
+    # `declarations` gives its name (namespaces applied); offsets are then mapped back.
+    split = "".join(
+        rest[a:b] + ("\n" if b < len(rest) else "")
+        for a, b in zip([0, *inside], [*inside, len(rest)], strict=True)
+    )
+    original = {o + bisect.bisect_right(inside, o): o for o in [*at_line_start, *inside]}
+    starting = {d.command.keyword_offset: d for d in found}
+    line_of = line_col(rest)
+    out = []
+    for decl in declarations(split):
+        at = original.get(decl.command.keyword_offset)
+        if decl.keyword not in JUDGED or at is None:
+            continue
+        if at in starting:
+            out.append(starting[at])
+            continue
+        # Inside the lines of the declaration before it: its span runs from its keyword to
+        # the end of that one's (messages on the lines they share go to both).
+        end = next((d.end for d in reversed(found) if d.start <= at), len(rest))
+        command = replace(decl.command, start=at, end=end, keyword_offset=at)
+        last = max(at, len(rest[:end].rstrip()) - 1)
+        start_line, end_line = line_of(at)[0], line_of(last)[0]
+        out.append(replace(decl, start=at, end=end, start_line=start_line, end_line=end_line,
+                           command=command))  # fmt: skip
+    return out
+
+
 # Sent first after the header when the file goes to a remote verifier: its answer's line tells
 # how many lines the server split off as the header (Kimina and `prover serve` differ).
 MARKER = '#check ("prover: the file starts here" : String)'
@@ -94,13 +151,14 @@ def check_file(pool: ReplPool | RemoteVerifier, path: str, text: str) -> FileRep
     text = text.removeprefix("\ufeff")
     header, rest, _ = split_header(text)
     offset = header.count("\n")  # lines before `rest` starts
-    decls = [d for d in declarations(rest) if d.keyword in JUDGED]
+    decls = judged_declarations(rest)
     if not decls:
         raise NoTheorem(f"{path}: no theorem, lemma or example to check")
+    shown = display_names(rest, decls, offset)
     sent = _name_examples(rest, decls, offset)
     banned = _banned(text, len(header), decls)
     verdicts: dict[int, Verdict] = {
-        i: Verdict(display_name(decl, offset), False, "banned", detail=banned[i])
+        i: Verdict(shown[i], False, "banned", detail=banned[i])
         for i, decl in enumerate(decls)
         if i in banned
     }
@@ -127,11 +185,11 @@ def check_file(pool: ReplPool | RemoteVerifier, path: str, text: str) -> FileRep
         if i in verdicts:
             verdict = verdicts[i]
         elif failure is not None:
-            verdict = Verdict(display_name(decl, offset), False, failure[0], detail=failure[1])  # type: ignore[arg-type]
+            verdict = Verdict(shown[i], False, failure[0], detail=failure[1])  # type: ignore[arg-type]
         else:
             assert response is not None
             verdict = _judge(
-                display_name(decl, offset), name, _within(response, decl, offset), axioms,
+                shown[i], name, _within(response, decl, offset), axioms,
                 allow_native,
             )  # fmt: skip
         if verdict.accepted and replayed is not None:
@@ -205,6 +263,8 @@ def _name_examples(rest: str, decls: list[Declaration], offset: int) -> _Sent:
     """`rest` with each `example` keyword token replaced by `noncomputable def NAME` (a fresh
     unguessable name, so `#print axioms` and the replay can name it; see the module doc)."""
     at = line_col(rest)
+    code = [t for t in tokenize(rest) if t.kind not in ("comment", "doc_comment")]
+    code_starts = [t.start for t in code]
     pieces: list[str] = []
     local_names: dict[int, str] = {}
     by_line: dict[int, list[_Renamed]] = {}
@@ -216,8 +276,10 @@ def _name_examples(rest: str, decls: list[Declaration], offset: int) -> _Sent:
         assert rest.startswith("example", keyword_at), "declarations() gives the keyword token"
         line, column = at(keyword_at)
         local = f"{EXAMPLE_PREFIX}{line + offset}_{secrets.token_hex(4)}"
-        modifiers = set(decl.command.modifiers)
-        replacement = ("def " if modifiers & _NO_NONCOMPUTABLE else "noncomputable def ") + local
+        # `declModifiers`: `noncomputable` comes last but for `unsafe`/`partial`/`nonrec`
+        k = bisect.bisect_left(code_starts, keyword_at)
+        before = code[k - 1].text if k > 0 else ""
+        replacement = ("def " if before in _NO_NONCOMPUTABLE else "noncomputable def ") + local
         pieces += [rest[prev:keyword_at], replacement]
         prev = keyword_at + len("example")
         local_names[i] = local
@@ -226,9 +288,11 @@ def _name_examples(rest: str, decls: list[Declaration], offset: int) -> _Sent:
     if not local_names:
         return _Sent(rest, [d.name or "" for d in decls], _Columns({}))
     sent = "".join([*pieces, rest[prev:]])
-    # the full names as Lean gives them (namespaces applied), read from the text sent
+    # The full names as Lean gives them (namespaces applied), read from the text sent with a
+    # line break before each generated one (`declarations` sees commands at a line start).
+    split = "".join([*(p if k % 2 == 0 else "\n" + p for k, p in enumerate(pieces)), rest[prev:]])
     generated = set(local_names.values())
-    full = {d.local_name: d.name for d in declarations(sent) if d.local_name in generated}
+    full = {d.local_name: d.name for d in declarations(split) if d.local_name in generated}
     names = [
         (full.get(local_names[i]) or local_names[i]) if i in local_names else (d.name or "")
         for i, d in enumerate(decls)
