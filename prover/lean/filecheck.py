@@ -157,11 +157,7 @@ def check_file(pool: ReplPool | RemoteVerifier, path: str, text: str) -> FileRep
     shown = display_names(rest, decls, offset)
     sent = _name_examples(rest, decls, offset)
     banned = _banned(text, len(header), decls)
-    verdicts: dict[int, Verdict] = {
-        i: Verdict(shown[i], False, "banned", detail=banned[i])
-        for i, decl in enumerate(decls)
-        if i in banned
-    }
+    verdicts = {i: Verdict(shown[i], False, "banned", detail=why) for i, why in banned.items()}
     response: CommandResponse | None = None
     axioms: dict[str, list[str]] = {}
     failure: tuple[str, str] | None = None
@@ -188,10 +184,8 @@ def check_file(pool: ReplPool | RemoteVerifier, path: str, text: str) -> FileRep
             verdict = Verdict(shown[i], False, failure[0], detail=failure[1])  # type: ignore[arg-type]
         else:
             assert response is not None
-            verdict = _judge(
-                shown[i], name, _within(response, decl, offset), axioms,
-                allow_native,
-            )  # fmt: skip
+            within = _within(response, decl, offset)
+            verdict = _judge(shown[i], name, within, axioms, allow_native)
         if verdict.accepted and replayed is not None:
             verdict = _after_replay(verdict, name, replayed, allow_native)
         report.theorems.append(verdict)
