@@ -11,7 +11,9 @@ prover_example_L<line>_<random>`, and it is judged like a named theorem, under i
 `example (line N)`. A `def`, not a `theorem`: Lean elaborates an example as a definition
 (`src/Lean/Elab/DefView.lean`, `mkDefViewOfExample`: `DefKind.example`, optional type, any
 type, not only a proposition); `noncomputable` because an example is never compiled. Columns
-after the keyword on its line are mapped back in Lean's messages.
+after the keyword on its line are mapped back in Lean's messages (a message that names the
+declaration shows the generated name). A declaration that does not start its line
+(`example : P := p example : Q := q`) is judged too, as Lean reads it: a command of its own.
 
 A banned construct rejects every theorem of the file, not only the declaration it stands in:
 Lean starts a new command wherever the previous one ends (`src/Lean/Parser/Module.lean`,
