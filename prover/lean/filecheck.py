@@ -71,10 +71,13 @@ def check_file(pool: ReplPool | RemoteVerifier, path: str, text: str) -> FileRep
     decls = [d for d in declarations(rest) if d.keyword in JUDGED]
     if not decls:
         raise NoTheorem(f"{path}: no theorem, lemma or example to check")
-    banned_outside = find_banned(_outside(rest, decls), file_mode=True)
+    scan = pool.config.text_scan if isinstance(pool, ReplPool) else pool.text_scan
+    banned_outside = find_banned(_outside(rest, decls), file_mode=True) if scan else None
     verdicts: dict[int, Verdict] = {}
     for i, decl in enumerate(decls):
-        reason = banned_outside or find_banned(rest[decl.start : decl.end], file_mode=True)
+        reason = banned_outside or (
+            find_banned(rest[decl.start : decl.end], file_mode=True) if scan else None
+        )
         if reason:
             verdicts[i] = Verdict(display_name(decl, offset), False, "banned", detail=reason)
     response: CommandResponse | None = None

@@ -50,6 +50,7 @@ class VerifierConfig:
     ro_paths: list[str] = field(default_factory=sandboxes.extra_ro_paths)
     docker_image: str = "prover"
     verifier_url: str | None = None  # check on a Kimina-compatible server instead
+    text_scan: bool = True  # False (`prover selftest --lean-only`): banned code goes to Lean
 
 
 def default_workers(memory_mb: int) -> int:
@@ -302,7 +303,7 @@ class ReplPool:
 
         if plan.no_proof:
             return verdict("no_proof", detail="nothing to check in the proof text")
-        if plan.banned:
+        if plan.banned and self.config.text_scan:
             return verdict("banned", detail=plan.banned)
         deadline = float("inf")
 
