@@ -5,6 +5,7 @@ with what real Lean would, as recorded in the corpus's `lean` field)."""
 from __future__ import annotations
 
 import json
+from importlib import resources
 from pathlib import Path
 
 from prover.lean.extract import plan_check
@@ -13,7 +14,8 @@ from prover.lean.verdict import CheckItem
 
 from conftest import plain_factory
 
-CORPUS = Path(__file__).parent / "redteam" / "completions.jsonl"
+# the corpus ships in the package (`prover selftest` runs it too)
+CORPUS = Path(str(resources.files("prover.lean.canaries").joinpath("redteam.jsonl")))
 
 
 def load() -> list[dict]:
