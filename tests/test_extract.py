@@ -1,8 +1,9 @@
-"""plan_check: what is sent to Lean for a model's answer, always under the benchmark statement."""
+"""plan_check: what is sent to Lean for a model's answer: a tactic block under the benchmark's
+statement, a declared target as the model wrote it (never rewritten)."""
 
 from __future__ import annotations
 
-from prover.lean.extract import plan_check, strip_code_fence, target_name
+from prover.lean.extract import plan_check, statement_key, strip_code_fence, target_name
 from prover.lean.verdict import CheckItem
 
 HEADER = (
@@ -26,7 +27,8 @@ def test_name_from_statement_not_item() -> None:
 def test_tactic_block() -> None:
     p = plan("  subst h₁\n  linarith\n")
     assert p.code == STMT + "  subst h₁\n  linarith\n"
-    assert (p.no_proof, p.banned, p.statement_rewritten) == (False, None, False)
+    assert (p.no_proof, p.banned) == (False, None)
+    assert p.statement == HEAD
     assert "import" not in p.code  # the header is sent separately
 
 
@@ -70,7 +72,7 @@ def test_whole_file_with_header_lines() -> None:
     )
     p = plan(proof)
     assert p.code == STMT + "  linarith\n"
-    assert (p.no_proof, p.banned, p.statement_rewritten) == (False, None, False)
+    assert (p.no_proof, p.banned) == (False, None)
 
 
 def test_helpers_kept_and_rest_dropped() -> None:
@@ -90,26 +92,38 @@ def test_helpers_kept_and_rest_dropped() -> None:
     assert p.banned is None
 
 
-def test_statement_rewritten() -> None:
+def test_model_statement_sent_as_written() -> None:
+    # a weakened statement is sent as is: Lean's statement check rejects it, not the text
     p = plan("theorem mathd_algebra_109 : True := by\n  trivial\n")
-    assert p.statement_rewritten is True
-    assert p.code == STMT + "  trivial\n"
-    assert not p.no_proof
+    assert p.code == "theorem mathd_algebra_109 : True := by\n  trivial\n"
+    assert p.statement == "theorem mathd_algebra_109 : True :="
+    assert not p.no_proof and p.banned is None
+    assert p.statement_rewritten is False  # kept in verdicts for old readers, never set
 
 
-def test_whitespace_and_lemma_not_a_rewrite() -> None:
+def test_renamed_binders_kept() -> None:
+    # `h0`/`h1` for the benchmark's `h₀`/`h₁`: the body names what the model's statement bound
+    renamed = STMT.replace("h₀", "h0").replace("h₁", "h1")
+    p = plan(renamed + "  subst h1\n  linarith [h0]\n")
+    assert p.code == renamed + "  subst h1\n  linarith [h0]\n"
+    assert "h₀" not in p.code
+
+
+def test_whitespace_and_lemma_kept() -> None:
     proof = (
         "lemma mathd_algebra_109\n  (a b : ℝ)  (h₀ : 3 * a + 2 * b = 12)\n  (h₁ : a = 4) :\n"
         "  b = 0 := by\n  linarith\n"
     )
     p = plan(proof)
-    assert p.statement_rewritten is False
-    assert p.code == STMT + "  linarith\n"
+    assert p.code == proof
+    assert statement_key(p.statement) == statement_key(HEAD)
 
 
-def test_comment_in_signature_not_a_rewrite() -> None:
+def test_comment_in_signature_kept() -> None:
     proof = STMT.replace("(h₁ : a = 4)", "(h₁ : a = 4) -- given\n ") + "  linarith\n"
-    assert plan(proof).statement_rewritten is False
+    p = plan(proof)
+    assert p.code == proof
+    assert statement_key(p.statement) == statement_key(HEAD)
 
 
 def test_same_line_by() -> None:
@@ -146,7 +160,8 @@ def test_debug_option_in_modifier_banned() -> None:
     assert p.banned is not None and "skipKernelTC" in p.banned
 
 
-def test_doc_comment_and_attributes_of_target_replaced() -> None:
+def test_doc_comment_attributes_and_modifiers_of_target_dropped() -> None:
+    # `private` would rename the constant the statement check asks for
     p = plan("/-- doc -/\n@[simp] private " + STMT + "  linarith\n")
     assert p.code == STMT + "  linarith\n"
 

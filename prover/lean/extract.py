@@ -1,16 +1,20 @@
 """Turn a `CheckItem` into the one command sent to Lean in the benchmark header's environment.
 
 The model's answer is either a tactic block or Lean code that declares the target theorem
-(possibly after its own header lines and helpers). Whatever it wrote, the statement checked is
-always the benchmark's: checked text = header (sent separately) + helpers + statement + body.
+(possibly after its own header lines and helpers). A tactic block (or `:= term`) is sent under
+the benchmark's statement. A declared target is sent as the model wrote it (helpers + its
+statement + its body): the statement is never rewritten, so a proof that renames a binder
+(`h0` for `h₀`) still names what it bound. Whether that statement is the benchmark's is decided
+by Lean afterwards (`commands.statement_check_command`: the kernel compares the two types, for
+which binder names and grouping do not matter).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from prover.lean.banned import find_banned, find_command_in_body
+from prover.lean.banned import find_banned
 from prover.lean.source import (
     declarations,
     mask_all,
@@ -24,14 +28,19 @@ from prover.lean.verdict import CheckItem
 @dataclass(frozen=True)
 class CheckPlan:
     name: str  # the target's name, parsed from formal_statement (not item.name)
-    code: str  # one REPL cmd in the header's env: helpers + benchmark statement + body
-    statement_rewritten: bool
+    code: str  # one REPL cmd in the header's env: helpers + statement + body
     no_proof: bool  # nothing extractable
-    banned: str | None  # find_banned over helpers + body (or a helper reusing the target name)
+    banned: str | None  # the scan of `code` (or a helper reusing the target name)
     # For writing an accepted proof back into a file: declarations (and a `set_option ... in`)
     # that go before the theorem, and what follows the statement's `:=`.
     helpers: str = ""
     body: str = ""
+    # The statement sent, from its keyword up to and including its `:=` (the model's own when
+    # it declared the target, else the benchmark's).
+    statement: str = ""
+    # Kept in the verdict JSON for readers of earlier runs; always False since the model's
+    # statement is no longer replaced (RULES_REVISION 2).
+    statement_rewritten: bool = field(default=False, init=False)
 
 
 _FENCE_RE = re.compile(r"^[ \t]*```[ \t]*([\w+-]*)[ \t]*$", re.M)
@@ -92,10 +101,16 @@ def _statement_head(statement: str) -> str:
     return statement[: pos + 2]
 
 
-def _signature_key(text: str) -> str:
-    """Statement text compared modulo whitespace, comments and `lemma` vs `theorem`."""
+def statement_key(text: str) -> str:
+    """Statement text compared modulo whitespace, comments, «» and `lemma` vs `theorem`."""
     key = re.sub(r"\s+", "", mask_all(text).replace("«", "").replace("»", ""))
     return re.sub(r"^lemma", "theorem", key)
+
+
+def benchmark_statement(formal_statement: str) -> str:
+    """The benchmark statement from its keyword up to and including its `:=`."""
+    head = _statement_head(formal_statement)
+    return head[_keyword_at(head) :]
 
 
 def _is_blank(text: str) -> bool:
@@ -118,15 +133,15 @@ def _indent_tail(body: str) -> str:
     return first + sep + _indent_block(tail) if sep else body
 
 
-def _tactic_mode(item: CheckItem, rest: str) -> tuple[str, bool, str, str]:
-    """(code, no_proof, scanned text, body after `:=`) for a tactic block (or `:= term`)."""
+def _tactic_mode(item: CheckItem, rest: str) -> tuple[str, bool, str]:
+    """(code, no_proof, body after `:=`) for a tactic block (or `:= term`)."""
     commands = top_level_commands(rest)
     block = rest[: commands[0].start] if commands else rest
     head = _statement_head(item.formal_statement)
     m = _LEAD_ASSIGN_RE.match(mask_all(block))
     if m and not _LEAD_BY_RE.match(mask_all(block), m.end()):
         term = block[m.end() :].rstrip()  # `:= term`: a term proof
-        return f"{head}{term}\n", _is_blank(term), term, term
+        return f"{head}{term}\n", _is_blank(term), term
     if m:
         block = block[m.end() :]
     m = _LEAD_BY_RE.match(mask_all(block))
@@ -135,11 +150,12 @@ def _tactic_mode(item: CheckItem, rest: str) -> tuple[str, bool, str, str]:
     block = block.strip("\n").rstrip()
     # single line: start it on its own line, indented
     body = _indent_block(block.lstrip(" \t") if "\n" not in block else block)
-    return f"{head} by\n{body}\n", _is_blank(block), block, f" by\n{body}"
+    return f"{head} by\n{body}\n", _is_blank(block), f" by\n{body}"
 
 
 def plan_check(item: CheckItem) -> CheckPlan:
-    """What to send to Lean for `item`, or why not to send it."""
+    """What to send to Lean for `item`, or why not to send it. The scan reads exactly the
+    text sent (`code`), so nothing it did not see reaches Lean."""
     name = target_name(item)
     _header, rest, _n = split_header(strip_code_fence(item.proof, name))
     decls = declarations(rest)
@@ -147,16 +163,18 @@ def plan_check(item: CheckItem) -> CheckPlan:
     target = next((d for d in theorems if d.name == name), None)
     if target is None:
         # declared inside a namespace the model opened: still the target (the open
-        # namespace then lands in the helpers, where find_banned refuses it)
+        # namespace is then in the code sent, where the scan refuses it)
         target = next((d for d in theorems if d.local_name == name), None)
     if target is None:
-        code, no_proof, scanned, body = _tactic_mode(item, rest)
-        banned = find_banned(scanned) or find_command_in_body(scanned)
-        return CheckPlan(name, code, False, no_proof, banned, body=body)
+        code, no_proof, body = _tactic_mode(item, rest)
+        statement = benchmark_statement(item.formal_statement)
+        return CheckPlan(name, code, no_proof, find_banned(code), body=body, statement=statement)
 
     cmd = target.command
-    code = mask_all(rest)
+    masked = mask_all(rest)
     helpers = rest[: target.start]
+    # a `set_option ... in` before the target is kept; its doc comment, attributes and
+    # modifiers (`private` would hide the name the statement check asks for) are not sent
     modifier = rest[target.start : cmd.in_prefix_end] if cmd.in_prefix_end >= 0 else ""
     short = name.rsplit(".", 1)[-1]
     reused = next(
@@ -167,26 +185,25 @@ def plan_check(item: CheckItem) -> CheckPlan:
         ),
         None,
     )
-    sig = signature_end(code, cmd.keyword_offset, target.end)
-    body = rest[sig + 2 : target.end].rstrip() if sig >= 0 else ""
+    sig = signature_end(masked, cmd.keyword_offset, target.end)
+    if sig < 0:  # no `:=`: nothing to prove with
+        statement = rest[cmd.keyword_offset : target.end].rstrip()
+        return CheckPlan(name, statement + "\n", True, None, statement=statement)
+    statement = rest[cmd.keyword_offset : sig + 2]
+    body = rest[sig + 2 : target.end].rstrip()
     by = _LEAD_BY_RE.match(mask_all(body))
     if by:
         body = _indent_tail(body)
-    head = _statement_head(item.formal_statement)
-    rewritten = _signature_key(rest[cmd.keyword_offset : sig + 2] if sig >= 0 else "") != (
-        _signature_key(head[_keyword_at(head) :])
-    )
-    no_proof = sig < 0 or _is_blank(body[by.end() :] if by else body)
+    no_proof = _is_blank(body[by.end() :] if by else body)
 
     prefix = helpers.rstrip() + "\n\n" if helpers.strip() else ""
     if modifier:
         prefix += modifier.strip() + "\n"
-    text = prefix + head + body + "\n"
-
-    banned = find_banned(helpers + modifier + "\n" + body) or find_command_in_body(body)
+    code = prefix + statement + body + "\n"
+    banned = find_banned(code)
     if banned is None and reused is not None:
         banned = f"helper `{reused.local_name}` reuses the target's name `{short}`"
-    return CheckPlan(name, text, rewritten, no_proof, banned, prefix, body)
+    return CheckPlan(name, code, no_proof, banned, prefix, body, statement)
 
 
 def _keyword_at(statement: str) -> int:

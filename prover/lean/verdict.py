@@ -51,6 +51,8 @@ class Verdict:
     reason: Reason
     axioms: list[str] = field(default_factory=list)
     messages: list[dict[str, Any]] = field(default_factory=list)
+    # Always False since RULES_REVISION 2 (the model's statement is checked as written); kept so
+    # the verdict JSON keeps its fields for readers of earlier runs.
     statement_rewritten: bool = False
     time_s: float = 0.0
     detail: str = ""  # one human line: which construct was banned, why the process died, ...

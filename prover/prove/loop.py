@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from prover.lean.extract import plan_check
+from prover.lean.extract import benchmark_statement, plan_check, statement_key
 from prover.lean.source import declarations, top_level_commands
 from prover.lean.verdict import CheckItem, Verdict
 from prover.models.base import ModelBackend, SamplingParams
@@ -153,7 +153,8 @@ def _prove_one(
         winner = None
         for item, verdict in verifier.check_many(items):  # type: ignore[attr-defined]
             if verdict.accepted:
-                clash = helper_clash(plan_check(item).helpers, text)
+                plan = plan_check(item)
+                clash = helper_clash(plan.helpers, text) or restated(plan.statement, statement)
                 if clash is not None:  # accepted here, but it would not compile in the file
                     verdict = Verdict(verdict.name, False, "banned", detail=clash)
             result.reasons[verdict.reason] = result.reasons.get(verdict.reason, 0) + 1
@@ -178,6 +179,15 @@ def _prove_one(
     if on_progress is not None:
         on_progress(result)
     return result
+
+
+def restated(sent: str, statement: str) -> str | None:
+    """Why a proof checked under the statement `sent` cannot be written under the file's
+    `statement`, or None. Only the body is written back: a proof whose statement differs from
+    the file's in anything but layout (renamed binders, say) may not compile under it."""
+    if statement_key(sent) == statement_key(benchmark_statement(statement)):
+        return None
+    return "the proof restates the theorem differently: its body cannot go under the file's"
 
 
 _HELPER_KEYWORDS = frozenset({"theorem", "lemma", "def", "abbrev", "structure", "inductive"})

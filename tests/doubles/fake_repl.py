@@ -302,12 +302,53 @@ _SNIPPET = re.compile(
 
 
 def declared(cmd: str) -> list[tuple[str, str]]:
-    """(name, statement text) of each theorem the command declares; the statement text is
-    what a real Lean would elaborate, compared here textually."""
+    """(name, statement key) of each theorem the command declares; the key stands for what a
+    real Lean would elaborate: the text up to binder names and grouping (`alpha_key`)."""
     return [
-        (m.group(1) or m.group(3), " ".join((m.group(2) or m.group(4) or "").split()))
+        (m.group(1) or m.group(3), alpha_key(" ".join((m.group(2) or m.group(4) or "").split())))
         for m in _DECL.finditer(cmd)
     ]
+
+
+_OPEN = {"(": ")", "{": "}", "[": "]", "⦃": "⦄"}
+
+
+def alpha_key(signature: str) -> str:
+    """`signature` (binders, `:`, conclusion) with its binder groups split into one binder
+    each and the names bound renamed by position: two statements that differ only in binder
+    names (`h0` for `h₀`) or grouping (`(a b : ℝ)` for `(a : ℝ) (b : ℝ)`) get one key, as the
+    kernel's types would be equal. Text it cannot read is kept as it is."""
+    binders: list[tuple[str, str, str]] = []  # (bracket, name, type)
+    i = 0
+    while i < len(signature) and signature[i] in _OPEN:
+        depth, j = 0, i
+        while j < len(signature):
+            if signature[j] in _OPEN:
+                depth += 1
+            elif signature[j] in _OPEN.values():
+                depth -= 1
+                if depth == 0:
+                    break
+            j += 1
+        inner = signature[i + 1 : j]
+        names, colon, kind = inner.partition(" : ")
+        if not colon:  # `[Fact p]`: an anonymous instance
+            binders.append((signature[i], "", inner.strip()))
+        else:
+            binders += [(signature[i], n, kind.strip()) for n in names.split()]
+        i = j + 1
+        while i < len(signature) and signature[i] == " ":
+            i += 1
+    rest = signature[i:]
+    renamed = {name: f"x{k}" for k, (_, name, _) in enumerate(binders) if name}
+
+    def rename(text: str) -> str:
+        for name, new in renamed.items():
+            text = re.sub(rf"(?<![\w'.]){re.escape(name)}(?![\w'])", new, text)
+        return text
+
+    parts = [f"{b}{rename(t)}" for b, _, t in binders]
+    return " ".join(parts) + " " + rename(rest)
 
 
 def verifier_answers(cmd: str, axioms_of: dict, signatures: dict) -> list[dict]:
