@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from prover.jsonl import read_jsonl
+from prover.lean.input_check import text_problem, unencodable_field
 from prover.lean.source import (
     declarations,
     mask_all,
@@ -201,6 +202,15 @@ def _record(row: dict[str, Any], where: str) -> Problem:
     bad = [k for k in REQUIRED_FIELDS if not isinstance(row[k], str)]
     if bad:
         raise SuiteError(f"{where}: field(s) {', '.join(bad)} must be strings")
+    # Suite text reaches Lean and prompts: text with no UTF-8 form (or a NUL in Lean text)
+    # is a one-line error naming the line, not a crash mid-run.
+    for k in (*REQUIRED_FIELDS, "context"):
+        problem = text_problem(k, row[k]) if isinstance(row.get(k), str) else None
+        if problem is not None:
+            raise SuiteError(f"{where}: {problem}")
+    unencodable = unencodable_field(row)
+    if unencodable is not None:
+        raise SuiteError(f"{where}: {unencodable} holds a lone surrogate (no UTF-8 form)")
     extra = {k: v for k, v in row.items() if k not in REQUIRED_FIELDS}
     return Problem(
         name=row["name"],
@@ -227,7 +237,7 @@ def _lean_problem(path: Path) -> Problem:
     lines, formal_statement = the theorem up to `:= by`; declarations above the theorem go to
     `extra["context"]`, a doc comment on it to `extra["informal_prefix"]`."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte order mark is not Lean text
     except (OSError, UnicodeDecodeError) as e:
         raise SuiteError(f"cannot read {path}: {_one_line(e)}") from None
     header, rest, _ = split_header(text)

@@ -21,7 +21,9 @@ from prover.lean.verdict import CheckItem
 CACHE_FILE = "verdicts.sqlite"
 # Verdict reasons that say something about the proof, not about the checker's luck: a timeout
 # or a crash may pass on a quieter machine, so those are never cached.
-CACHEABLE = frozenset({"ok", "no_proof", "banned", "error", "sorry", "native", "axiom"})
+CACHEABLE = frozenset(
+    {"ok", "no_proof", "banned", "error", "sorry", "native", "axiom", "invalid_input"}
+)
 
 
 def text_hash(checker: str, item: CheckItem) -> str:
@@ -29,7 +31,8 @@ def text_hash(checker: str, item: CheckItem) -> str:
         [checker, item.header, item.context, item.formal_statement, item.proof],
         ensure_ascii=False,
     )
-    return hashlib.sha256(payload.encode()).hexdigest()
+    # surrogatepass: a model's text may hold a lone surrogate; hashing it must not crash
+    return hashlib.sha256(payload.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class CacheError(ValueError):

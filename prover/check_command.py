@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -11,9 +12,16 @@ from rich.table import Table
 
 from prover.errors import UsageError
 from prover.lean.filecheck import NoTheorem, check_file
-from prover.lean.items_io import VerdictWriter, finished_keys, iter_pending, read_items
+from prover.lean.items_io import (
+    InvalidRecord,
+    VerdictWriter,
+    finished_keys,
+    iter_pending,
+    read_items,
+)
 from prover.lean.pool import ReplPool
 from prover.lean.remote import RemoteVerifier
+from prover.lean.verdict import CheckItem
 
 
 def run_file(pool: ReplPool | RemoteVerifier, path: Path, text: str, *, as_json: bool) -> int:
@@ -44,27 +52,48 @@ def _short(detail: str, messages: list[dict]) -> str:
     return first[:120]
 
 
+def refuse_output_over_input(items_path: Path, out: Path) -> None:
+    """`--out` must not be the input: verdicts appended to it would become records."""
+    same = items_path.resolve() == out.resolve()
+    if not same and items_path.exists() and out.exists():
+        same = os.path.samefile(items_path, out)  # a hard link
+    if same:
+        raise UsageError(f"--out {out} is the --jsonl input itself: write verdicts elsewhere")
+
+
 def run_jsonl(pool: ReplPool | RemoteVerifier, items_path: Path, out: Path | None) -> int:
-    items = read_items(items_path)  # validates every line before any REPL work
+    if out is not None:
+        refuse_output_over_input(items_path, out)
+    entries = read_items(items_path)  # reads every line before any REPL work
     done = finished_keys(out) if out is not None else set()
     writer = (
         VerdictWriter.open(out) if out is not None else VerdictWriter(sys.stdout, durable=False)
     )
-    pending = list(iter_pending(items, done))
-    keys = {id(item): key for key, item in pending}
+    pending = list(iter_pending(entries, done))
+    invalid = [(key, e) for key, e in pending if isinstance(e, InvalidRecord)]
+    checkable = [(key, e) for key, e in pending if isinstance(e, CheckItem)]
+    keys = {id(item): key for key, item in checkable}
     accepted = checked = 0
     try:
-        for item, verdict in pool.check_many(item for _, item in pending):
+        for key, bad in invalid:  # judged without Lean, written first
+            writer.write(key, bad.verdict())
+        for item, verdict in pool.check_many(item for _, item in checkable):
             writer.write(keys[id(item)], verdict)
             checked += 1
             accepted += verdict.accepted
     finally:
         if out is not None:
             writer.close()
-    skipped = len(items) - len(pending)
+    skipped = len(entries) - len(pending)
     stats = getattr(pool, "stats", None)  # a remote verifier keeps none
     print(
         f"prover check: {checked} checked, {accepted} accepted"
+        + (
+            f", {len(invalid)} invalid input (first: {items_path}:{invalid[0][1].line}: "
+            f"{invalid[0][1].problem})"
+            if invalid
+            else ""
+        )
         + (f", {skipped} already in {out}" if skipped else "")
         + (f"; header elaborations: {stats.header_elaborations}" if stats else ""),
         file=sys.stderr,

@@ -91,6 +91,10 @@ def check(
         raise UsageError("--json is for FILE mode; JSONL mode always writes JSON lines")
     if file is not None and out is not None:
         raise UsageError("--out is for --jsonl mode; FILE mode prints its report (--json)")
+    if jsonl is not None and out is not None:
+        from prover.check_command import refuse_output_over_input
+
+        refuse_output_over_input(jsonl, out)  # before any verdict is appended to the input
     config = verifier_config(
         timeout=timeout,
         memory_mb=memory_mb,
@@ -373,9 +377,14 @@ def read_lean_file(path: Path) -> str:
     except OSError as exc:
         raise UsageError(f"{path}: cannot read ({exc.strerror})") from None
     try:
-        return data.decode("utf-8")
+        # utf-8-sig: a leading byte order mark is an encoding signature, not Lean text
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise UsageError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    nul = text.find("\0")
+    if nul >= 0:  # never Lean source; tools on the way could cut the text there
+        raise UsageError(f"{path}: holds a NUL character (line {text.count(chr(10), 0, nul) + 1})")
+    return text
 
 
 def _terminate(signum: int, frame: object) -> None:

@@ -6,56 +6,124 @@ import hashlib
 import json
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from prover.errors import UsageError
-from prover.jsonl import read_jsonl
+from prover.jsonl import BadLine, iter_json_lines, parse_json_text
+from prover.lean.input_check import (
+    clean_name,
+    invalid_input_verdict,
+    json_type,
+    text_problem,
+    unencodable_at,
+)
 from prover.lean.verdict import CheckItem, Verdict
 
 REQUIRED = ("name", "header", "formal_statement", "proof")
+ID_FIELDS = ("id", "custom_id")
+
+
+@dataclass(frozen=True)
+class InvalidRecord:
+    """A line that cannot be checked; it still gets a verdict (`invalid_input`), so one bad
+    record never stops the others and every non-blank input line has one verdict."""
+
+    line: int
+    name: str  # the record's `name` when it is usable text, else ""
+    problem: str  # one line: why
+
+    @property
+    def detail(self) -> str:
+        return f"line {self.line}: {self.problem}"
+
+    def verdict(self) -> Verdict:
+        return invalid_input_verdict(self.name, self.detail)
+
+
+Entry = CheckItem | InvalidRecord
 
 
 def content_key(record: dict[str, Any]) -> str:
     """A hash of what is checked: the same proof of the same statement under the same header."""
-    digest = hashlib.sha256(
-        json.dumps([record[f] for f in REQUIRED], ensure_ascii=False).encode()
-    ).hexdigest()
+    payload = json.dumps([record[f] for f in REQUIRED], ensure_ascii=False)
+    # surrogatepass: a key must exist for any str, even one that cannot be checked
+    digest = hashlib.sha256(payload.encode("utf-8", "surrogatepass")).hexdigest()
     return digest[:24]
 
 
-def read_items(path: Path) -> list[tuple[str, CheckItem]]:
-    """All records of a JSONL file as (key, item); a bad line is a UsageError naming it.
+def _explicit_id(record: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(key, problem) from `id` / `custom_id`: a string, or an integer written in decimal (its
+    canonical JSON form). Anything else (an object, a float, a boolean) is no key: the record
+    is `invalid_input`, keyed by its line, never by a Python repr."""
+    for field in ID_FIELDS:
+        value = record.get(field)
+        if value is None:
+            continue
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value), None
+        if not isinstance(value, str):
+            return None, f"`{field}` is {json_type(value)}: an id is a string or an integer"
+        problem = text_problem(field, value)
+        if problem is not None:
+            return None, problem
+        return value, None
+    return None, None
 
-    A record's key (its identity across runs, for resuming) is its `id` / `custom_id`, which
-    must then be unique; else a hash of what it checks plus its occurrence number, so k equal
-    samples of one problem stay k records (pass@k counts each)."""
-    items: list[tuple[str, CheckItem]] = []
-    seen_ids: dict[str, int] = {}
+
+def _record_problem(value: Any) -> str | None:
+    if isinstance(value, BadLine):
+        return str(value)
+    if not isinstance(value, dict):
+        return f"expected a JSON object, got {json_type(value)}"
+    missing = [f for f in REQUIRED if f not in value]
+    if missing:
+        return f"missing field(s) {', '.join(missing)}"
+    for field in REQUIRED:
+        problem = text_problem(field, value[field])
+        if problem is not None:
+            return problem
+    return None
+
+
+def read_items(path: Path) -> list[tuple[str, Entry]]:
+    """Every non-blank line of a JSONL file as (key, item), or (key, InvalidRecord) for a line
+    that cannot be checked: not JSON, not UTF-8, not an object, nested too deep, duplicate
+    keys, a required field missing or not a string, text with no UTF-8 form or a NUL, an id
+    that is neither a string nor an integer. Decided per line so the others still run.
+
+    A record's key (its identity across runs, for resuming) is its `id` / `custom_id`; else,
+    for a checkable record, a hash of what it checks plus its occurrence number, so k equal
+    samples of one problem stay k records (pass@k counts each); else `line N`. Keys must be
+    unique within a file: a clash is a UsageError (a verdict could not be told apart), found
+    before any work, so nothing already written is touched."""
+    entries: list[tuple[str, Entry]] = []
+    seen: dict[str, int] = {}
     occurrences: dict[str, int] = {}
-    for number, record in read_jsonl(path, UsageError):
-        missing = [f for f in REQUIRED if not isinstance(record.get(f), str)]
-        if missing:
-            raise UsageError(
-                f"{path}:{number}: missing or non-string field(s) {', '.join(missing)}"
+    for number, value in iter_json_lines(path, UsageError):
+        record = value if isinstance(value, dict) else {}
+        explicit, id_problem = _explicit_id(record)
+        problem = _record_problem(value) or id_problem
+        entry: Entry
+        if problem is None:
+            entry = CheckItem(
+                *(record[f] for f in REQUIRED),
+                extra={k: v for k, v in record.items() if k not in REQUIRED},
             )
-        explicit = next(
-            (str(record[f]) for f in ("id", "custom_id") if record.get(f) is not None), None
-        )
-        if explicit is not None:
-            if explicit in seen_ids:
-                raise UsageError(
-                    f"{path}:{number}: id {explicit!r} already used on line {seen_ids[explicit]}"
-                )
-            seen_ids[explicit] = number
-            key = explicit
+            if explicit is None:
+                content = content_key(record)
+                occurrences[content] = occurrences.get(content, 0) + 1
+                explicit = f"{content}-{occurrences[content]}"
         else:
-            content = content_key(record)
-            occurrences[content] = occurrences.get(content, 0) + 1
-            key = f"{content}-{occurrences[content]}"
-        extra = {k: v for k, v in record.items() if k not in REQUIRED}
-        items.append((key, CheckItem(*(record[f] for f in REQUIRED), extra=extra)))
-    return items
+            entry = InvalidRecord(number, clean_name(record.get("name")), problem)
+        key = explicit if explicit is not None else f"line {number}"
+        if key in seen:
+            shown = repr(key) if len(key) <= 80 else repr(key[:80]) + "..."
+            raise UsageError(f"{path}:{number}: id {shown} already used on line {seen[key]}")
+        seen[key] = number
+        entries.append((key, entry))
+    return entries
 
 
 def finished_keys(path: Path) -> set[str]:
@@ -68,11 +136,12 @@ def finished_keys(path: Path) -> set[str]:
     with path.open("rb") as f:
         for raw in f:
             try:
-                record = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError):
+                record = parse_json_text(raw)
+            except BadLine:
                 continue
-            if isinstance(record, dict) and "id" in record and "reason" in record:
-                keys.add(str(record["id"]))
+            key = record.get("id") if isinstance(record, dict) else None
+            if isinstance(key, str) and "reason" in record:
+                keys.add(key)
     return keys
 
 
@@ -102,7 +171,12 @@ class VerdictWriter:
 
     def write(self, key: str, verdict: Verdict) -> None:
         record = {"id": key, **verdict.to_json()}
-        self._stream.write(json.dumps(record, ensure_ascii=False) + "\n")
+        line = json.dumps(record, ensure_ascii=False)
+        if unencodable_at(line) is not None:
+            # text from elsewhere (a remote server's messages) with a lone surrogate: \u
+            # escapes keep the line valid JSON instead of failing halfway through a write
+            line = json.dumps(record, ensure_ascii=True)
+        self._stream.write(line + "\n")
         self._stream.flush()
         if self._durable:
             os.fsync(self._stream.fileno())
@@ -111,8 +185,6 @@ class VerdictWriter:
         self._stream.close()
 
 
-def iter_pending(
-    items: list[tuple[str, CheckItem]], done: set[str]
-) -> Iterator[tuple[str, CheckItem]]:
+def iter_pending(items: list[tuple[str, Entry]], done: set[str]) -> Iterator[tuple[str, Entry]]:
     """The records whose verdict is not in `done` yet (keys are unique within a file)."""
     return ((key, item) for key, item in items if key not in done)

@@ -17,11 +17,24 @@ class ProtocolError(Exception):
     """The REPL's output is not a response (garbage, truncated, not an object)."""
 
 
+class UnencodableRequest(ValueError):
+    """A request holding a lone surrogate: it has no UTF-8 form, so it cannot be sent."""
+
+
 def encode_request(request: dict[str, Any]) -> bytes:
     # Raw UTF-8, not \u escapes: older Lean JSON parsers do not join surrogate pairs, so
     # `𝓝` (U+1D4DD) sent escaped would arrive broken. json.dumps still escapes every control
     # character, so the request stays on one line.
-    return (json.dumps(request, ensure_ascii=False) + "\n\n").encode("utf-8")
+    text = json.dumps(request, ensure_ascii=False) + "\n\n"
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        # Raised before a byte is written (the process stays usable). Escaping it as \ud800
+        # instead would leave Lean's JSON parser to decide what a lone surrogate becomes.
+        raise UnencodableRequest(
+            f"the text holds a lone surrogate (U+{ord(text[exc.start]):04X}), which has no "
+            "UTF-8 form: it cannot be sent to Lean"
+        ) from None
 
 
 def command_request(cmd: str, env: int | None = None, **options: Any) -> dict[str, Any]:

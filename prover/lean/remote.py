@@ -15,6 +15,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from prover.lean.extract import plan_check
+from prover.lean.input_check import invalid_input_verdict, item_problem
 from prover.lean.snippet import judge_remote, remote_snippet
 from prover.lean.verdict import CheckItem, Verdict
 
@@ -130,10 +131,16 @@ class RemoteVerifier:
         self.workers = max(1, min(self.workers, capacity // self.batch_size))
 
     def _check_batch(self, items: list[CheckItem]) -> list[Verdict]:
-        plans = [plan_check(item) for item in items]
         verdicts: list[Verdict | None] = [None] * len(items)
+        for i, item in enumerate(items):
+            problem = item_problem(item)  # text that cannot travel (no UTF-8 form, a NUL)
+            if problem is not None:
+                verdicts[i] = invalid_input_verdict(item.name, problem)
+        plans = [None if v else plan_check(item) for item, v in zip(items, verdicts, strict=True)]
         snippets = []
         for i, (item, plan) in enumerate(zip(items, plans, strict=True)):
+            if plan is None:
+                continue
             if plan.no_proof:
                 verdicts[i] = Verdict(
                     item.name, False, "no_proof", detail="nothing to check in the proof text"
@@ -157,9 +164,9 @@ class RemoteVerifier:
             for snippet in snippets:
                 i = int(snippet["id"])
                 result = results.get(snippet["id"], {"error": "no result for this snippet"})
-                verdicts[i] = judge_remote(
-                    items[i], plans[i], result, allow_native=self.allow_native
-                )
+                plan = plans[i]
+                assert plan is not None
+                verdicts[i] = judge_remote(items[i], plan, result, allow_native=self.allow_native)
         return [v for v in verdicts if v is not None]
 
     def run_snippet(self, code: str) -> dict[str, Any]:

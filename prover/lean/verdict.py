@@ -6,7 +6,17 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 Reason = Literal[
-    "ok", "no_proof", "banned", "timeout", "memory", "crash", "error", "sorry", "native", "axiom"
+    "ok",
+    "no_proof",
+    "banned",
+    "timeout",
+    "memory",
+    "crash",
+    "error",
+    "sorry",
+    "native",
+    "axiom",
+    "invalid_input",
 ]
 REASONS: tuple[str, ...] = (
     "ok",
@@ -19,6 +29,7 @@ REASONS: tuple[str, ...] = (
     "sorry",
     "native",
     "axiom",
+    "invalid_input",  # the record itself is unusable (not JSON, not UTF-8-encodable, ...)
 )
 
 # Axioms every Mathlib proof may use; anything else fails the last rung.

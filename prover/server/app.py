@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -19,14 +20,31 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from pydantic import BaseModel, Field
 
+from prover.lean.input_check import text_problem, unencodable_at
 from prover.lean.pool import ReplPool
 from prover.lean.repl import HeaderFailure, ReplFailure
 from prover.lean.snippet import KIMINA_TIMEOUT
 from prover.lean.source import split_header
+
+
+class SafeJSONResponse(JSONResponse):
+    """JSON that always encodes: a lone surrogate (a client's `id`, echoed back, or its text
+    quoted in a validation error) is written as a `\\ud800` escape instead of failing with 500."""
+
+    def render(self, content: Any) -> bytes:
+        text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        if unencodable_at(text) is not None:
+            text = json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+        return text.encode("utf-8")
+
+
+INVALID_INPUT = "invalid_input"
 
 
 class Snippet(BaseModel):
@@ -149,7 +167,16 @@ def create_app(
             state["executor"].shutdown(wait=True)
             pool.close()
 
-    app = FastAPI(title="prover verifier", lifespan=lifespan)
+    # Bodies FastAPI cannot parse (JSON nested past Python's recursion limit included) are
+    # its 400; bodies of the wrong shape its 422; text that cannot reach Lean (a lone
+    # surrogate, a NUL) a per-snippet `invalid_input` error: never a 500, never a dead REPL.
+    app = FastAPI(
+        title="prover verifier", lifespan=lifespan, default_response_class=SafeJSONResponse
+    )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_body(request: Request, exc: RequestValidationError) -> Response:
+        return SafeJSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Callable[..., Any]) -> Response:
@@ -186,15 +213,23 @@ def create_app(
         pool: ReplPool = state["pool"]
 
         def one(code: str) -> dict[str, Any]:
+            problem = text_problem("code", code)
             try:
-                result = run_snippet(pool, code, timeout)
+                if problem is not None:  # decided here: the REPL could not even be sent it
+                    result = {"error": f"{INVALID_INPUT}: {problem}", "response": None, "time": 0}
+                else:
+                    result = run_snippet(pool, code, timeout)
             finally:
                 admission.give_back(1)
                 in_flight.dec()
             outcome = (
                 "ok"
                 if result["error"] is None
-                else ("timeout" if result["error"] == KIMINA_TIMEOUT else "failed")
+                else "timeout"
+                if result["error"] == KIMINA_TIMEOUT
+                else INVALID_INPUT
+                if problem is not None
+                else "failed"
             )
             snippets_total.labels(outcome).inc()
             snippet_seconds.observe(result["time"])
@@ -225,6 +260,10 @@ def create_app(
 
         if state["prover"] is None:
             raise HTTPException(503, "no model loaded: start `prover serve` with --model")
+        for field in ("header", "formal_statement", "informal_prefix"):
+            problem = text_problem(field, getattr(body, field))
+            if problem is not None:
+                raise HTTPException(422, f"{INVALID_INPUT}: {problem}")
         admission: Admission = state["admission"]
         if body.attempts > admission.capacity:
             raise HTTPException(422, f"attempts over the server's capacity ({admission.capacity})")
