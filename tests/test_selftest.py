@@ -168,3 +168,28 @@ def test_other_versions_run_their_own_header(tmp_path, version) -> None:
     document = json.loads(result.stdout)
     assert document["canary_version"] == version.removeprefix("v").removesuffix(".0")
     assert "note: the verifier runs Lean 4.24.0" in result.stderr
+
+
+@pytest.mark.slow
+def test_a_built_wheel_ships_the_corpus(tmp_path) -> None:
+    """`pip install .` (not editable) installs from a wheel: the corpus must be inside it."""
+    import shutil
+    import subprocess
+    import zipfile
+
+    source = tmp_path / "src"
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "build")
+    for part in ("prover", "harness", "training"):
+        shutil.copytree(ROOT / part, source / part, ignore=ignore)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(tmp_path / "dist"), str(source)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    if built.returncode != 0 and "No module named" in built.stderr:
+        pytest.skip(f"cannot build a wheel here: {built.stderr.strip().splitlines()[-1]}")
+    assert built.returncode == 0, built.stderr
+    (wheel,) = (tmp_path / "dist").glob("prover-*.whl")
+    assert "prover/lean/canaries/redteam.jsonl" in zipfile.ZipFile(wheel).namelist()
