@@ -11,6 +11,7 @@ import typer
 
 from prover.errors import UsageError
 from prover.lean.remote import VerifierUnavailable
+from prover.lean.replay import ReplayUnsupported
 from prover.lean.sandbox import ReplNotFound, SandboxUnavailable
 from prover.model_options import (
     ApiBase,
@@ -26,6 +27,7 @@ from prover.model_options import (
 from prover.verifier_options import (
     AllowNative,
     MemoryMb,
+    NoReplay,
     RecycleAfter,
     Repl,
     ReplCwd,
@@ -78,6 +80,7 @@ def check(
     workers: Workers = None,
     allow_native: AllowNative = False,
     recycle_after: RecycleAfter = 1000,
+    no_replay: NoReplay = False,
     verifier: VerifierUrl = None,
 ) -> None:
     """Did Lean accept these proofs? Strict: no error, no sorry, the benchmark's own statement,
@@ -104,6 +107,7 @@ def check(
         workers=workers,
         allow_native=allow_native,
         recycle_after=recycle_after,
+        replay=not no_replay,
         verifier_url=verifier,
     )
     if file is not None:
@@ -155,6 +159,7 @@ def prove(
     workers: Workers = None,
     allow_native: AllowNative = False,
     recycle_after: RecycleAfter = 1000,
+    no_replay: NoReplay = False,
     verifier: VerifierUrl = None,
 ) -> None:
     """Fill every `sorry` in FILE with a proof Lean accepted. Exit 0 if all were filled,
@@ -183,6 +188,7 @@ def prove(
         workers=workers,
         allow_native=allow_native,
         recycle_after=recycle_after,
+        replay=not no_replay,
         verifier_url=verifier,
     )
     model_name = model or default_model(backend)
@@ -249,6 +255,7 @@ def serve(
     repl_cwd: ReplCwd = None,
     workers: Workers = None,
     recycle_after: RecycleAfter = 1000,
+    no_replay: NoReplay = False,
 ) -> None:
     """Serve the verifier over HTTP: Kimina-compatible `POST /api/check` and `POST /verify`,
     `GET /health`, `GET /metrics`. Set PROVER_API_KEY to require that key."""
@@ -269,6 +276,7 @@ def serve(
         workers=workers,
         allow_native=False,
         recycle_after=recycle_after,
+        replay=not no_replay,
     )
     kind = resolve_kind(sandbox)
     if kind == "none" and not insecure and not os.environ.get(IN_CONTAINER_VAR):
@@ -396,7 +404,13 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _terminate)
     try:
         app()  # standalone: usage errors are reported by Typer (exit 2), then sys.exit
-    except (UsageError, ReplNotFound, SandboxUnavailable, VerifierUnavailable) as exc:
+    except (
+        UsageError,
+        ReplNotFound,
+        SandboxUnavailable,
+        VerifierUnavailable,
+        ReplayUnsupported,
+    ) as exc:
         print(f"prover: {exc}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:

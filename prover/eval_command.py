@@ -27,6 +27,7 @@ from prover.model_options import (
 from prover.verifier_options import (
     AllowNative,
     MemoryMb,
+    NoReplay,
     RecycleAfter,
     Repl,
     ReplCwd,
@@ -126,6 +127,7 @@ def eval_command(
     workers: Workers = None,
     allow_native: AllowNative = False,
     recycle_after: RecycleAfter = 1000,
+    no_replay: NoReplay = False,
     verifier: VerifierUrl = None,
 ) -> None:
     """Sample N completions per problem, verify every one, and write RUN_DIR/results.json
@@ -179,7 +181,7 @@ def eval_command(
     config = verifier_config(
         timeout=timeout, memory_mb=memory_mb, sandbox=sandbox, repl=repl, repl_cwd=repl_cwd,
         workers=workers, allow_native=allow_native, recycle_after=recycle_after,
-        verifier_url=verifier,
+        verifier_url=verifier, replay=not no_replay,
     )  # fmt: skip
     from prover.eval_run import EvalSettings, execute
 

@@ -12,6 +12,7 @@ import typer
 from prover.errors import UsageError
 from prover.verifier_options import (
     MemoryMb,
+    NoReplay,
     RecycleAfter,
     Repl,
     ReplCwd,
@@ -117,6 +118,7 @@ def suite_check(
     repl_cwd: ReplCwd = None,
     workers: Workers = None,
     recycle_after: RecycleAfter = 1000,
+    no_replay: NoReplay = False,
     verifier: VerifierUrl = None,
 ) -> None:
     """Elaborate every statement of SUITE with `sorry` and list those that do not (renamed
@@ -143,6 +145,7 @@ def suite_check(
         workers=workers,
         allow_native=False,  # no proofs here, so no axioms to judge
         recycle_after=recycle_after,
+        replay=not no_replay,
         verifier_url=verifier,
     )
     with open_verifier(config) as checker:

@@ -93,6 +93,16 @@ RecycleAfter = Annotated[
         min=1,
     ),
 ]
+NoReplay = Annotated[
+    bool,
+    typer.Option(
+        "--no-replay",
+        help="Skip the kernel replay rung (an accepted proof's environment rebuilt through "
+        "Lean's kernel in a fresh REPL, then judged again). Needed for REPLs from v4.30 on, "
+        "whose unpickling does not re-check.",
+        rich_help_panel=PANEL,
+    ),
+]
 
 
 def verifier_config(
@@ -106,6 +116,7 @@ def verifier_config(
     allow_native: bool,
     recycle_after: int,
     verifier_url: str | None = None,
+    replay: bool = True,
 ) -> VerifierConfig:
     return VerifierConfig(
         verifier_url=verifier_url,
@@ -117,6 +128,7 @@ def verifier_config(
         workers=workers,
         allow_native=allow_native,
         recycle_after=recycle_after,
+        replay=replay,
     )
 
 

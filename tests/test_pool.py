@@ -42,8 +42,8 @@ def test_header_is_elaborated_once_per_process(fake_repl_script, tmp_path, monke
         assert len(verdicts) == 60
         stats = pool.stats
     requests = logged(log)
-    headers = [r for r in requests if "env" not in r and r["cmd"].startswith("import")]
-    proofs = [r for r in requests if "env" in r and "theorem t_" in r["cmd"]]
+    headers = [r for r in requests if "env" not in r and r.get("cmd", "").startswith("import")]
+    proofs = [r for r in requests if "env" in r and "theorem t_" in r.get("cmd", "")]
     assert len(proofs) == 60
     assert 1 <= stats.header_elaborations <= 2
     assert len(headers) == stats.header_elaborations  # the double saw exactly what we counted
@@ -58,7 +58,7 @@ def test_recycling_adds_one_header_per_recycle(fake_repl_script, tmp_path, monke
             assert pool.check(item(i)).accepted
         assert pool.stats.header_elaborations == 4
         assert pool.stats.recycles == 4
-    assert sum(1 for r in logged(log) if "env" not in r and "import" in r["cmd"]) == 4
+    assert sum(1 for r in logged(log) if "env" not in r and "import" in r.get("cmd", "")) == 4
 
 
 def test_proof_text_is_sent_in_the_header_environment(fake_repl_script, tmp_path, monkeypatch):
@@ -66,7 +66,7 @@ def test_proof_text_is_sent_in_the_header_environment(fake_repl_script, tmp_path
     monkeypatch.setenv("FAKE_REPL_LOG", str(log))
     with pool_for(fake_repl_script(), workers=1) as pool:
         pool.check(item(1))
-    header, version, reference, proof, final = logged(log)
+    header, version, reference, proof, final, pickle = logged(log)[:6]
     assert "env" not in header and header["cmd"].startswith("import Mathlib")
     assert version["cmd"] == "#eval Lean.versionString"
     # the benchmark statement on its own, under a private name, right after the header
@@ -81,6 +81,8 @@ def test_proof_text_is_sent_in_the_header_environment(fake_repl_script, tmp_path
         f"example : type_of% @{ref_name} := @_root_.t_1",
         "#print axioms _root_.t_1",
     ]
+    # then the kernel replay rung pickles the environment right after the proof
+    assert pickle["env"] == 3 and set(pickle) == {"pickleTo", "env"}
 
 
 def test_reference_is_elaborated_once_per_statement_and_process(
@@ -92,7 +94,9 @@ def test_reference_is_elaborated_once_per_statement_and_process(
         for _ in range(5):
             assert pool.check(item(1)).accepted
         assert pool.check(item(2)).accepted
-    references = [r for r in logged(log) if r["cmd"].startswith("axiom prover_reference_")]
+    references = [
+        r for r in logged(log) if r.get("cmd", "").startswith("axiom prover_reference_")
+    ]
     assert len(references) == 2
 
 

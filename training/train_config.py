@@ -68,6 +68,7 @@ class VerifierSection:
     repl_cwd: str | None = None
     allow_native: bool = False
     recycle_after: int = _opt(1000, low=1)
+    replay: bool = True  # the kernel replay rung (`--no-replay` elsewhere)
 
 
 @dataclass

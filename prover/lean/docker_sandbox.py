@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import contextlib
 import select
+import shutil
 import struct
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from prover.lean import sandbox as _sandbox
-from prover.lean.transport import TransportClosed, TransportTimeout, next_line
+from prover.lean.transport import FileExchange, TransportClosed, TransportTimeout, next_line
 
 DEFAULT_IMAGE = "prover"
 # Label on every REPL container, so leaked ones can be found (`docker ps -f label=...`).
@@ -29,6 +31,10 @@ _HEADER = struct.Struct(">BxxxL")  # docker attach frame: stream type, 3 pad byt
 _STDOUT, _STDERR = 1, 2
 _STDERR_KEEP = 16_384  # bytes of stderr kept for diagnostics
 _EXIT_WAIT_S = 2.0  # after EOF the engine may need a moment to record the exit state
+# Where a container sees its exchange dir (a host dir bound read-write): pickled environments
+# pass through it from a checking REPL to a replaying one (see `pool.py`). The tmpfs /tmp
+# cannot serve: the engine's archive API does not see into tmpfs mounts.
+EXCHANGE_MOUNT = "/prover-exchange"
 
 
 class SandboxUnavailable(_sandbox.SandboxUnavailable):
@@ -98,6 +104,7 @@ class DockerTransport:
         user: str = "lean",
         workdir: str = "/opt/lean/mathlib4",
         environment: Mapping[str, str] | None = None,
+        exchange_dir: Path | None = None,
     ) -> None:
         if not argv:
             raise ValueError("argv must name the program to run")
@@ -114,6 +121,11 @@ class DockerTransport:
         self._killed = False
         self._final_state: dict[str, Any] | None = None  # inspected before removal
         self._container: Any = None
+        self._exchange_dir = exchange_dir
+        self.exchange = None if exchange_dir is None else FileExchange(exchange_dir, EXCHANGE_MOUNT)
+        volumes = {}
+        if exchange_dir is not None:
+            volumes[str(exchange_dir)] = {"bind": EXCHANGE_MOUNT, "mode": "rw"}
         self._attach: Any = None  # what attach_socket returned (keeps the HTTP response alive)
         self._sock: Any = None  # the socket under it
         memory = int(memory_mb) * 1024 * 1024
@@ -135,6 +147,7 @@ class DockerTransport:
                 environment=dict(environment or {}),
                 cap_drop=["ALL"],
                 security_opt=["no-new-privileges"],
+                volumes=volumes,
                 labels={LABEL: LABEL_VALUE},
                 auto_remove=False,  # kept after exit so diagnostics() can read its exit state
             )
@@ -262,6 +275,9 @@ class DockerTransport:
                 with contextlib.suppress(OSError):
                     obj.close()
         self._attach = self._sock = None
+        if self._exchange_dir is not None:
+            shutil.rmtree(self._exchange_dir, ignore_errors=True)
+            self._exchange_dir = None
         if self._own_client:
             close = getattr(self._client, "close", None)
             if callable(close):

@@ -23,6 +23,14 @@ from prover.lean.acceptance import axioms_reason, elaboration_reason, parse_axio
 from prover.lean.commands import reference_command, reference_name, statement_check_command
 from prover.lean.extract import plan_check
 from prover.lean.repl import HeaderFailure, LeanRepl, ReplFailure
+from prover.lean.replay import (
+    Replayers,
+    ReplayFailed,
+    ReplayPlan,
+    check_version,
+    pickle_env,
+    replay,
+)
 from prover.lean.source import normalize_header, open_namespace
 from prover.lean.transport import Transport
 from prover.lean.verdict import CheckItem, Verdict
@@ -51,6 +59,8 @@ class VerifierConfig:
     docker_image: str = "prover"
     verifier_url: str | None = None  # check on a Kimina-compatible server instead
     text_scan: bool = True  # False (`prover selftest --lean-only`): banned code goes to Lean
+    replay: bool = True  # re-check accepted proofs through the kernel in a fresh process
+    replay_workers: int | None = None  # replay processes at most (default: workers / 2, >= 1)
 
 
 def default_workers(memory_mb: int) -> int:
@@ -76,6 +86,8 @@ class PoolStats:
     recycles: int = 0  # processes retired after `recycle_after` checks
     evictions: int = 0  # idle processes of another header closed to make room
     checks: int = 0
+    replays: int = 0  # accepted proofs sent through the kernel replay rung
+    replay_processes: int = 0  # replay processes started
 
     def to_json(self) -> dict[str, int]:
         return asdict(self)
@@ -111,6 +123,7 @@ class ReplPool:
         self.stats = PoolStats()
         self._lean_version: str | None = None
         self._version_known = False
+        self._version_learned = threading.Event()  # set once the first answer is in
         self._cond = threading.Condition()
         self._idle: deque[LeanRepl] = deque()  # oldest first
         self._all: set[LeanRepl] = set()  # every live process, idle or busy (killed on close)
@@ -123,6 +136,11 @@ class ReplPool:
         # tied to the thread that forked it, and worker threads come and go.
         self._launcher = ThreadPoolExecutor(1, thread_name_prefix="lean-launch")
         self._closed = False
+        self._replayers = Replayers(
+            self._start_replayer,
+            self.config.replay_workers or max(1, self.workers // 2),
+            self.config.recycle_after,
+        )
 
     # -- processes -----------------------------------------------------------------------
 
@@ -160,6 +178,13 @@ class ReplPool:
                 self._deaths += 1
         raise AssertionError("unreachable")
 
+    def _start_replayer(self) -> LeanRepl:
+        """A replay process runs no header: each unpickle imports the pickle's own modules."""
+        repl = LeanRepl(self._new_transport(), "", key="replay")
+        with self._cond:
+            self.stats.replay_processes += 1
+        return repl
+
     def _learn_version(self, repl: LeanRepl) -> bool:
         """Ask the first process which Lean it runs; False if that killed it."""
         with self._cond:
@@ -171,6 +196,8 @@ class ReplPool:
         except ReplFailure:
             self._lean_version = None
             return False
+        finally:
+            self._version_learned.set()
         return True
 
     def _acquire(self, header: str) -> LeanRepl:
@@ -294,7 +321,9 @@ class ReplPool:
         raise StatementFailure(bad)
 
     def _check(self, item: CheckItem) -> Verdict:
+        scan_began = time.monotonic()
         plan = plan_check(item)
+        scan_s = time.monotonic() - scan_began  # the scan is the check's time too
         name = item.name
         rewritten = plan.statement_rewritten
 
@@ -305,15 +334,23 @@ class ReplPool:
             return verdict("no_proof", detail="nothing to check in the proof text")
         if plan.banned and self.config.text_scan:
             return verdict("banned", detail=plan.banned)
+        if scan_s >= self.config.timeout:
+            return verdict("timeout", detail=f"the pre-Lean scan alone took {scan_s:.1f} s")
         deadline = float("inf")
 
         def remaining() -> float:
             return max(0.001, deadline - time.monotonic())
 
+        namespace = open_namespace(item.context) if item.context else ""
+        full_name = f"{namespace}.{plan.name}" if namespace else plan.name
+        pickled: bytes | None = None
         try:
             with self.repl_for(item.header) as repl:
                 # the clock starts once a process is ours: waiting in line is not the proof's
-                deadline = time.monotonic() + self.config.timeout
+                deadline = time.monotonic() + self.config.timeout - scan_s
+                if self.config.replay:
+                    self._version_learned.wait(60.0)  # another thread may be asking it
+                    check_version(self._lean_version)
                 env, ref_name = self._reference(
                     repl, item.formal_statement, item.context, remaining()
                 )
@@ -323,13 +360,15 @@ class ReplPool:
                 reason = elaboration_reason(response)
                 if reason != "ok":
                     return verdict(reason, messages=messages)
-                namespace = open_namespace(item.context) if item.context else ""
-                full_name = f"{namespace}.{plan.name}" if namespace else plan.name
                 final = repl.command(
                     statement_check_command(full_name, ref_name),
                     env=response.env,
                     timeout=remaining(),
                 )
+                judged = self._judge_final(final, messages, verdict)
+                if judged.accepted and self.config.replay and response.env is not None:
+                    # the environment right after the model's code, before our commands
+                    pickled = pickle_env(repl, response.env, remaining())
         except HeaderFailure as exc:
             messages = [m.to_json() for m in exc.response.messages]
             return verdict("error", messages=messages, detail=str(exc))
@@ -337,6 +376,46 @@ class ReplPool:
             return verdict("error", detail=f"the benchmark statement does not elaborate: {exc}")
         except ReplFailure as exc:
             return verdict(exc.reason, detail=exc.detail)
+        except ReplayFailed as exc:
+            return verdict(exc.reason, messages=messages, detail=exc.detail)
+        if pickled is None:
+            return judged
+        # A check with a context cannot elaborate the statement again after replay (the
+        # context's scopes are gone): its constants and axioms are still re-checked there.
+        replay_plan = ReplayPlan(
+            item.header, (full_name,), None if item.context else item.formal_statement
+        )
+        try:
+            axioms = self.replay(pickled, replay_plan, deadline)[full_name]
+        except ReplayFailed as exc:
+            return verdict(exc.reason, messages=messages, detail=exc.detail)
+        except KeyError:
+            return verdict("replay", messages=messages, detail="no `#print axioms` after replay")
+        reason = axioms_reason(axioms, allow_native=self.config.allow_native)
+        if reason != "ok":
+            return verdict(
+                "replay",
+                messages=messages,
+                axioms=sorted(axioms),
+                detail=f"after replay the proof rests on axioms [{', '.join(sorted(axioms))}]",
+            )
+        judged.axioms = sorted(axioms)
+        judged.replayed = not item.context
+        return judged
+
+    def replay(self, pickled: bytes, plan: ReplayPlan, deadline: float) -> dict[str, list[str]]:
+        """Judge a pickled environment again in a replay process, by `deadline` (monotonic;
+        waiting for a free replay process does not count). Raises ReplayFailed."""
+        with self._replayers.borrow() as (replayer, waited):
+            deadline += waited
+            with self._cond:
+                self.stats.replays += 1
+            return replay(replayer, pickled, plan, lambda: max(0.001, deadline - time.monotonic()))
+
+    def _judge_final(
+        self, final: Any, messages: list[dict[str, Any]], verdict: Callable[..., Verdict]
+    ) -> Verdict:
+        """The statement check's and `#print axioms`' answer judged (the last rungs)."""
         mismatch = [m for m in final.errors if m.pos is None or m.pos.line == 1]
         if mismatch:
             first = mismatch[0].data.splitlines()[0] if mismatch[0].data else ""
@@ -427,6 +506,7 @@ class ReplPool:
             self._cond.notify_all()
         for repl in repls:
             repl.close()
+        self._replayers.close()
         self._launcher.shutdown(wait=False)
 
     def __enter__(self) -> ReplPool:

@@ -45,6 +45,17 @@ def command_request(cmd: str, env: int | None = None, **options: Any) -> dict[st
     return request
 
 
+def pickle_request(env: int, path: str) -> dict[str, Any]:
+    """Save environment `env` (its imports and its own constants) to `path`."""
+    return {"pickleTo": path, "env": env}
+
+
+def unpickle_request(path: str) -> dict[str, Any]:
+    """Rebuild a pickled environment in this process; up to REPL v4.29 every constant goes
+    through the kernel again (see `replay.py`)."""
+    return {"unpickleEnvFrom": path}
+
+
 @dataclass(frozen=True)
 class Pos:
     line: int

@@ -17,8 +17,10 @@ from prover.lean.protocol import (
     command_request,
     encode_request,
     parse_response_text,
+    pickle_request,
+    unpickle_request,
 )
-from prover.lean.transport import Transport, TransportClosed, TransportTimeout
+from prover.lean.transport import FileExchange, Transport, TransportClosed, TransportTimeout
 
 # What a process says when an allocation failed under its address-space cap (Lean's runtime,
 # the C++ allocator, a Python test double); the exit alone never says "memory".
@@ -39,6 +41,15 @@ class ReplFailure(Exception):
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
+
+
+class ReplRefused(Exception):
+    """The REPL answered a pickle or unpickle request with `{"message": ...}`; the process
+    itself is fine."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 class HeaderFailure(Exception):
@@ -134,6 +145,30 @@ class LeanRepl:
             self._fail()
             raise ReplFailure("crash", "REPL answered a command with a tactic response")
         return response
+
+    def pickle_env(self, env: int, path: str, timeout: float) -> None:
+        """Save environment `env` to `path` (a path as this process sees it)."""
+        self._env_answer(pickle_request(env, path), timeout, "pickleTo")
+
+    def unpickle_env(self, path: str, timeout: float) -> int:
+        """Rebuild the environment pickled at `path`; its new env id."""
+        return self._env_answer(unpickle_request(path), timeout, "unpickleEnvFrom")
+
+    def _env_answer(self, request: dict[str, Any], timeout: float, what: str) -> int:
+        response = self.send(request, timeout)
+        if isinstance(response, ReplError):
+            raise ReplRefused(response.message)
+        if not isinstance(response, CommandResponse) or response.env is None:
+            self._fail()
+            raise ReplFailure("crash", f"REPL answered {what} without an environment")
+        if response.errors:
+            raise ReplRefused(response.errors[0].data)
+        return response.env
+
+    @property
+    def exchange(self) -> FileExchange | None:
+        """The directory pickles pass through, when this process's transport has one."""
+        return getattr(self._transport, "exchange", None)
 
     def lean_version(self, timeout: float = 30.0) -> str | None:
         response = self.command(VERSION_QUERY, env=self.header_env, timeout=timeout)

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from prover.lean.transport import SubprocessTransport, Transport
+from prover.lean.transport import FileExchange, SubprocessTransport, Transport
 
 SANDBOXES = ("auto", "bwrap", "docker", "none")
 
@@ -218,12 +218,19 @@ def transport_factory(
         from prover.lean.docker_sandbox import DockerTransport
 
         def start_docker() -> Transport:
-            return DockerTransport(
-                list(command.argv),
-                image=config.docker_image,
-                memory_mb=config.memory_mb,
-                workdir=command.cwd or DEFAULT_REPL_CWD,
-            )
+            exchange = Path(tempfile.mkdtemp(prefix="prover-exchange-", dir=scratch_root))
+            exchange.chmod(0o777)  # the container's user is not this one
+            try:
+                return DockerTransport(
+                    list(command.argv),
+                    image=config.docker_image,
+                    memory_mb=config.memory_mb,
+                    workdir=command.cwd or DEFAULT_REPL_CWD,
+                    exchange_dir=exchange,
+                )
+            except BaseException:
+                shutil.rmtree(exchange, ignore_errors=True)
+                raise
 
         return start_docker
 
@@ -233,8 +240,10 @@ def transport_factory(
             env = sandbox_environment(command)
             argv = bwrap_argv(command, scratch, config.ro_paths, env)
             cwd = None
+            exchange = FileExchange(scratch, "/tmp")  # the scratch dir is the sandbox's /tmp
         else:
             env, argv, cwd = None, list(command.argv), command.cwd
+            exchange = FileExchange(scratch, str(scratch))
         transport = SubprocessTransport(
             argv,
             cwd=cwd,
@@ -243,6 +252,7 @@ def transport_factory(
             stderr_path=scratch.with_suffix(".err"),
             preexec_fn=_child_setup(config.memory_mb),
             cleanup=[scratch, scratch.with_suffix(".err")],
+            exchange=exchange,
         )
         return transport
 

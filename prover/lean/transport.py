@@ -14,6 +14,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -24,6 +25,23 @@ class TransportClosed(Exception):
 
 class TransportTimeout(Exception):
     """No complete line arrived before the deadline."""
+
+
+@dataclass(frozen=True)
+class FileExchange:
+    """A directory a REPL process can write and read, seen from both sides: `host_dir` here,
+    `inner_dir` inside the process's sandbox (bwrap binds its scratch dir as /tmp, a container
+    binds it at a mount point, a plain process sees it as it is). Pickled environments travel
+    from one REPL to another through it."""
+
+    host_dir: Path
+    inner_dir: str
+
+    def inner_path(self, name: str) -> str:
+        return f"{self.inner_dir.rstrip('/')}/{name}"
+
+    def host_path(self, name: str) -> Path:
+        return self.host_dir / name
 
 
 class Transport(Protocol):
@@ -93,7 +111,9 @@ class SubprocessTransport:
         stderr_path: Path,
         preexec_fn: Callable[[], None] | None = None,
         cleanup: Sequence[Path] = (),
+        exchange: FileExchange | None = None,
     ) -> None:
+        self.exchange = exchange
         self._stderr_path = stderr_path
         self._cleanup = list(cleanup)
         self._stderr = open(stderr_path, "wb")  # noqa: SIM115 - closed in kill()

@@ -17,6 +17,7 @@ Reason = Literal[
     "native",
     "axiom",
     "invalid_input",
+    "replay",
 ]
 REASONS: tuple[str, ...] = (
     "ok",
@@ -30,6 +31,7 @@ REASONS: tuple[str, ...] = (
     "native",
     "axiom",
     "invalid_input",  # the record itself is unusable (not JSON, not UTF-8-encodable, ...)
+    "replay",  # the kernel replay rung (replay.py) rejected what the other rungs accepted
 )
 
 # Axioms every Mathlib proof may use; anything else fails the last rung.
@@ -67,6 +69,9 @@ class Verdict:
     statement_rewritten: bool = False
     time_s: float = 0.0
     detail: str = ""  # one human line: which construct was banned, why the process died, ...
+    # True only when the kernel replay rung ran and passed (replay.py); False when it was off,
+    # not applicable (FILE mode examples, checks with a context) or not possible (Kimina).
+    replayed: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -25,6 +25,26 @@ NAME answer `#print axioms NAME` (one line each); otherwise the standard three. 
 reference statement (an axiom named prover_reference_...) is answered by rules marked
 `"reference": true` only; `"statement_mismatch": true` makes the statement the command declares
 differ from the reference, as helpers that change its meaning would in real Lean.
+
+Pickles (scripted: no recording of a failing replay exists). `{"pickleTo": PATH, "env": N}`
+writes a small JSON file at PATH recording environment N: the commands it holds and what each
+name they declared means (statement, axioms); it answers `{"env": N}` as the REPL does.
+`{"unpickleEnvFrom": PATH}` reads it back and answers `{"env": M}`; in M those names are known
+again, so the statement check and `#print axioms NAME` work there as in the original. Two rule
+keys script the replay, for the rule matching a command the pickled environment holds:
+  "replay_error": "text"    the kernel rejects that command's declarations on replay. As the
+                            real REPL (REPL/Main.lean, `unpickleCommandSnapshot` catches
+                            nothing), the process dies: `uncaught exception: text` on stderr,
+                            exit status 1. An unreadable pickle does the same.
+  "replay_axioms": [...]    what `#print axioms` reports for its names in the replayed
+                            environment (the original answer lied, e.g. for an unchecked
+                            declaration that a replay turns into something else).
+And one for the original process: "tamper_reference": true makes the command's statement
+differ from the reference's (as "statement_mismatch") while also changing every reference
+constant alike, as meta code rewriting the environment would: the check in that process
+passes, a fresh reference elaborated after replay does not match.
+The verifier's own scope reset (`#eval show Lean.Elab.Command.CommandElabM ...`) is answered
+like Lean does it: silently, whatever the rules say.
 """
 
 from __future__ import annotations
@@ -147,10 +167,54 @@ class ScriptedLean:
         self.axioms_of: dict[str, list[str]] = {}
         self.signatures: dict[str, str] = {}  # declared name -> statement text, folded
         self.hog: list[bytearray] = []
+        self.env_cmds: list[list[str]] = []  # env id -> the commands it holds, in order
+
+    def rule_for(self, cmd: str) -> dict:
+        reference = REFERENCE in cmd
+        return next(
+            (r for r in self.rules if matches(r, cmd) and bool(r.get("reference")) == reference),
+            {},
+        )
+
+    def pickle(self, env: int, path: str) -> None:
+        cmds = self.env_cmds[env]
+        names = [name for cmd in cmds for name, _ in declared(cmd)]
+        record = {
+            "commands": cmds,
+            "declared": {
+                n: {"signature": self.signatures.get(n), "axioms": self.axioms_of.get(n)}
+                for n in names
+            },
+        }
+        with open(path, "w") as f:
+            json.dump(record, f)
+
+    def unpickle(self, path: str) -> None:
+        """Rebuild a pickled environment as the next env, or die as the REPL does."""
+        try:
+            with open(path) as f:
+                record = json.load(f)
+        except (OSError, ValueError) as exc:
+            die(f"uncaught exception: cannot read the pickle: {exc}")
+        for cmd in record["commands"]:
+            rule = self.rule_for(cmd)
+            if "replay_error" in rule:
+                die(f"uncaught exception: {rule['replay_error']}")
+            for name, _ in declared(cmd):
+                meaning = record["declared"].get(name, {})
+                if meaning.get("signature") is not None:
+                    self.signatures[name] = meaning["signature"]
+                axioms = rule.get("replay_axioms", meaning.get("axioms"))
+                if axioms is not None:
+                    self.axioms_of[name] = axioms
+        self.env_cmds.append(list(record["commands"]))
+        self.envs += 1
 
     def run(self, cmd: str) -> dict | str:
         """The answer to one command (without env), or a raw text to print (garbage)."""
         lines = [ln for ln in cmd.split("\n") if ln.strip()]
+        if cmd.startswith(SCOPE_RESET):
+            return {}
         if lines and all(ln.startswith(("#print axioms ", "example : type_of%")) for ln in lines):
             return {"messages": verifier_answers(cmd, self.axioms_of, self.signatures)}
         if m := _SNIPPET.search(cmd):  # a remote check: reference, proof, check in one command
@@ -167,11 +231,7 @@ class ScriptedLean:
                 if answer.get(key) or moved:
                     answer[key] = [*answer.get(key, []), *moved]
             return answer
-        reference = REFERENCE in cmd
-        rule = next(
-            (r for r in self.rules if matches(r, cmd) and bool(r.get("reference")) == reference),
-            {},
-        )
+        rule = self.rule_for(cmd)
         if "probe" in rule:  # sandbox tests: report what this process could do
             return {"messages": [info(json.dumps(probe(rule["probe"])))]}
         if rule.get("stderr"):
@@ -193,8 +253,12 @@ class ScriptedLean:
             by_name = rule.get("axioms_by_name", {})
             self.axioms_of[name] = by_name.get(name, rule.get("axioms", STANDARD))
             # a rule can say that Lean elaborated this statement to something else
-            changed = rule.get("statement_mismatch")
+            changed = rule.get("statement_mismatch") or rule.get("tamper_reference")
             self.signatures[name] = f"<changed {self.envs}>" if changed else signature
+            if rule.get("tamper_reference"):
+                for other in self.signatures:
+                    if other.startswith(REFERENCE):
+                        self.signatures[other] = self.signatures[name]
         if "response" in rule:
             answer = dict(rule["response"])
             if rule.get("anchored"):  # positions count from the line where `match` occurs
@@ -268,12 +332,20 @@ def script(rules_path: str) -> None:
         if skipped(text):
             continue
         request = parse(text)
-        if "cmd" not in request:
-            emit({"message": "FakeRepl only answers commands"})
-            continue
         env = request.get("env")
+        if "unpickleEnvFrom" in request:
+            lean.unpickle(request["unpickleEnvFrom"])
+            emit({"env": lean.envs - 1})
+            continue
         if env is not None and not (isinstance(env, int) and 0 <= env < lean.envs):
             emit({"message": "Unknown environment."})
+            continue
+        if "pickleTo" in request and env is not None:
+            lean.pickle(env, request["pickleTo"])
+            emit({"env": env})
+            continue
+        if "cmd" not in request:
+            emit({"message": "FakeRepl only answers commands"})
             continue
         cmd = request["cmd"]
         if env is None and config.get("header_delay_s"):
@@ -287,10 +359,12 @@ def script(rules_path: str) -> None:
             continue
         answer["env"] = lean.envs
         lean.envs += 1
+        lean.env_cmds.append([*(lean.env_cmds[env] if env is not None else []), cmd])
         emit(answer)
 
 
 REFERENCE = "prover_reference_"
+SCOPE_RESET = "#eval show Lean.Elab.Command.CommandElabM Unit from"
 _SORRY = re.compile(r"(?<![\w'.])sorry(?![\w'!?])")
 _DECL = re.compile(r"(?:theorem|lemma)\s+(\S+)(.*?):=|axiom\s+(\S+)(.*?)(?=\n\s*\n|\Z)", re.S)
 _CHECK = re.compile(r"example : type_of% @(\S+) := @_root_\.(\S+)")
@@ -305,7 +379,10 @@ def declared(cmd: str) -> list[tuple[str, str]]:
     """(name, statement key) of each theorem the command declares; the key stands for what a
     real Lean would elaborate: the text up to binder names and grouping (`alpha_key`)."""
     return [
-        (m.group(1) or m.group(3), alpha_key(" ".join((m.group(2) or m.group(4) or "").split())))
+        (
+            (m.group(1) or m.group(3)).removeprefix("_root_."),
+            alpha_key(" ".join((m.group(2) or m.group(4) or "").split())),
+        )
         for m in _DECL.finditer(cmd)
     ]
 
@@ -357,7 +434,7 @@ def verifier_answers(cmd: str, axioms_of: dict, signatures: dict) -> list[dict]:
     messages = []
     for number, line in enumerate(cmd.split("\n"), start=1):
         if m := _CHECK.match(line):
-            ref, name = m.group(1), m.group(2)
+            ref, name = m.group(1).removeprefix("_root_."), m.group(2)
             if name not in signatures:  # declared inside a namespace: recorded unqualified
                 name = name.rsplit(".", 1)[-1]
             if name not in signatures:

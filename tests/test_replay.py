@@ -1,0 +1,278 @@
+"""The kernel replay rung (prover/lean/replay.py) against the FakeRepl double.
+
+The double's pickle answers are scripted (no recording of a failing replay exists): a rule's
+`replay_error` makes the replay process die as the real REPL does when `Environment.replay`
+throws, `replay_axioms` is what `#print axioms` says after replay, `tamper_reference` is meta
+code that rewrote the reference constant in the checking process.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import time
+from pathlib import Path
+
+import pytest
+
+from prover.lean import pool as pool_module
+from prover.lean.pool import ReplPool, VerifierConfig
+from prover.lean.repl import LeanRepl, ReplRefused
+from prover.lean.replay import ReplayUnsupported, check_version, header_scope_lines
+from prover.lean.sandbox import SandboxConfig, bwrap_probe, transport_factory
+from prover.lean.verdict import REASONS, CheckItem
+
+from conftest import plain_factory, python_ro_paths, run_prover
+
+HEADER = "import Mathlib\n\nset_option maxHeartbeats 400000\n\nopen Real Nat\n\n"
+STATEMENT = "theorem t_{i} (a b : ℕ) (h : a = b) : b = a := by\n"
+# Stands for issue 10's payload (`set_option debug.skipKernelTC true`, then meta code adding
+# `theorem cheat : False := True.intro` unchecked) hidden from the text scan by one of the lexer
+# disagreements: the scan passes it, Lean reports no error and `#print axioms` no axiom in the
+# process that ran it (the rule's `axioms: []`); only the replay sees it.
+CHEAT = "  exact h.symm -- CHEAT"
+KERNEL_SAYS = "(kernel) declaration type mismatch, 'cheat' has type True but is expected False"
+
+
+def item(i: int, proof: str = "  exact h.symm", context: str = "") -> CheckItem:
+    return CheckItem(f"t_{i}", HEADER, STATEMENT.format(i=i), proof, context=context)
+
+
+def pool_for(command, **config) -> ReplPool:
+    config.setdefault("workers", 1)
+    config.setdefault("timeout", 10.0)
+    return ReplPool(VerifierConfig(**config), transport_factory=plain_factory(command))
+
+
+def pickles_left(pool: ReplPool) -> list[Path]:
+    repls = list(pool._all) + list(pool._replayers._all)
+    dirs = [r.exchange.host_dir for r in repls if r.exchange is not None]
+    assert dirs, "no process has an exchange dir"
+    return [p for d in dirs for p in d.glob("*.olean")]
+
+
+def test_an_accepted_proof_is_replayed(fake_repl_script, tmp_path, monkeypatch) -> None:
+    log = tmp_path / "requests.jsonl"
+    monkeypatch.setenv("FAKE_REPL_LOG", str(log))
+    with pool_for(fake_repl_script()) as pool:
+        verdicts = [pool.check(item(i)) for i in range(3)]
+        assert all(v.accepted and v.reason == "ok" and v.replayed for v in verdicts)
+        assert verdicts[0].axioms == ["Classical.choice", "Quot.sound", "propext"]
+        assert pool.stats.replays == 3 and pool.stats.replay_processes == 1
+        assert pickles_left(pool) == []  # every pickle deleted after its check
+        assert pool.stats.header_elaborations == 1  # the replay process imports no header
+    requests = [json.loads(line) for line in log.read_text().splitlines()]
+    pickles = [r for r in requests if "pickleTo" in r]
+    unpickles = [r for r in requests if "unpickleEnvFrom" in r]
+    assert len(pickles) == len(unpickles) == 3
+    # a fresh unpredictable path each time, never the same one in both processes
+    paths = [r["pickleTo"] for r in pickles] + [r["unpickleEnvFrom"] for r in unpickles]
+    assert len(set(paths)) == 6
+    after = requests[requests.index(unpickles[0]) + 1 :][:3]
+    reset, reference, final = after
+    assert reset["cmd"].startswith("#eval show Lean.Elab.Command.CommandElabM Unit")
+    # the header's open/set_option lines again; the imports come with the pickle
+    assert reset["cmd"].splitlines()[1:] == ["set_option maxHeartbeats 400000", "open Real Nat"]
+    assert reference["cmd"].startswith("axiom _root_.prover_reference_replay_")
+    ref_name = reference["cmd"].split()[1]
+    assert (
+        final["cmd"] == f"example : type_of% @{ref_name} := @_root_.t_0\n#print axioms _root_.t_0"
+    )
+
+
+def test_the_unchecked_declaration_cheat_is_rejected(fake_repl_script) -> None:
+    rules = [{"match": "CHEAT", "axioms": [], "replay_error": KERNEL_SAYS}]
+    with pool_for(fake_repl_script(rules)) as pool:
+        verdict = pool.check(item(1, CHEAT))
+        assert verdict.reason == "replay" and not verdict.accepted and not verdict.replayed
+        assert "Lean rejected" in verdict.detail or "died" in verdict.detail
+        assert "declaration type mismatch" in verdict.detail
+        assert "\n" not in verdict.detail
+        assert pickles_left(pool) == []
+        honest = pool.check(item(2))  # a new replay process takes over
+        assert honest.accepted and honest.replayed
+        assert pool.stats.replay_processes == 2
+
+
+def test_the_same_cheat_without_replay_is_accepted(fake_repl_script) -> None:
+    """What the rung is for: every other rung passes this proof."""
+    rules = [{"match": "CHEAT", "axioms": [], "replay_error": KERNEL_SAYS}]
+    with pool_for(fake_repl_script(rules), replay=False) as pool:
+        verdict = pool.check(item(1, CHEAT))
+    assert verdict.accepted and not verdict.replayed and pool.stats.replays == 0
+
+
+def test_a_tampered_reference_is_caught_after_replay(fake_repl_script) -> None:
+    rules = [{"match": "TAMPER", "tamper_reference": True}]
+    with pool_for(fake_repl_script(rules)) as pool:
+        verdict = pool.check(item(1, "  exact h.symm -- TAMPER"))
+    assert verdict.reason == "replay" and not verdict.accepted
+    assert "not the benchmark's statement" in verdict.detail
+
+
+def test_axioms_after_replay_are_judged(fake_repl_script) -> None:
+    rules = [{"match": "LIAR", "axioms": [], "replay_axioms": ["sorryAx"]}]
+    with pool_for(fake_repl_script(rules)) as pool:
+        verdict = pool.check(item(1, "  exact h.symm -- LIAR"))
+        assert verdict.reason == "replay" and "sorryAx" in verdict.detail
+        assert pool.check(item(2)).replayed  # the replay process itself is fine
+
+
+def test_a_replay_refused_with_a_message_is_rejected(fake_repl_script, monkeypatch) -> None:
+    """A REPL fork that catches the replay's exception answers `{"message": ...}`."""
+
+    def refuse(self, path, timeout):
+        raise ReplRefused("(kernel) unknown constant 'cheat'")
+
+    monkeypatch.setattr(LeanRepl, "unpickle_env", refuse)
+    with pool_for(fake_repl_script()) as pool:
+        verdict = pool.check(item(1))
+        assert verdict.reason == "replay" and "unknown constant 'cheat'" in verdict.detail
+        assert pickles_left(pool) == []
+
+
+def test_a_replay_process_killed_while_idle_is_replaced(fake_repl_script) -> None:
+    with pool_for(fake_repl_script()) as pool:
+        assert pool.check(item(1)).replayed
+        (replayer,) = pool._replayers._idle
+        replayer._transport.kill()
+        assert pool.check(item(2)).replayed
+        assert pool.stats.replay_processes == 2
+
+
+def test_replay_processes_are_recycled(fake_repl_script) -> None:
+    with pool_for(fake_repl_script(), recycle_after=2) as pool:
+        assert all(pool.check(item(i)).replayed for i in range(5))
+        assert pool.stats.replay_processes == 3
+
+
+def test_a_replay_that_hangs_is_a_timeout(fake_repl_script, monkeypatch) -> None:
+    def hang(self, path, timeout):
+        time.sleep(timeout + 0.1)
+        raise pool_module.ReplFailure("timeout", f"no answer within {timeout:g} s")
+
+    monkeypatch.setattr(LeanRepl, "unpickle_env", hang)
+    with pool_for(fake_repl_script(), timeout=1.0) as pool:
+        start = time.monotonic()
+        verdict = pool.check(item(1))
+    assert verdict.reason == "timeout" and time.monotonic() - start < 3
+
+
+def test_a_check_with_a_context_replays_but_cannot_recheck_the_statement(
+    fake_repl_script,
+) -> None:
+    rules = [{"match": "CHEAT", "axioms": [], "replay_error": KERNEL_SAYS}]
+    context = "def helper : ℕ := 1\n"
+    with pool_for(fake_repl_script(rules)) as pool:
+        honest = pool.check(item(1, context=context))
+        cheat = pool.check(item(2, CHEAT, context=context))
+    assert honest.accepted and not honest.replayed
+    assert cheat.reason == "replay"
+
+
+def test_a_lean_that_does_not_recheck_on_unpickling_is_refused(fake_repl_script) -> None:
+    with pool_for(fake_repl_script(version="4.30.0")) as pool, pytest.raises(ReplayUnsupported):
+        pool.check(item(1))
+    with pool_for(fake_repl_script(version="4.30.0"), replay=False) as pool:
+        assert pool.check(item(1)).accepted
+
+
+def test_version_gate() -> None:
+    for ok in ("4.9.0", "4.24.0", "4.27.0-rc1", "v4.29.1"):
+        check_version(ok)
+    for bad in ("4.30.0", "4.30.0-rc2", "5.0.0", None, "nonsense"):
+        with pytest.raises(ReplayUnsupported, match="--no-replay"):
+            check_version(bad)
+
+
+def test_header_scope_lines() -> None:
+    header = (
+        "import Mathlib\nimport Aesop\nset_option maxHeartbeats 400000\n\n"
+        "open BigOperators\n  Real Nat\n-- note\n"
+    )
+    assert header_scope_lines(header) == (
+        "set_option maxHeartbeats 400000\nopen BigOperators\n  Real Nat"
+    )
+
+
+def test_the_scan_counts_against_the_timeout(fake_repl_script, monkeypatch) -> None:
+    real = pool_module.plan_check
+
+    def slow(item):
+        time.sleep(0.6)
+        return real(item)
+
+    monkeypatch.setattr(pool_module, "plan_check", slow)
+    with pool_for(fake_repl_script(), timeout=0.5) as pool:
+        verdict = pool.check(item(1))
+    assert verdict.reason == "timeout" and "scan" in verdict.detail
+
+
+def test_replay_is_a_reason() -> None:
+    assert "replay" in REASONS
+
+
+def _items(tmp_path: Path, proofs: list[str]) -> Path:
+    path = tmp_path / "items.jsonl"
+    rows = [
+        {"name": f"t_{i}", "header": HEADER, "formal_statement": STATEMENT.format(i=i), "proof": p}
+        for i, p in enumerate(proofs)
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def _cli(items: Path, command, *extra: str):
+    repl = shlex.join(command.argv)
+    return run_prover("check", "--jsonl", str(items), "--sandbox", "none", "--repl", repl, *extra)
+
+
+def test_cli_replays_by_default_and_no_replay_turns_it_off(fake_repl_script, tmp_path) -> None:
+    items = _items(tmp_path, ["  exact h.symm", "  exact h.symm"])
+    command = fake_repl_script()
+    on = _cli(items, command)
+    assert on.returncode == 0, on.stderr
+    assert [json.loads(line)["replayed"] for line in on.stdout.splitlines()] == [True, True]
+    off = _cli(items, command, "--no-replay")
+    assert off.returncode == 0, off.stderr
+    verdicts = [json.loads(line) for line in off.stdout.splitlines()]
+    assert all(v["accepted"] and v["replayed"] is False for v in verdicts)
+
+
+def test_cli_rejects_the_cheat_with_reason_replay(fake_repl_script, tmp_path) -> None:
+    rules = [{"match": "CHEAT", "axioms": [], "replay_error": KERNEL_SAYS}]
+    # the text scan is not what is tested here: the proof text carries only the marker
+    items = _items(tmp_path, ["  exact h.symm -- CHEAT", "  exact h.symm"])
+    result = _cli(items, fake_repl_script(rules))
+    verdicts = {v["name"]: v for v in map(json.loads, result.stdout.splitlines())}
+    assert verdicts["t_0"]["reason"] == "replay" and not verdicts["t_0"]["accepted"]
+    assert verdicts["t_1"]["accepted"] and verdicts["t_1"]["replayed"]
+
+
+def test_cli_refuses_replay_on_lean_4_30_in_one_line(fake_repl_script, tmp_path) -> None:
+    items = _items(tmp_path, ["  exact h.symm"])
+    result = _cli(items, fake_repl_script(version="4.30.0"))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--no-replay" in lines[0] and "4.30.0" in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+    fine = _cli(items, fake_repl_script(version="4.30.0"), "--no-replay")
+    assert fine.returncode == 0 and json.loads(fine.stdout)["accepted"]
+
+
+WORKS, WHY = bwrap_probe()
+
+
+@pytest.mark.bwrap
+@pytest.mark.skipif(not WORKS, reason=f"bubblewrap unusable here: {WHY}")
+def test_replay_across_two_bwrap_sandboxes(fake_repl_script) -> None:
+    rules = [{"match": "CHEAT", "axioms": [], "replay_error": KERNEL_SAYS}]
+    command = fake_repl_script(rules)
+    sandbox = SandboxConfig("bwrap", 2048, python_ro_paths())
+    config = VerifierConfig(workers=1, timeout=20.0, memory_mb=2048, sandbox="bwrap")
+    with ReplPool(config, transport_factory=transport_factory("bwrap", command, sandbox)) as pool:
+        honest = pool.check(item(1))
+        assert honest.accepted and honest.replayed, honest
+        cheat = pool.check(item(2, CHEAT))
+        assert cheat.reason == "replay", cheat
+        assert pickles_left(pool) == []
