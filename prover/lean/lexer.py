@@ -57,6 +57,24 @@ class Token:
     text: str
 
 
+_new = object.__new__
+_set_kind = Token.__dict__["kind"].__set__
+_set_start = Token.__dict__["start"].__set__
+_set_end = Token.__dict__["end"].__set__
+_set_text = Token.__dict__["text"].__set__
+
+
+def _token(kind: TokenKind, start: int, end: int, text: str) -> Token:
+    """`Token(kind, start, end, text)` without the frozen dataclass's slow `__init__` (the
+    slot descriptors set the fields; the object is as frozen as any other)."""
+    tok = _new(Token)
+    _set_kind(tok, kind)
+    _set_start(tok, start)
+    _set_end(tok, end)
+    _set_text(tok, text)
+    return tok
+
+
 # --- character classes (Init/Meta: isLetterLike, isSubScriptAlnum, isIdFirst, isIdRest) ------
 
 _LETTER_LIKE = (
@@ -96,9 +114,10 @@ _HEX = "[0-9a-fA-F]"
 _MULTI_SYMBOLS = ("⁻¹'", "@[", ":=", "..", "<-", "//", "\\/", "''", "∑'", "∏'")
 
 _TOKEN_RE = re.compile(
-    "|".join(
+    # whitespace (spaces, newlines; tabs and lone CRs are errors to Lean) then one token
+    r"[ \t\r\n]*(?:"
+    + "|".join(
         [
-            r"(?P<ws>[ \t\r\n]+)",
             r"(?P<line>--[^\n]*)",
             r"(?P<block>/-)",
             r'(?P<str>")',
@@ -115,6 +134,7 @@ _TOKEN_RE = re.compile(
             "(?P<sym>" + "|".join(re.escape(s) for s in _MULTI_SYMBOLS) + r"|(?s:.))",
         ]
     )
+    + ")?"
 )
 _COMMENT_DELIM_RE = re.compile(r"-/|/-")  # finishCommentBlock: `-/` closes, `/-` nests
 _PLAIN_BODY_RE = re.compile(r'[^"\\]*(?:\\(?s:.)[^"\\]*)*')  # strLitFnAux up to `"`
@@ -154,16 +174,16 @@ def tokenize(text: str, *, interpolated: bool = False) -> list[Token]:
     pos = 1 if text.startswith("\ufeff") else 0  # a leading BOM is whitespace
     while pos < n:
         m = match(text, pos)
-        assert m is not None  # the last alternative matches any character
+        assert m is not None  # every part of the pattern is optional
         kind = m.lastgroup
+        if kind is None:  # whitespace up to the end
+            break
+        pos = m.start(kind)
         end = m.end()
-        if kind == "ws":
-            pos = end
-            continue
-        if kind == "ident" or kind == "num" or kind == "char":
-            append(Token("number" if kind == "num" else kind, pos, end, m.group()))  # type: ignore[arg-type]
+        if kind == "ident":
+            append(_token("ident", pos, end, text[pos:end]))
         elif kind == "sym":
-            sym = m.group()
+            sym = text[pos:end]
             if holes and (sym == "{" or sym == "}"):
                 if sym == "{":
                     holes[-1] += 1
@@ -174,28 +194,30 @@ def tokenize(text: str, *, interpolated: bool = False) -> list[Token]:
                     end = _string_piece(text, pos, True, holes, append)
                     pos = end
                     continue
-            append(Token("symbol", pos, end, sym))
+            append(_token("symbol", pos, end, sym))
+        elif kind == "num" or kind == "char":
+            append(_token("number" if kind == "num" else "char", pos, end, text[pos:end]))
         elif kind == "line":
-            append(Token("comment", pos, end, m.group()))
+            append(_token("comment", pos, end, text[pos:end]))
         elif kind == "block":
             third = text[pos + 2 : pos + 3]
             if third == "-" or third == "!":  # `/--` / `/-!`: doc comment tokens
                 end = _comment_end(text, pos + 3)
-                append(Token("doc_comment", pos, end, text[pos:end]))
+                append(_token("doc_comment", pos, end, text[pos:end]))
             else:  # the character after `/-` is consumed unexamined
                 end = _comment_end(text, min(pos + 3, n))
-                append(Token("comment", pos, end, text[pos:end]))
+                append(_token("comment", pos, end, text[pos:end]))
         elif kind == "str":
             end = _string_piece(text, pos, interpolated, holes, append)
         elif kind == "raw":
             close = '"' + "#" * (end - pos - 2)  # rawStrLitFnAux: `"` then as many `#`
             k = text.find(close, end)
             end = n if k < 0 else k + len(close)
-            append(Token("string", pos, end, text[pos:end]))
+            append(_token("string", pos, end, text[pos:end]))
         elif kind == "name":
-            append(Token("name_lit", pos, end, m.group()))
+            append(_token("name_lit", pos, end, text[pos:end]))
         else:  # hash
-            append(Token("symbol", pos, end, m.group()))
+            append(_token("symbol", pos, end, text[pos:end]))
         pos = end
     return out
 
@@ -214,7 +236,7 @@ def _string_piece(
     if j < n and text[j] == "\\":  # a `\` at the very end
         j = n
     end = min(j + 1, n)
-    append(Token("string", i, end, text[i:end]))
+    append(_token("string", i, end, text[i:end]))
     return end
 
 
