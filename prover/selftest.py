@@ -26,9 +26,10 @@ from prover.lean.verdict import Verdict
 from prover.verifier_options import open_verifier
 
 NO_REPLAY = (
-    "this verifier cannot replay (its verdicts say replayed: false, as a Kimina-compatible "
-    "server's do): the kernel-replay canaries cannot be shown rejected by Lean-side rungs here"
+    "this verifier cannot replay everywhere (verdicts say replayed: false, as a Kimina-compatible "
+    "server's do): those kernel-replay canaries cannot be shown rejected by Lean-side rungs here"
 )
+CANNOT_REPLAY = "not applicable here: this check path cannot replay (verdict: replayed false)"
 
 
 class MachineryFailure(Exception):
@@ -67,7 +68,7 @@ class Outcome:
             f"(Lean {self.lean_version or 'version unknown'}, canaries for v{self.canary_version},"
             f" {self.verifier}, {mode}, kernel replay {'on' if self.replay else 'off'})"
         )
-        if self.lean_only and not self.replay:
+        if self.lean_only and any(r.note == CANNOT_REPLAY for r in self.rows):
             line += f"\nselftest: {NO_REPLAY}"
         return line
 
@@ -152,7 +153,7 @@ def _applies(canary: Canary, *, lean_only: bool, replay: bool) -> str:
     if canary.lean_only is None:
         return f"not applicable in --lean-only: {canary.not_lean_only}"
     if canary.lean_only == "replay" and not replay:
-        return "not applicable here: this verifier cannot replay"
+        return CANNOT_REPLAY
     return ""
 
 
@@ -176,6 +177,9 @@ def _row(canary: Canary, verdict: Verdict | None, *, lean_only: bool, replay: bo
     skip = _applies(canary, lean_only=lean_only, replay=replay)
     if skip or verdict is None or expected is None:
         return Row(canary.id, canary.cls, expected or "-", "", "n/a", skip)
+    if expected == "replay" and verdict.accepted and not getattr(verdict, "replayed", False):
+        # this check path (FILE mode, a remote server) has no replay rung to show
+        return Row(canary.id, canary.cls, expected, verdict.reason, "n/a", CANNOT_REPLAY)
     good = verdict.reason == expected and verdict.accepted == (expected == "ok")
     note = "" if good else (_first_line(verdict) or canary.why)
     return Row(canary.id, canary.cls, expected, verdict.reason, "ok" if good else "MISMATCH", note)
