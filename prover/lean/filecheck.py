@@ -8,12 +8,13 @@ theorem then gets `#print axioms`. An `example` has no name, so it is judged on 
 
 from __future__ import annotations
 
+import bisect
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from prover.lean.acceptance import axioms_reason, has_sorry, parse_axioms
-from prover.lean.banned import find_banned
+from prover.lean.banned import scan
 from prover.lean.commands import lean_name
 from prover.lean.pool import ReplPool
 from prover.lean.protocol import (
@@ -66,18 +67,20 @@ MARKER = '#check ("prover: the file starts here" : String)'
 
 def check_file(pool: ReplPool | RemoteVerifier, path: str, text: str) -> FileReport:
     start = time.monotonic()
+    # A UTF-8 byte order mark is no part of the Lean text (editors write one): it goes, so the
+    # header is found and sent as Lean's own file reader would see it.
+    text = text.removeprefix("\ufeff")
     header, rest, _ = split_header(text)
     offset = header.count("\n")  # lines before `rest` starts
     decls = [d for d in declarations(rest) if d.keyword in JUDGED]
     if not decls:
         raise NoTheorem(f"{path}: no theorem, lemma or example to check")
-    scan = pool.config.text_scan if isinstance(pool, ReplPool) else pool.text_scan
-    banned_outside = find_banned(_outside(rest, decls), file_mode=True) if scan else None
+    # `prover selftest --lean-only` turns the text scan off: the file goes to Lean as it is
+    text_scan = pool.config.text_scan if isinstance(pool, ReplPool) else pool.text_scan
+    banned_outside, banned_in = _banned(text, len(header), decls) if text_scan else (None, {})
     verdicts: dict[int, Verdict] = {}
     for i, decl in enumerate(decls):
-        reason = banned_outside or (
-            find_banned(rest[decl.start : decl.end], file_mode=True) if scan else None
-        )
+        reason = banned_outside or banned_in.get(i)
         if reason:
             verdicts[i] = Verdict(display_name(decl, offset), False, "banned", detail=reason)
     response: CommandResponse | None = None
@@ -238,11 +241,21 @@ def _within(response: CommandResponse, decl: Declaration, offset: int) -> Comman
     return CommandResponse(response.env, messages, sorries)
 
 
-def _outside(text: str, decls: list[Declaration]) -> str:
-    """`text` with the judged declarations blanked out (newlines kept)."""
-    chars = list(text)
-    for decl in decls:
-        for j in range(decl.start, decl.end):
-            if chars[j] != "\n":
-                chars[j] = " "
-    return "".join(chars)
+def _banned(
+    text: str, rest_at: int, decls: list[Declaration]
+) -> tuple[str | None, dict[int, str]]:
+    """The scan of the whole file (its header too), one pass: the first banned construct
+    outside every judged declaration (it bans them all), and the first inside each one
+    (by index). `rest_at`: where the text after the header starts (declaration offsets)."""
+    outside: tuple[int, str] | None = None
+    inside: dict[int, tuple[int, str]] = {}
+    spans = [(d.start + rest_at, d.end + rest_at) for d in decls]
+    starts = [start for start, _ in spans]
+    for hit in scan(text, file_mode=True):
+        k = bisect.bisect_right(starts, hit.offset) - 1
+        if k >= 0 and hit.offset < spans[k][1]:
+            if k not in inside or hit.offset < inside[k][0]:
+                inside[k] = (hit.offset, hit.description)
+        elif outside is None or hit.offset < outside[0]:
+            outside = (hit.offset, hit.description)
+    return (outside[1] if outside else None), {k: d for k, (_, d) in inside.items()}
