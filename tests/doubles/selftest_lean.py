@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from prover.lean.canaries import builtin, redteam_entries
+from prover.lean.canaries import ADD_CHEAT, USE_CHEAT, builtin, redteam_entries
 from prover.lean.extract import plan_check
 from prover.lean.verdict import CheckItem
 
@@ -28,15 +28,20 @@ KERNEL_REJECTS_CHEAT = (
 # process, and only the replay fails.
 PAYLOAD_ANSWER = {"response": {}, "axioms": [], "replay_error": KERNEL_REJECTS_CHEAT}
 
+# Code that uses `cheat` without the payload (dropped before Lean): Lean knows no `cheat`.
+NO_CHEAT = {
+    "severity": "error",
+    "pos": {"line": 2, "column": 8},
+    "endPos": {"line": 2, "column": 18},
+    "data": "unknown identifier 'cheat.elim'",
+}
+PAYLOAD_RULES = [
+    {"match": ADD_CHEAT, **PAYLOAD_ANSWER},
+    {"match": USE_CHEAT, "response": {"messages": [NO_CHEAT]}, "anchored": True},
+]
+
 # canary id -> what Lean answers for its code (keys of a FakeRepl rule, without `match`).
 ANSWERS: dict[str, dict] = {
-    "cheat-block-comment": PAYLOAD_ANSWER,
-    "cheat-doc-comment": PAYLOAD_ANSWER,
-    "cheat-plain-string": PAYLOAD_ANSWER,
-    "cheat-glued-numeral": PAYLOAD_ANSWER,
-    "cheat-glued-char": PAYLOAD_ANSWER,
-    "cheat-letterlike-ident": PAYLOAD_ANSWER,
-    "cheat-file-header": PAYLOAD_ANSWER,
     "classic-sorry": {"response": {"messages": [SORRY_WARNING]}, "axioms": ["sorryAx"]},
     "classic-admit": {"response": {"messages": [SORRY_WARNING]}, "axioms": ["sorryAx"]},
     "classic-axiom": {"response": {}, "axioms": ["propext", "selftest_magic"]},
@@ -56,10 +61,12 @@ def _target(canary_id: str) -> str:
 
 
 def canary_rules(overrides: dict[str, dict] | None = None) -> list[dict]:
-    """FakeRepl rules for every canary: the built-in ones matched by their theorem's
-    declaration, the red-team corpus by its exact command (its `lean` field)."""
-    answers = {**ANSWERS, **(overrides or {})}
-    rules = [{"match": f"theorem {_target(cid)} ", **answer} for cid, answer in answers.items()]
+    """FakeRepl rules for every canary: `overrides` (canary id -> answer) first, then the
+    payload (answered wherever it reached Lean), the built-in canaries matched by their
+    theorem's declaration, the red-team corpus by its exact command (its `lean` field)."""
+    rules = [{"match": f"theorem {_target(cid)} ", **a} for cid, a in (overrides or {}).items()]
+    rules += PAYLOAD_RULES
+    rules += [{"match": f"theorem {_target(cid)} ", **answer} for cid, answer in ANSWERS.items()]
     for entry in redteam_entries():
         item = CheckItem(entry["id"], entry["header"], entry["formal_statement"], entry["proof"])
         lean = entry.get("lean") or {}

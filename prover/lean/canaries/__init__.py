@@ -48,6 +48,7 @@ ADD_CHEAT = (
 )
 PAYLOAD = f"{SKIP_KERNEL}\n{ADD_CHEAT}"
 USE_CHEAT = "  exact cheat.elim\n"
+WARM_UP = "theorem selftest_warm_up : True := trivial\n\n"
 
 NOT_UNSOUND = (
     "a scan-only refusal: `{what}` either closes the goal with a checked proof or fails, "
@@ -91,7 +92,8 @@ def _cheat(version: str, cls: str, key: str, lead: str, why: str) -> Canary:
     """A payload canary: model code `lead` (hiding the payload), then the target theorem."""
     name = "selftest_" + key.replace("-", "_")
     statement = f"theorem {name} : (1 : ℕ) = 2 := by\n"
-    proof = f"{lead}\n{statement}{USE_CHEAT}"
+    # a helper first: leading command lines would be the model's own header, never sent
+    proof = f"{WARM_UP}{lead}\n{statement}{USE_CHEAT}"
     return Canary(
         f"cheat-{key}", cls, "banned", "replay", why, _item(version, name, statement, proof)
     )
