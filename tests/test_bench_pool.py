@@ -43,3 +43,9 @@ def test_bench_eval_prints_its_figures() -> None:
     overhead = float(re.search(r"harness overhead per sample: (-?[\d.]+) ms", out).group(1))
     assert overhead < 20  # loose here (a busy CI box); the script's own runs are quoted
     assert re.search(r"store: \d+ bytes per sample", out)
+
+
+def test_bench_replay_prints_its_figures() -> None:
+    out = run_script("bench_replay.py", "--checks", "100")
+    assert re.search(r"replay on:  [\d.]+ ms per proof \([\d.]+x\)", out)
+    assert re.search(r"Python-side overhead: -?[\d.]+ ms per accepted proof", out)

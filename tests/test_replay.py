@@ -276,3 +276,86 @@ def test_replay_across_two_bwrap_sandboxes(fake_repl_script) -> None:
         cheat = pool.check(item(2, CHEAT))
         assert cheat.reason == "replay", cheat
         assert pickles_left(pool) == []
+
+
+def test_prover_serve_replays_and_says_so(fake_repl_script) -> None:
+    from prover.lean.remote import RemoteVerifier
+
+    from serving import running_server
+
+    rules = [
+        {"match": "CHEAT", "axioms": [], "replay_error": KERNEL_SAYS},
+        {"match": "TAMPER", "tamper_reference": True},
+    ]
+    command = fake_repl_script(rules)
+    items = [item(0), item(1, CHEAT), item(2, "  exact h.symm -- TAMPER")]
+    with (
+        running_server(lambda: pool_for(command, workers=2)) as url,
+        RemoteVerifier(url, timeout=10.0) as remote,
+    ):
+        verdicts = [remote.check(it) for it in items]
+    assert verdicts[0].accepted and verdicts[0].replayed
+    assert [v.reason for v in verdicts[1:]] == ["replay", "replay"]
+    assert "not the benchmark's statement" in verdicts[2].detail
+
+
+def test_a_server_that_does_not_replay_gives_replayed_false(fake_repl_script) -> None:
+    """As a Kimina server: no `replayed` in its answers, so none in the verdicts."""
+    import httpx
+
+    from prover.lean.remote import RemoteVerifier
+
+    from serving import running_server
+
+    command = fake_repl_script()
+    with running_server(lambda: pool_for(command, replay=False)) as url:
+        with RemoteVerifier(url, timeout=10.0) as remote:
+            verdict = remote.check(item(0))
+        raw = httpx.post(
+            url + "/api/check",
+            json={"snippets": [{"id": "a", "code": HEADER + "theorem x : 1 = 1 := rfl"}]},
+        ).json()
+    assert verdict.accepted and not verdict.replayed
+    assert raw["results"][0]["replayed"] is False
+
+
+FILE = (
+    HEADER
+    + """theorem good (a b : ℕ) : a + b = b + a := by
+  omega
+
+theorem other : (2 : ℕ) + 2 = 4 := by norm_num -- MARK
+
+example : True := trivial
+"""
+)
+
+
+def _file_report(tmp_path: Path, command, *extra: str) -> dict:
+    lean = tmp_path / "demo.lean"
+    lean.write_text(FILE)
+    repl = shlex.join(command.argv)
+    result = run_prover("check", str(lean), "--json", "--sandbox", "none", "--repl", repl, *extra)
+    assert "Traceback" not in result.stderr
+    return json.loads(result.stdout)
+
+
+def test_file_mode_replays_named_theorems(fake_repl_script, tmp_path) -> None:
+    report = _file_report(tmp_path, fake_repl_script())
+    assert report["accepted"]
+    assert [t["replayed"] for t in report["theorems"]] == [True, True, False]  # no example
+    off = _file_report(tmp_path, fake_repl_script(), "--no-replay")
+    assert off["accepted"] and not any(t["replayed"] for t in off["theorems"])
+
+
+def test_file_mode_rejects_what_fails_replay(fake_repl_script, tmp_path) -> None:
+    kernel = [{"match": "MARK", "replay_error": KERNEL_SAYS}]
+    report = _file_report(tmp_path, fake_repl_script(kernel))
+    assert not report["accepted"]
+    # the file's environment does not rebuild: none of its theorems stands
+    assert [t["reason"] for t in report["theorems"][:2]] == ["replay", "replay"]
+    liar = [{"match": "MARK", "axioms": [], "replay_axioms": ["sorryAx"]}]
+    report = _file_report(tmp_path, fake_repl_script(liar))
+    # the double answers per command, and the file is one: both theorems' axioms changed
+    assert [t["reason"] for t in report["theorems"][:2]] == ["replay", "replay"]
+    assert "sorryAx" in report["theorems"][0]["detail"]

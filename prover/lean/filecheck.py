@@ -27,6 +27,7 @@ from prover.lean.protocol import (
 )
 from prover.lean.remote import RemoteVerifier
 from prover.lean.repl import HeaderFailure, ReplFailure
+from prover.lean.replay import ReplayFailed, ReplayPlan, pickle_env
 from prover.lean.source import Declaration, declarations, split_header
 from prover.lean.verdict import Verdict
 
@@ -89,9 +90,13 @@ def check_file(pool: ReplPool | RemoteVerifier, path: str, text: str) -> FileRep
     named = [d for i, d in enumerate(decls) if d.name and i not in verdicts]
     # _root_ and «escapes»: the exact constant, whatever namespace is open
     query = "\n".join(f"#print axioms _root_.{lean_name(d.name or '')}" for d in named)
+    replayed: dict[str, list[str]] | ReplayFailed | None = None
     if len(verdicts) < len(decls):
         if isinstance(pool, ReplPool):
-            response, axioms, failure = _run_local(pool, header, offset, rest, query)
+            names = tuple(d.name or "" for d in named)
+            response, axioms, failure, replayed = _run_local(
+                pool, header, offset, rest, query, names
+            )
         else:
             response, axioms, failure = _run_remote(pool, header, offset, rest, query)
     allow_native = pool.config.allow_native if isinstance(pool, ReplPool) else pool.allow_native
@@ -107,6 +112,8 @@ def check_file(pool: ReplPool | RemoteVerifier, path: str, text: str) -> FileRep
                 display_name(decl, offset), decl, _within(response, decl, offset), axioms,
                 allow_native,
             )  # fmt: skip
+        if verdict.accepted and decl.keyword != "example" and replayed is not None:
+            verdict = _after_replay(verdict, decl.name or "", replayed, allow_native)
         if decl.keyword == "example":
             verdict.detail = "; ".join(filter(None, [verdict.detail, EXAMPLE_NOTE]))
         report.theorems.append(verdict)
@@ -123,10 +130,37 @@ def check_file(pool: ReplPool | RemoteVerifier, path: str, text: str) -> FileRep
 
 
 Run = tuple[CommandResponse | None, dict[str, list[str]], tuple[str, str] | None]
+Replayed = dict[str, list[str]] | ReplayFailed | None
 
 
-def _run_local(pool: ReplPool, header: str, offset: int, rest: str, query: str) -> Run:
-    """The file as one command (padded so positions are the file's lines), then the axioms."""
+def _after_replay(
+    verdict: Verdict, name: str, replayed: dict[str, list[str]] | ReplayFailed, allow_native: bool
+) -> Verdict:
+    """An accepted theorem judged again on the replay's answer (replay.py)."""
+    messages = verdict.messages
+    if isinstance(replayed, ReplayFailed):
+        reason, detail = replayed.reason, replayed.detail
+        return Verdict(verdict.name, False, reason, messages=messages, detail=detail)  # type: ignore[arg-type]
+    found = replayed.get(name)
+    if found is None:
+        detail = f"`#print axioms {name}` gave no answer after replay"
+        return Verdict(verdict.name, False, "replay", messages=messages, detail=detail)
+    if axioms_reason(found, allow_native=allow_native) != "ok":
+        detail = f"after replay the proof rests on axioms [{', '.join(sorted(found))}]"
+        axioms = sorted(found)
+        return Verdict(verdict.name, False, "replay", axioms, messages, detail=detail)
+    verdict.axioms = sorted(found)
+    verdict.replayed = True
+    return verdict
+
+
+def _run_local(
+    pool: ReplPool, header: str, offset: int, rest: str, query: str, names: tuple[str, ...]
+) -> tuple[CommandResponse | None, dict[str, list[str]], tuple[str, str] | None, Replayed]:
+    """The file as one command (padded so positions are the file's lines), then the axioms;
+    then, with replay on, the file's environment replayed and its theorems' axioms again."""
+    pickled: bytes | None = None
+    deadline = float("inf")
     try:
         with pool.repl_for(header) as repl:
             deadline = time.monotonic() + pool.config.timeout
@@ -139,11 +173,26 @@ def _run_local(pool: ReplPool, header: str, offset: int, rest: str, query: str) 
                 printed = repl.command(
                     query, env=response.env, timeout=max(0.001, deadline - time.monotonic())
                 )
+            if names and pool.config.replay and response.env is not None:
+                pool.require_replay_support()
+                try:
+                    left = max(0.001, deadline - time.monotonic())
+                    pickled = pickle_env(repl, response.env, left)
+                except ReplayFailed as exc:
+                    axioms = parse_axioms(printed.messages) if printed else {}
+                    return response, axioms, None, exc
     except HeaderFailure as exc:
-        return None, {}, ("error", str(exc))
+        return None, {}, ("error", str(exc)), None
     except ReplFailure as exc:
-        return None, {}, (exc.reason, exc.detail)
-    return response, parse_axioms(printed.messages) if printed else {}, None
+        return None, {}, (exc.reason, exc.detail), None
+    axioms = parse_axioms(printed.messages) if printed else {}
+    replayed: Replayed = None
+    if pickled is not None:
+        try:
+            replayed = pool.replay(pickled, ReplayPlan(header, names), deadline)
+        except ReplayFailed as exc:
+            replayed = exc
+    return response, axioms, None, replayed
 
 
 def _run_remote(verifier: RemoteVerifier, header: str, offset: int, rest: str, query: str) -> Run:

@@ -349,8 +349,7 @@ class ReplPool:
                 # the clock starts once a process is ours: waiting in line is not the proof's
                 deadline = time.monotonic() + self.config.timeout - scan_s
                 if self.config.replay:
-                    self._version_learned.wait(60.0)  # another thread may be asking it
-                    check_version(self._lean_version)
+                    self.require_replay_support()
                 env, ref_name = self._reference(
                     repl, item.formal_statement, item.context, remaining()
                 )
@@ -402,6 +401,12 @@ class ReplPool:
         judged.axioms = sorted(axioms)
         judged.replayed = not item.context
         return judged
+
+    def require_replay_support(self) -> None:
+        """Raise ReplayUnsupported unless this REPL's Lean re-checks on unpickling (call with
+        a process started: the first one is asked its version)."""
+        self._version_learned.wait(60.0)  # another thread may be asking it right now
+        check_version(self._lean_version)
 
     def replay(self, pickled: bytes, plan: ReplayPlan, deadline: float) -> dict[str, list[str]]:
         """Judge a pickled environment again in a replay process, by `deadline` (monotonic;

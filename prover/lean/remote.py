@@ -16,7 +16,7 @@ from typing import Any
 
 from prover.lean.extract import plan_check
 from prover.lean.input_check import invalid_input_verdict, item_problem
-from prover.lean.snippet import judge_remote, remote_snippet
+from prover.lean.snippet import judge_remote, remote_snippet, replay_hint
 from prover.lean.verdict import CheckItem, Verdict
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -154,7 +154,9 @@ class RemoteVerifier:
                     statement_rewritten=plan.statement_rewritten,
                 )
             else:
-                snippets.append({"id": str(i), "code": remote_snippet(item, plan)})
+                snippets.append(
+                    replay_hint(item, plan, {"id": str(i), "code": remote_snippet(item, plan)})
+                )
         if snippets:
             answer = self._post(
                 "/api/check",

@@ -43,6 +43,15 @@ def remote_snippet(item: CheckItem, plan: CheckPlan) -> str:
     )
 
 
+def replay_hint(item: CheckItem, plan: CheckPlan, snippet: dict[str, Any]) -> dict[str, Any]:
+    """`snippet` with what a `prover serve` needs to judge it again after its kernel replay
+    (a field Kimina ignores). None for a check with a context: as in the local pool, the
+    statement cannot be elaborated again after replay there."""
+    if item.context:
+        return snippet
+    return {**snippet, "replay": {"statement": item.formal_statement, "theorem": plan.name}}
+
+
 def judge_remote(
     item: CheckItem,
     plan: CheckPlan,
@@ -64,6 +73,8 @@ def judge_remote(
 
     error = result.get("error")
     raw = result.get("response")
+    if result.get("replay_error") and not error:  # `prover serve`'s kernel replay rejected it
+        return verdict("replay", detail=str(result["replay_error"]).splitlines()[0])
     if error:
         if "timed out" in str(error).lower():
             return verdict("timeout", detail=str(error))
@@ -101,9 +112,19 @@ def judge_remote(
         if "depends on axioms" not in m["data"] and "does not depend on any axioms" not in m["data"]
     ]
     axioms = sorted(axioms)
-    return verdict(
-        axioms_reason(axioms, allow_native=allow_native), axioms=axioms, messages=messages
-    )
+    reason = axioms_reason(axioms, allow_native=allow_native)
+    replayed = result.get("replayed") is True  # a Kimina server never says so
+    if reason == "ok" and replayed:
+        again = sorted(str(a) for a in result.get("replay_axioms") or [])
+        if axioms_reason(again, allow_native=allow_native) != "ok":
+            return verdict(
+                "replay",
+                messages=messages,
+                axioms=again,
+                detail=f"after replay the proof rests on axioms [{', '.join(again)}]",
+            )
+        axioms = again
+    return verdict(reason, axioms=axioms, messages=messages, replayed=replayed and reason == "ok")
 
 
 def _after_context(response: CommandResponse) -> CommandResponse | None:

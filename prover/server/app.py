@@ -29,6 +29,12 @@ from pydantic import BaseModel, Field
 from prover.lean.input_check import text_problem, unencodable_at
 from prover.lean.pool import ReplPool
 from prover.lean.repl import HeaderFailure, ReplFailure
+from prover.lean.replay import (
+    ReplayFailed,
+    ReplayPlan,
+    ReplayUnsupported,
+    pickle_env,
+)
 from prover.lean.snippet import KIMINA_TIMEOUT
 from prover.lean.source import split_header
 
@@ -47,9 +53,19 @@ class SafeJSONResponse(JSONResponse):
 INVALID_INPUT = "invalid_input"
 
 
+class ReplayHint(BaseModel):
+    """Sent by `prover`'s RemoteVerifier beside a check's snippet (a Kimina server ignores
+    it): which theorem the snippet proves, of which benchmark statement, so that this server
+    can judge it again after the kernel replay (replay.py)."""
+
+    statement: str
+    theorem: str
+
+
 class Snippet(BaseModel):
     id: str
     code: str
+    replay: ReplayHint | None = None
 
 
 class CheckRequest(BaseModel):
@@ -101,23 +117,53 @@ class Admission:
             self.in_flight -= n
 
 
-def run_snippet(pool: ReplPool, code: str, timeout: float) -> dict[str, Any]:
-    """One snippet on the pool: `{"time", "error", "response"}` as Kimina answers."""
+def run_snippet(
+    pool: ReplPool, code: str, timeout: float, hint: ReplayHint | None = None
+) -> dict[str, Any]:
+    """One snippet on the pool: `{"time", "error", "response"}` as Kimina answers, and
+    `"replayed"`: whether the kernel replay rung ran and passed (only with a `hint`, on a pool
+    that replays). A failed replay says why in `"replay_error"` and adds an error message to
+    the response, so that a client which knows nothing of replay rejects it too."""
     start = time.monotonic()
     header, body, _ = split_header(code)
-    result: dict[str, Any] = {"error": None, "response": None}
+    result: dict[str, Any] = {"error": None, "response": None, "replayed": False}
+    pickled: bytes | None = None
+    deadline = float("inf")
     try:
         with pool.repl_for(header) as repl:
             timeout = min(timeout, pool.config.timeout)
+            deadline = time.monotonic() + timeout
             answer = repl.command(body, env=repl.header_env, timeout=timeout)
             repl.checks_done += 1
+            replayable = answer.env is not None and not answer.errors
+            if hint is not None and pool.config.replay and replayable:
+                pool.require_replay_support()
+                left = max(0.001, deadline - time.monotonic())
+                pickled = pickle_env(repl, answer.env, left)  # type: ignore[arg-type]
         result["response"] = {k: v for k, v in answer.raw.items() if k != "env"}
+        if pickled is not None and hint is not None:
+            plan = ReplayPlan(header, (hint.theorem,), hint.statement)
+            axioms = pool.replay(pickled, plan, deadline)[hint.theorem]
+            result["replayed"] = True
+            result["replay_axioms"] = sorted(axioms)
     except HeaderFailure as exc:
         result["response"] = {k: v for k, v in exc.response.raw.items() if k != "env"}
     except ReplFailure as exc:
         result["error"] = (
             KIMINA_TIMEOUT if exc.reason == "timeout" else f"{exc.reason}: {exc.detail}"
         )
+    except ReplayUnsupported as exc:
+        result["error"] = str(exc)
+    except ReplayFailed as exc:
+        if exc.reason == "timeout":
+            result["error"] = KIMINA_TIMEOUT
+        else:
+            result["replay_error"] = f"{exc.reason}: {exc.detail}"
+            if isinstance(result["response"], dict):
+                failed = {"severity": "error", "pos": None, "endPos": None}
+                failed["data"] = f"kernel replay failed: {exc.detail}"
+                messages = [*result["response"].get("messages", []), failed]
+                result["response"] = {**result["response"], "messages": messages}
     result["time"] = round(time.monotonic() - start, 4)
     return result
 
@@ -204,7 +250,9 @@ def create_app(
         requests_total.labels(endpoint, str(response.status_code)).inc()
         return response
 
-    async def run_all(codes: list[str], timeout: float) -> list[dict[str, Any]]:
+    async def run_all(
+        codes: list[str], timeout: float, hints: list[ReplayHint | None] | None = None
+    ) -> list[dict[str, Any]]:
         admission: Admission = state["admission"]
         if not admission.try_take(len(codes)):
             raise HTTPException(429, "verifier queue full, retry later")
@@ -212,13 +260,13 @@ def create_app(
         loop = asyncio.get_running_loop()
         pool: ReplPool = state["pool"]
 
-        def one(code: str) -> dict[str, Any]:
+        def one(code: str, hint: ReplayHint | None) -> dict[str, Any]:
             problem = text_problem("code", code)
             try:
                 if problem is not None:  # decided here: the REPL could not even be sent it
                     result = {"error": f"{INVALID_INPUT}: {problem}", "response": None, "time": 0}
                 else:
-                    result = run_snippet(pool, code, timeout)
+                    result = run_snippet(pool, code, timeout, hint)
             finally:
                 admission.give_back(1)
                 in_flight.dec()
@@ -235,12 +283,16 @@ def create_app(
             snippet_seconds.observe(result["time"])
             return result
 
-        futures = [loop.run_in_executor(state["executor"], one, code) for code in codes]
+        paired = zip(codes, hints or [None] * len(codes), strict=True)
+        futures = [loop.run_in_executor(state["executor"], one, c, h) for c, h in paired]
         return list(await asyncio.gather(*futures))
 
     @app.post("/api/check")
     async def api_check(body: CheckRequest) -> dict[str, Any]:
-        results = await run_all([s.code for s in body.snippets], body.timeout)
+        snippets = body.snippets
+        results = await run_all(
+            [s.code for s in snippets], body.timeout, [s.replay for s in snippets]
+        )
         return {"results": [{"id": s.id, **r} for s, r in zip(body.snippets, results, strict=True)]}
 
     @app.post("/verify")

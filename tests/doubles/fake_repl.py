@@ -178,7 +178,7 @@ class ScriptedLean:
 
     def pickle(self, env: int, path: str) -> None:
         cmds = self.env_cmds[env]
-        names = [name for cmd in cmds for name, _ in declared(cmd)]
+        names = [name for cmd in cmds for part in parts(cmd) for name, _ in declared(part)]
         record = {
             "commands": cmds,
             "declared": {
@@ -196,11 +196,11 @@ class ScriptedLean:
                 record = json.load(f)
         except (OSError, ValueError) as exc:
             die(f"uncaught exception: cannot read the pickle: {exc}")
-        for cmd in record["commands"]:
-            rule = self.rule_for(cmd)
+        for part in (p for cmd in record["commands"] for p in parts(cmd)):
+            rule = self.rule_for(part)
             if "replay_error" in rule:
                 die(f"uncaught exception: {rule['replay_error']}")
-            for name, _ in declared(cmd):
+            for name, _ in declared(part):
                 meaning = record["declared"].get(name, {})
                 if meaning.get("signature") is not None:
                     self.signatures[name] = meaning["signature"]
@@ -373,6 +373,15 @@ _SNIPPET = re.compile(
     r"#print axioms \S+)\s*$",
     re.S | re.M,
 )
+
+
+def parts(cmd: str) -> list[str]:
+    """A remote check's one command as the commands it stands for (context, reference,
+    proof), so that rules match the proof as they do in `run`."""
+    m = _SNIPPET.search(cmd)
+    if m is None:
+        return [cmd]
+    return [p for p in (cmd[: m.start()], m.group(1), m.group(2)) if p.strip()]
 
 
 def declared(cmd: str) -> list[tuple[str, str]]:

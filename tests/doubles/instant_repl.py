@@ -2,14 +2,21 @@
 """InstantRepl: a Lean REPL test double that answers as fast as Python can, for measuring the
 pool's own overhead. Same framing as the real REPL (request lines up to a blank line; answer,
 then a blank line); every proof is accepted with the standard axioms and the statement check
-(line 1 of the final command) passes."""
+(line 1 of the final command) passes. A `pickleTo` writes a stub file where asked and an
+`unpickleEnvFrom` answers a new environment, so the kernel replay rung runs too."""
 
+import json
 import sys
 
 AXIOMS = (
     '{"messages": [{"severity": "info", "pos": {"line": 2, "column": 0}, "endPos": null,\n'
     ' "data": "\'x\' depends on axioms: [propext, Classical.choice, Quot.sound]"}],\n'
     ' "env": ENV}\n\n'
+)
+
+VERSION = (
+    '{"messages": [{"severity": "info", "pos": {"line": 1, "column": 0}, "endPos": null,\n'
+    ' "data": "\\"4.24.0\\""}],\n "env": ENV}\n\n'
 )
 
 
@@ -23,7 +30,17 @@ def main() -> None:
             continue
         if not pending:
             sys.exit("empty request")
-        if "#print axioms" in pending:  # the verifier's final check: its line 2
+        if pending.startswith('{"pickleTo"'):
+            request = json.loads(pending)
+            with open(request["pickleTo"], "w") as f:
+                f.write("pickled")
+            out.write(f'{{"env":\n {request["env"]}}}\n\n')
+            out.flush()
+            pending = False
+            continue
+        if "Lean.versionString" in pending:  # a Lean whose unpickling re-checks (replay.py)
+            out.write(VERSION.replace("ENV", str(env)))
+        elif "#print axioms" in pending:  # the verifier's final check: its line 2
             out.write(AXIOMS.replace("ENV", str(env)))
         else:
             out.write(f'{{"env":\n {env}}}\n\n')
