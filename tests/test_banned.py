@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
-from prover.lean.banned import find_banned
+from prover.lean.banned import find_banned, scan
 
 BANNED = [
     ("  exact?", "exact?"),
@@ -160,3 +162,155 @@ def test_debug_description() -> None:
     assert find_banned("set_option debug.skipKernelTC true") == (
         "`set_option debug.skipKernelTC` weakens checking"
     )
+
+
+# -- the allowlist of model code ------------------------------------------------------------
+
+NOT_ON_THE_ALLOWLIST = [
+    ("universe u", "universe"),
+    ("structure S where\n  x : ℕ", "structure"),
+    ("inductive T | a", "inductive"),
+    ("class C (α : Type) where", "class"),
+    ("opaque o : ℕ", "opaque"),
+    ("export Nat (succ)", "export"),
+    ("alias foo := Nat.succ", "alias"),
+    ("irreducible_def k : ℕ := 1", "irreducible_def"),
+    ("proof_wanted p : False", "proof_wanted"),
+    ("recall Nat.add_comm (n m : ℕ) : n + m = m + n", "recall"),
+    ("seal Nat.add", "seal"),
+    ("partial def f (n : ℕ) : ℕ := f n", "partial"),
+    ("deriving instance Repr for Nat", "deriving"),
+    ("assert_not_exists Foo", "assert_not_exists"),
+    ('library_note "x" /-- y -/', "library_note"),
+    ("declare_aesop_rule_sets [R]", "declare_aesop_rule_sets"),
+    ("initialize_simps_projections Equiv (toFun → apply)", "initialize_simps_projections"),
+    ("add_decl_doc Nat.succ", "add_decl_doc"),
+    ('scoped[Nat] notation "x" => 1', "scoped"),
+    ("theorem t : True := trivial omit h in", "omit"),
+    (
+        "set_option autoImplicit true in theorem t : True := trivial\n"
+        "set_option tactic.hygienic false",
+        "tactic.hygienic",
+    ),
+    ("@[instance] def i : Inhabited ℕ := ⟨0⟩", "instance"),
+    ("@[positivity Nat.succ _] def ext := 1", "positivity"),
+    ("@[simp, my_attr] theorem t : True := trivial", "my_attr"),
+    ("attribute [local instance] Classical.propDecidable", "instance"),
+    ("@[aesop safe tactic (rule_sets := [x])] def t := 1", "tactic"),
+    ("theorem t : True := trivial #help tactic", "#help"),
+    ("  exact (#evalx 1)", "#evalx"),
+]
+
+
+@pytest.mark.parametrize(("code", "needle"), NOT_ON_THE_ALLOWLIST)
+def test_not_on_the_allowlist(code: str, needle: str) -> None:
+    got = find_banned(code)
+    assert got is not None and needle in got, (code, got)
+
+
+ON_THE_ALLOWLIST = [
+    "/-- doc -/\n@[simp] private theorem t : 1 = 1 := rfl",
+    "@[simp ←, reducible] protected def f : ℕ := 1",
+    "@[local simp] lemma l : True := trivial",
+    "attribute [-simp] Nat.add_comm",
+    "attribute [local simp] Nat.add_comm in\ntheorem t : True := trivial",
+    "@[aesop safe apply (rule_sets := [x])] theorem a : True := trivial",
+    "noncomputable def f : ℝ := Real.pi",
+    "abbrev N := ℕ\nexample : N := 0",
+    "open scoped BigOperators\nopen Real in\ntheorem t : True := trivial",
+    "namespace A\nsection B\ntheorem t : True := trivial\nend B\nend A",
+    "set_option maxRecDepth 1000 in\nset_option synthInstance.maxHeartbeats 0 in\n"
+    "example : True := trivial",
+    "  set_option pp.proofs true in\n  set_option linter.unusedTactic false in\n  simp",
+    "/-! module doc -/\ntheorem t : True := trivial",
+    "theorem t (hint₁ : True) : True := hint₁",
+    "theorem t : True := by\n  exact (fun (x : ℕ) => trivial) 1",
+    "  have h : (0x1F : ℕ) = 31 := by norm_num\n  have : (1e3 : ℝ) = 1000 := by norm_num\n  simp",
+]
+
+
+@pytest.mark.parametrize("code", ON_THE_ALLOWLIST)
+def test_on_the_allowlist(code: str) -> None:
+    assert find_banned(code) is None
+
+
+FILE_MODE_ALLOWED = [
+    "import Mathlib\nimport Aesop\nset_option maxHeartbeats 400000\nopen Real\n",
+    'instance : Inhabited ℕ := ⟨0⟩\nnotation "ℕ\'" => ℕ\nmacro "t" : tactic => `(tactic| rfl)',
+    "structure S where\n  x : ℕ\nuniverse u\nset_option autoImplicit true",
+    "theorem t (hint : True) : True := by\n  obtain ⟨hint⟩ := (⟨hint⟩ : Nonempty True)\n  trivial",
+    "#check Nat\n#print axioms Nat.succ",
+]
+
+
+@pytest.mark.parametrize("code", FILE_MODE_ALLOWED)
+def test_file_mode_wider_rules(code: str) -> None:
+    assert find_banned(code, file_mode=True) is None
+
+
+FILE_MODE_BANNED = [
+    ("import Mathlib\nset_option debug.skipKernelTC true\n", "debug.skipKernelTC"),
+    ("\ufeffimport Mathlib\nset_option «debug».byAsSorry true\n", "debug.byAsSorry"),
+    ("import Mathlib\ntheorem t : True := trivial\nimport Cheat", "import"),
+    ("theorem t : True := by\n  hint", "hint"),
+    ("#eval 1", "#eval"),
+    ("run_cmd pure ()", "run_cmd"),
+    ("axiom a : False", "axiom"),
+    ("@[csimp] theorem c : @id = @id := rfl", "csimp"),
+]
+
+
+@pytest.mark.parametrize(("code", "needle"), FILE_MODE_BANNED)
+def test_file_mode_still_bans(code: str, needle: str) -> None:
+    got = find_banned(code, file_mode=True)
+    assert got is not None and needle in got, (code, got)
+
+
+# -- generated token streams: every command start is found, whatever surrounds it -----------
+
+# Fragments after which Lean's command parser can start a new command, spelled as Lean reads
+# them (src/Lean/Parser/Basic.lean: numbers, char and string literals, comments, names).
+_BEFORE = [
+    "trivial", "1", "0x1F", "2.5e3", "'b'", "'\\n'", '"s"', '"{"', '"}"', 'r#"x"#', "`name",
+    "/- c -/", "/-/- -/", "/--/ -/", "-- c\n", "℘'", "h₁", "«x y»", "(by simp)", "⟨1, 2⟩",
+]  # fmt: skip
+_GLUE = ["", " ", "\n", "\n\n  ", "\t"]
+_BANNED_STARTS = [
+    "run_cmd", "run_tac", "#eval", "#exit", "#print", "import", "axiom", "instance", "macro",
+    "elab", "syntax", "notation", "universe", "variable", "sudo", "irreducible_def", "mutual",
+    "initialize", "unsafe", "by_elab", "exact?", "#evalx", "set_option debug.skipKernelTC",
+    "set_option «debug.skipKernelTC»", "@[implemented_by", "@[instance", "attribute [instance",
+]  # fmt: skip
+
+
+def _glue_ok(before: str, glue: str, word: str) -> bool:
+    """Whether `before` + `glue` + `word` keeps `word` a token of its own: an identifier
+    character after a name or numeral would continue it, a line comment needs its newline."""
+    if before.startswith("--"):
+        return True  # ends in a newline
+    last, first = before[-1], word[0]
+    if glue:
+        return True
+    if last.isalnum() or last in "_'!?₁»":
+        return not (first.isalnum() or first in "_«")
+    return True
+
+
+def test_generated_streams_find_every_command_start() -> None:
+    rng = random.Random(10)
+    for _ in range(400):
+        text = ""
+        starts: list[int] = []
+        for _ in range(rng.randint(1, 6)):
+            before, glue = rng.choice(_BEFORE), rng.choice(_GLUE)
+            text += "theorem t : True := " + before
+            word = rng.choice(_BANNED_STARTS)
+            if not _glue_ok(before, glue, word):
+                glue = " "
+            text += glue
+            starts.append((len(text), len(text) + len(word)))
+            text += word + " x\n"
+        found = sorted(hit.offset for hit in scan(text))
+        # the hit is the keyword's (or, in `attribute [instance`, the attribute name's)
+        missing = [text[s:e] for s, e in starts if not any(s <= f < e for f in found)]
+        assert missing == [], text

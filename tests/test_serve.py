@@ -81,6 +81,8 @@ def corpus_rules(rows) -> list[dict]:
         rule = {"match": plan_check(item).code, "exact": True, "response": lean.get("response", {})}
         if "axioms" in lean:
             rule["axioms"] = lean["axioms"]
+        if lean.get("statement_differs"):
+            rule["statement_mismatch"] = True
         rules.append(rule)
     return rules
 
@@ -141,6 +143,12 @@ def test_remote_verdicts_equal_local_ones(fake_repl_script) -> None:
         != (far[id(it)].accepted, far[id(it)].reason, far[id(it)].axioms)
     }
     assert differ == {}
+    # a statement that is not the benchmark's: the same detail on both paths
+    differs = {r["id"] for r in rows if (r.get("lean") or {}).get("statement_differs")}
+    for item in items:
+        if item.name in differs:
+            for verdict in (local[id(item)], far[id(item)]):
+                assert "not the benchmark's statement" in verdict.detail, verdict
     reasons = Counter(v.reason for v in far.values())
     assert reasons["timeout"] == 4 and reasons["banned"] >= 30 and reasons["ok"] >= 80
 

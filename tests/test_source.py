@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
+import pytest
+
 from prover.lean.source import (
     declarations,
+    is_ident_char,
+    mask_all,
     mask_comments_and_strings,
     normalize_header,
     signature_end,
+    skip_brackets,
     split_header,
     top_level_commands,
 )
@@ -264,3 +272,84 @@ class TestSignatureEnd:
 
     def test_missing(self) -> None:
         assert signature_end("theorem x : P", 0, 13) == -1
+
+
+class TestLeanReading:
+    """The masks and the command scan read text as Lean's lexer does (issue 10)."""
+
+    def test_slash_dash_slash_comment_does_not_hide_code(self) -> None:
+        src = "theorem t : True := trivial /-/- -/\nrun_cmd foo\n-- -/\n"
+        assert "run_cmd" in mask_all(src)
+        assert [c.keyword for c in top_level_commands(src)] == ["theorem", "run_cmd"]
+
+    def test_doc_comment_opened_by_four_chars(self) -> None:
+        src = "/--/ hidden -/\ntheorem t : True := trivial"
+        assert "hidden" not in mask_all(src)
+        assert top_level_commands(src)[0].start == 0
+
+    def test_plain_string_brace_does_not_hide_code(self) -> None:
+        src = 'def s := "{"\nrun_cmd foo\ndef u := "}"\n'
+        assert "run_cmd" in mask_all(src)
+        assert "run_cmd" in [c.keyword for c in top_level_commands(src)]
+
+    def test_interpolated_hole_stays_visible(self) -> None:
+        assert "run_tac" in mask_all('exact s!"{(by run_tac x)}"')
+        assert "run_tac" in mask_comments_and_strings('exact s!"{(by run_tac x)}"')
+
+    def test_glued_numeral_and_char(self) -> None:
+        src = "theorem t : True := trivial\nexample := 1\n'b'run_cmd x\n"
+        assert "run_cmd" in mask_all(src)
+
+    def test_is_ident_char_is_lean_id_rest(self) -> None:
+        assert is_ident_char("℘") and is_ident_char("₀") and is_ident_char("é")
+        assert not is_ident_char("λ") and not is_ident_char("д") and not is_ident_char(".")
+
+    def test_bom_goes_with_the_header(self) -> None:
+        text = "\ufeffimport Mathlib\ntheorem x : True := trivial\n"
+        header, rest, n = split_header(text)
+        assert header == "\ufeffimport Mathlib\n" and rest.startswith("theorem") and n == 1
+        header, rest, n = split_header("\ufefftheorem x : True := trivial\n")
+        assert header == "\ufeff" and rest.startswith("theorem") and n == 0
+        assert normalize_header("\ufeffimport Mathlib\n") == "import Mathlib"
+        assert mask_all(text).startswith(" import")
+        assert [c.keyword for c in top_level_commands(text)] == ["theorem"]
+
+    def test_attribute_run_without_keyword_is_one_command(self) -> None:
+        cmds = top_level_commands("@[simp]\n@[simp]\nfoo\n")
+        assert [(c.keyword, c.attributes) for c in cmds] == [("@[", ("simp", "simp"))]
+
+    def test_skip_brackets_matches(self) -> None:
+        code = "@[a [b] c] [d"
+        assert skip_brackets(code, 1) == code.index("]", 7) + 1
+        assert skip_brackets(code, 4) == 7
+        assert skip_brackets(code, code.rindex("[")) == len(code)
+
+
+@pytest.mark.slow
+class TestLinear:
+    """Issue 10: a proof then N lines of `@[simp]` took 41 s at 32 KB."""
+
+    @pytest.mark.parametrize("fn", [top_level_commands, mask_all, declarations, split_header])
+    def test_simp_lines_160kb(self, fn: Callable[[str], object]) -> None:
+        text = "theorem t : True := by omega\n" + "@[simp]\n" * (160 * 1024 // 8)
+        t0 = time.perf_counter()
+        fn(text)
+        assert time.perf_counter() - t0 < 3.0
+
+    def test_other_shapes_160kb(self) -> None:
+        shapes = [
+            "private\n" * 20000,
+            "@[" * 80000,
+            "open A in\n" * 16000,
+            "set_option a 1 in " * 8000,
+            "namespace A\n" * 13000,
+        ]
+        for text in shapes:
+            t0 = time.perf_counter()
+            top_level_commands(text)
+            mask_all(text)
+            code = mask_all(text)
+            for i in range(0, len(code), 2):
+                if code[i] == "[":
+                    skip_brackets(code, i)
+            assert time.perf_counter() - t0 < 3.0, text[:20]

@@ -84,6 +84,8 @@ _DENIED: dict[str, str] = {
     "exact?": "`exact?` (search tactic)",
     "library_search": "`library_search` (search tactic)",
 }
+# Tactics only: a user's own file may use these words as names (model code may not at all).
+_SEARCH_TACTICS = frozenset({"hint", "apply?", "exact?", "library_search"})
 # Descriptions of commands model code may not use (any other: a generic one).
 _NOT_IN_PROOFS: dict[str, str] = {
     "import": "`import` inside the proof (the benchmark header decides the imports)",
@@ -226,7 +228,8 @@ class _Scanner:
                     self.hash_command(tok)
                 continue
             if word in _DENIED:
-                self.hit(tok, _DENIED[word])
+                if not (self.file_mode and word in _SEARCH_TACTICS and self.used_as_name(i)):
+                    self.hit(tok, _DENIED[word])
             elif word in COMMAND_KEYWORDS and not self.not_a_command(i, word):
                 self.command(i, tok)
         # a `section` left open is harmless once `variable` is refused (`noncomputable section`)
@@ -235,6 +238,13 @@ class _Scanner:
             where = f"`{unclosed[0]}` left open (the statement would land inside it)"
             self.hits.append(Hit(len(self.text), where))
         return self.hits
+
+    def used_as_name(self, i: int) -> bool:
+        """A tactic name is an identifier elsewhere (the tactic category's leading identifiers
+        are not reserved): `(hint : P)`, `have hint : P`, `⟨hint, h⟩`."""
+        before = self.code[i - 1].text if i > 0 else ""
+        after = self.code[i + 1].text if i + 1 < len(self.code) else ""
+        return before in ("(", "{", "⦃", "⟨", "[", ",") or after in (":", ",", "⟩", ")", "]")
 
     def not_a_command(self, i: int, word: str) -> bool:
         """The known non-command uses of a command keyword."""

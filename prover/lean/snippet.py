@@ -12,13 +12,21 @@ from __future__ import annotations
 from typing import Any
 
 from prover.lean.acceptance import axioms_reason, elaboration_reason, parse_axioms
-from prover.lean.commands import reference_command, reference_name, statement_check_command
+from prover.lean.commands import (
+    lean_name,
+    reference_command,
+    reference_name,
+    statement_check_command,
+)
 from prover.lean.extract import CheckPlan
-from prover.lean.protocol import CommandResponse, ProtocolError, parse_response
+from prover.lean.protocol import CommandResponse, Message, ProtocolError, parse_response
 from prover.lean.source import open_namespace
 from prover.lean.verdict import CheckItem, Verdict
 
 KIMINA_TIMEOUT = "Lean process timed out"
+# How a verdict's detail starts when Lean's statement check finds that the theorem the model
+# proved (checked as written) is not the benchmark's statement.
+NOT_THE_STATEMENT = "not the benchmark's statement"
 
 
 # After a check's context: everything Lean says up to this line is about the context, not the
@@ -92,6 +100,14 @@ def judge_remote(
         response = _after_context(response)
         if response is None:
             return verdict("crash", detail="verifier answer lacks the context marker")
+    if isinstance(response, CommandResponse) and (mismatch := _statement_mismatch(response, plan)):
+        messages = [
+            m.to_json()
+            for m in response.messages
+            if m is not mismatch and not _is_axioms_answer(m.data)
+        ]
+        first = mismatch.data.splitlines()[0] if mismatch.data else ""
+        return verdict("error", messages=messages, detail=f"{NOT_THE_STATEMENT} ({first})")
     messages = [m.to_json() for m in getattr(response, "messages", ())]
     reason = elaboration_reason(response)  # type: ignore[arg-type]
     if reason != "ok":
@@ -125,6 +141,27 @@ def judge_remote(
             )
         axioms = again
     return verdict(reason, axioms=axioms, messages=messages, replayed=replayed and reason == "ok")
+
+
+def _statement_mismatch(response: CommandResponse, plan: CheckPlan) -> Message | None:
+    """The statement check's error when it is the snippet's only one (the proof itself
+    elaborated): an error on the line above the `#print axioms` answer (the check's `example`),
+    or one naming the constant it looks for."""
+    errors = response.errors
+    axioms_at = [
+        m.pos.line
+        for m in response.messages
+        if m.severity == "info" and m.pos is not None and _is_axioms_answer(m.data)
+    ]
+    wanted = f"_root_.{lean_name(plan.name)}"
+    ours = [
+        m for m in errors if (m.pos is not None and m.pos.line + 1 in axioms_at) or wanted in m.data
+    ]
+    return ours[0] if ours and len(ours) == len(errors) else None
+
+
+def _is_axioms_answer(text: str) -> bool:
+    return "depends on axioms" in text or "does not depend on any axioms" in text
 
 
 def _after_context(response: CommandResponse) -> CommandResponse | None:

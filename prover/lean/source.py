@@ -8,167 +8,152 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
-# Characters that may occur inside a Lean identifier (a rough but safe superset): letters
-# (incl. Greek, ℝ-style letterlike symbols), digits, subscripts, `_`, `'`, `!`, `?`.
-_SUBSCRIPTS = "₀₁₂₃₄₅₆₇₈₉ₐₑₒₓₔₕₖₗₘₙₚₛₜᵢᵣᵤᵥⱼ"
+from prover.lean.lexer import Token, is_id_rest, line_col, tokenize
 
 
 def is_ident_char(c: str) -> bool:
-    return c.isalnum() or c in "_'!?" or c in _SUBSCRIPTS
-
-
-def _char_literal_end(text: str, i: int) -> int:
-    """End offset of a char literal starting at text[i] == "'", or -1 if it is not one."""
-    n = len(text)
-    if i + 2 >= n:
-        return -1
-    if text[i + 1] == "\\":
-        # '\n', '\\', '\'', '\x41', '\u{1F600}'
-        m = re.compile(r"\\(?:x[0-9a-fA-F]{2}|u\{[0-9a-fA-F]+\}|u[0-9a-fA-F]{4}|.)'").match(
-            text, i + 1
-        )
-        return m.end() if m else -1
-    if text[i + 1] not in "'\n" and text[i + 2] == "'":
-        return i + 3
-    return -1
+    """Lean's `isIdRest` (union over the supported Lean versions; see `prover.lean.lexer`)."""
+    return is_id_rest(c)
 
 
 @functools.lru_cache(maxsize=64)  # one check scans the same few texts many times
-def _scan(text: str) -> tuple[tuple[str, int, int, int, int], ...]:
-    """Spans of comments, literals and «escaped» identifiers:
-    (kind, start, end, content_start, content_end).
+def _tokens(text: str) -> tuple[Token, ...]:
+    """The plain reading of `text` (strings without holes); callers that ban code read the
+    interpolated one as well (`prover.lean.lexer.tokenize(text, interpolated=True)`)."""
+    return tuple(tokenize(text))
 
-    kind is "line", "block", "string", "char" or "ident". content_* excludes the delimiters.
-    An unterminated block comment or string runs to the end of the text (as in Lean).
-    `{...}` inside any string literal is scanned as code: in an interpolated string (`s!`,
-    `m!`, `throwError "..."`) it is code, and over-reading a plain string only costs a false
-    alarm, never a hidden construct.
-    """
-    spans: list[tuple[str, int, int, int, int]] = []
-    n = len(text)
-    i = 0
-    braces: list[int] = []  # brace depth of each interpolation we are inside
-    while i < n:
-        c = text[i]
-        if braces and c == "{":
-            braces[-1] += 1
+
+_BLANK_RE = re.compile(r"[^\r\n]")
+_BOM = "\ufeff"
+
+
+def _masked(text: str, spans: list[tuple[int, int]]) -> str:
+    """`text` with each (start, end) span (sorted, disjoint) blanked; newlines kept."""
+    pieces: list[str] = []
+    prev = 0
+    if text.startswith(_BOM):  # a leading BOM is whitespace to the lexer
+        pieces.append(" ")
+        prev = 1
+    for start, end in spans:
+        if end <= start:
+            continue
+        pieces.append(text[prev:start])
+        pieces.append(_BLANK_RE.sub(" ", text[start:end]))
+        prev = end
+    pieces.append(text[prev:])
+    return "".join(pieces)
+
+
+def _content(tok: Token) -> tuple[int, int]:
+    """Span of a comment's or literal's contents, delimiters excluded (kept so that the masked
+    text still shows where a comment or literal was, and a doc comment stays recognisable)."""
+    s, e, t = tok.start, tok.end, tok.text
+    if tok.kind == "comment" and t.startswith("--"):
+        return s + 2, e
+    if tok.kind in ("comment", "doc_comment"):
+        cs = s + 3 if tok.kind == "doc_comment" else s + 2
+        closed = len(t) >= 5 and t.endswith("-/")
+        return cs, max(cs, e - 2 if closed else e)
+    if tok.kind == "char":
+        return s + 1, e - 1
+    # strings: `"..."`, a piece `"...{` / `}...{` / `}..."`, raw `r#"..."#`
+    if t.startswith("r"):
+        hashes = len(t) - len(t[1:].lstrip("#")) - 1
+        open_len = 2 + hashes
+        close = '"' + "#" * hashes
+        closed = len(t) >= open_len + len(close) and t.endswith(close)
+        return s + open_len, e - len(close) if closed else e
+    closed = len(t) >= 2 and t[-1] in '"{'
+    return s + 1, e - 1 if closed else e
+
+
+def _guillemet_spans(tok: Token) -> list[tuple[int, int]]:
+    """Contents of each `«...»` part of an identifier or name literal."""
+    spans = []
+    t = tok.text
+    k = t.find("«")
+    while k >= 0:
+        close = t.find("»", k + 1)
+        if close < 0:
+            break
+        spans.append((tok.start + k + 1, tok.start + close))
+        k = t.find("«", close + 1)
+    return spans
+
+
+_LITERALS = ("string", "char")
+_COMMENTS = ("comment", "doc_comment")
+
+
+@functools.lru_cache(maxsize=64)
+def _interpolated_tokens(text: str) -> tuple[Token, ...]:
+    return tuple(tokenize(text, interpolated=True))
+
+
+def _intersect(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Offsets inside a span of both sorted, disjoint span lists (linear merge)."""
+    out: list[tuple[int, int]] = []
+    i = j = 0
+    while i < len(a) and j < len(b):
+        start, end = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
+        if start < end:
+            out.append((start, end))
+        if a[i][1] < b[j][1]:
             i += 1
-        elif braces and c == "}":
-            if braces[-1] == 0:
-                braces.pop()
-                i = _string_segment(text, i, spans, braces)  # the string goes on
-            else:
-                braces[-1] -= 1
-                i += 1
-        elif c == "-" and text.startswith("--", i):
-            j = text.find("\n", i)
-            j = n if j < 0 else j
-            spans.append(("line", i, j, i + 2, j))
-            i = j
-        elif c == "/" and text.startswith("/-", i):
-            depth, j = 1, i + 2
-            while j < n and depth:
-                if text.startswith("/-", j):
-                    depth, j = depth + 1, j + 2
-                elif text.startswith("-/", j):
-                    depth, j = depth - 1, j + 2
-                else:
-                    j += 1
-            content_end = j - 2 if depth == 0 else n
-            # keep the third character of `/--` / `/-!` so doc comments stay recognisable
-            cs = i + 3 if text[i + 2 : i + 3] in ("-", "!") and content_end >= i + 3 else i + 2
-            spans.append(("block", i, j, cs, max(content_end, cs)))
-            i = j
-        elif c == "«":
-            # an escaped identifier: `«"»`, `«--»` or `«end»` are names, not a string, a
-            # comment or a keyword
-            k = text.find("»", i + 1)
-            j = n if k < 0 else k + 1
-            spans.append(("ident", i, j, i + 1, n if k < 0 else k))
-            i = j
-        elif c == '"':
-            i = _string_segment(text, i, spans, braces)
-        elif (
-            c == "r"
-            and (i == 0 or not is_ident_char(text[i - 1]))
-            and re.match(r'r#*"', text[i : i + 40])
-        ):
-            # raw string r"..." / r#"..."#: no escapes, no interpolation
-            hashes = re.match(r"r(#*)\"", text[i:]).group(1)  # type: ignore[union-attr]
-            close = '"' + hashes
-            k = text.find(close, i + 2 + len(hashes))
-            j = n if k < 0 else k + len(close)
-            spans.append(("string", i, j, i + 2 + len(hashes), n if k < 0 else k))
-            i = j
-        elif c == "'" and (i == 0 or not is_ident_char(text[i - 1])):
-            j = _char_literal_end(text, i)
-            if j < 0:
-                i += 1
-            else:
-                spans.append(("char", i, j, i + 1, j - 1))
-                i = j
         else:
-            i += 1
-    return tuple(spans)
+            j += 1
+    return out
 
 
-def _string_segment(
-    text: str, i: int, spans: list[tuple[str, int, int, int, int]], braces: list[int]
-) -> int:
-    """Scan string text after the delimiter at `i` (`"` or an interpolation's `}`) up to the
-    closing `"` (returns the offset after it) or an unescaped `{` (enters code)."""
-    n = len(text)
-    j = i + 1
-    while j < n and text[j] not in '"{':
-        j += 2 if text[j] == "\\" else 1
-    j = min(j, n)
-    if j < n and text[j] == "{":
-        spans.append(("string", i, j, i + 1, j))
-        braces.append(0)
-        return j + 1
-    spans.append(("string", i, min(j + 1, n), i + 1, j))
-    return j + 1
+def _hidden(text: str, spans_of: Callable[[tuple[Token, ...]], list[tuple[int, int]]]) -> str:
+    """`text` with blanked what both readings of its strings (plain and interpolated) hide:
+    whatever either reading shows as code stays visible, so a scan of the result misses
+    nothing that either reading would run."""
+    plain = spans_of(_tokens(text))
+    if '"' not in text:
+        return _masked(text, plain)
+    return _masked(text, _intersect(plain, spans_of(_interpolated_tokens(text))))
 
 
-def _blank(chars: list[str], start: int, end: int) -> None:
-    for k in range(start, end):
-        if chars[k] not in "\r\n":
-            chars[k] = " "
+def _literal_contents(tokens: tuple[Token, ...]) -> list[tuple[int, int]]:
+    return [_content(t) for t in tokens if t.kind in _LITERALS or t.kind in _COMMENTS]
+
+
+def _code_only(tokens: tuple[Token, ...]) -> list[tuple[int, int]]:
+    spans: list[tuple[int, int]] = []
+    for t in tokens:
+        if t.kind in _COMMENTS:
+            spans.append((t.start, t.end))
+        elif t.kind in _LITERALS:
+            spans.append(_content(t))
+        elif (t.kind == "ident" or t.kind == "name_lit") and "«" in t.text:
+            spans.extend(_guillemet_spans(t))
+    return spans
 
 
 def mask_comments_and_strings(text: str) -> str:
     """Same length and newlines; contents of comments, strings and char literals become spaces.
 
     The delimiters (`--`, `/-`, `-/`, quotes) are kept so the result still shows where a
-    comment or literal was (a doc comment before a declaration stays recognisable).
+    comment or literal was (a doc comment before a declaration stays recognisable). A string's
+    `{...}` is kept when it is code in the interpolated reading (`s!"{e}"`), and text that the
+    plain reading sees as code stays too: only what both readings hide is blanked.
     """
-    chars = list(text)
-    for kind, _s, _e, cs, ce in _scan(text):
-        if kind != "ident":  # a «name» stays readable (declarations are found by name)
-            _blank(chars, cs, ce)
-    return "".join(chars)
+    return _hidden(text, _literal_contents)
 
 
 def strip_comments(text: str) -> str:
     """Same length and newlines; comments blanked entirely (delimiters too), literals kept."""
-    chars = list(text)
-    for kind, s, e, _cs, _ce in _scan(text):
-        if kind in ("line", "block"):
-            _blank(chars, s, e)
-    return "".join(chars)
+    return _masked(text, [(t.start, t.end) for t in _tokens(text) if t.kind in _COMMENTS])
 
 
 def mask_all(text: str) -> str:
-    """Comments blanked entirely, literal contents blanked: only code tokens remain."""
-    chars = list(text)
-    for kind, s, e, cs, ce in _scan(text):
-        if kind in ("line", "block"):
-            _blank(chars, s, e)
-        else:
-            _blank(chars, cs, ce)
-    return "".join(chars)
+    """Comments blanked entirely, literal contents (and «name» contents) blanked: only code
+    tokens remain (code in either reading of the strings, as `mask_comments_and_strings`)."""
+    return _hidden(text, _code_only)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -178,16 +163,28 @@ _HEADER_LINE = re.compile(r"(import|set_option|open)\s")
 _IN_TOKEN = re.compile(r"(?<![\w'.])in(?![\w'])")
 
 
+def _lines(text: str) -> list[str]:
+    """Lines with their `\\n` (Lean's only line break; `str.splitlines` knows more)."""
+    lines = [line + "\n" for line in text.split("\n")]
+    lines[-1] = lines[-1][:-1]
+    if not lines[-1]:
+        lines.pop()
+    return lines
+
+
 def split_header(text: str) -> tuple[str, str, int]:
     """Split leading `import` / `set_option` / `open` lines (and blank lines) off `text`.
 
     A `set_option ... in` / `open ... in` modifies the next command, so it ends the header.
-    Returns (header_text, rest_text, header_line_count), header_text + rest_text == text.
+    A leading BOM goes with the header. Returns (header_text, rest_text, header_line_count),
+    header_text + rest_text == text.
     """
-    code = mask_all(text)
-    lines = text.splitlines(keepends=True)
-    masked_lines = code.splitlines(keepends=True)
-    delim_lines = mask_comments_and_strings(text).splitlines(keepends=True)
+    code = mask_all(text)  # a leading BOM is a space there
+    lines = _lines(text)
+    masked_lines = _lines(code)
+    delim_lines = _lines(mask_comments_and_strings(text))
+    if masked_lines:
+        masked_lines[0] = masked_lines[0][1:] if text.startswith(_BOM) else masked_lines[0]
     offset = 0
     i = 0
     end = 0  # offset just past the last header line accepted so far
@@ -219,12 +216,14 @@ def split_header(text: str) -> tuple[str, str, int]:
         offset += sum(len(x) for x in lines[i:j])
         i = j
         end, count = offset, i
+    if end == 0 and text.startswith(_BOM):
+        end = 1  # the BOM alone: never part of the code
     return text[:end], text[end:], count
 
 
 def normalize_header(header: str) -> str:
     """Key that identifies a header for pooling: comment-free, non-blank, right-stripped lines."""
-    lines = (ln.rstrip() for ln in strip_comments(header).splitlines())
+    lines = (ln.rstrip() for ln in strip_comments(header.removeprefix(_BOM)).split("\n"))
     return "\n".join(ln for ln in lines if ln)
 
 
@@ -247,11 +246,6 @@ DECL_KEYWORDS: frozenset[str] = frozenset(
 # keywords followed by the name they declare or open
 _NAMED = DECL_KEYWORDS | {"namespace", "section", "end"}
 
-_WS = re.compile(r"\s*")
-_WORD = re.compile(r"[^\W\d][\w'!?₀-₉ₐ-ₜᵢ-ᵥⱼ]*")
-_HASH_CMD = re.compile(r"#[^\W\d]\w*")
-_NAME = re.compile(r"(?:«[^»\n]*»|[^\W\d][\w'!?₀-₉ₐ-ₜᵢ-ᵥⱼ]*)(?:\.(?:«[^»\n]*»|[\w'!?₀-₉]+))*")
-
 
 @dataclass(frozen=True)
 class Command:
@@ -267,8 +261,30 @@ class Command:
     in_prefix_end: int = -1  # end of leading `set_option/open ... in` modifiers (-1: none)
 
 
+@functools.lru_cache(maxsize=16)
+def _bracket_matches(code: str) -> dict[int, int]:
+    """For each `[` in `code`: the offset just past its matching `]` (len(code) if none)."""
+    matches: dict[int, int] = {}
+    stack: list[int] = []
+    for m in _BRACKET_RE.finditer(code):
+        if m.group() == "[":
+            stack.append(m.start())
+        elif stack:
+            matches[stack.pop()] = m.end()
+    for i in stack:
+        matches[i] = len(code)
+    return matches
+
+
+_BRACKET_RE = re.compile(r"[\[\]]")
+
+
 def skip_brackets(code: str, i: int) -> int:
-    """`code[i]` is `[`: offset just past the matching `]` (or len(code))."""
+    """`code[i]` is `[`: offset just past the matching `]` (or len(code)).
+
+    Matches are computed once per text, so calling it at every `[` stays linear."""
+    if code[i : i + 1] == "[":
+        return _bracket_matches(code)[i]
     depth = 0
     for j in range(i, len(code)):
         if code[j] == "[":
@@ -280,135 +296,168 @@ def skip_brackets(code: str, i: int) -> int:
     return len(code)
 
 
-def _parse_prefix(code: str, i: int) -> tuple[str, int, tuple[str, ...], tuple[str, ...]] | None:
-    """Parse [doc comment] [@[...]]* [modifier]* keyword at `code[i:]` (comments masked).
+class _Cursor:
+    """Code tokens of a text (comments skipped) with what the command scan needs."""
 
-    Returns (keyword, keyword_offset, modifiers, attributes) or None when no command starts.
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.all = _tokens(text)
+        self.code = [t for t in self.all if t.kind != "comment"]  # doc comments stay
+        self.n = len(self.code)
+        self.line_col = line_col(text)
+
+    def text_at(self, k: int) -> str:
+        return self.code[k].text if k < self.n else ""
+
+    def kind_at(self, k: int) -> str:
+        return self.code[k].kind if k < self.n else ""
+
+    def at_line_start(self, k: int) -> bool:
+        start = self.code[k].start
+        if start == 0 or self.text[start - 1] == "\n":
+            return True
+        return start == 1 and self.text.startswith(_BOM)
+
+
+_OPENERS = frozenset({"[", "@["})
+
+
+def _parse_prefix(
+    cur: _Cursor, k: int
+) -> tuple[str, int, tuple[str, ...], tuple[str, ...], int] | None | int:
+    """Parse [doc comment] [@[...]]* [modifier]* keyword at code token `k`.
+
+    Returns (keyword, keyword_token, modifiers, attributes, next_token), or the index of the
+    token that ended the prefix when no command starts there (every later start inside the
+    prefix ends at the same token with no attribute: none starts a command either).
     """
-    n = len(code)
     attrs: list[str] = []
     mods: list[str] = []
-    j = i
-    if code.startswith("/--", j) or code.startswith("/-!", j):
-        k = code.find("-/", j + 3)
-        if k < 0:
-            return None
-        if code.startswith("/-!", j):
-            return None  # a module doc comment is not attached to a command
-        j = _WS.match(code, k + 2).end()  # type: ignore[union-attr]
-    while j < n:
-        if code.startswith("@[", j):
-            k = skip_brackets(code, j + 1)
-            attrs.append(code[j + 2 : k - 1])
-            j = _WS.match(code, k).end()  # type: ignore[union-attr]
+    j = k
+    if cur.kind_at(j) == "doc_comment":
+        tok = cur.code[j]
+        if tok.text.startswith("/-!") or not (len(tok.text) >= 5 and tok.text.endswith("-/")):
+            return j + 1  # a module doc (or unterminated) comment is not attached to a command
+        j += 1
+    while j < cur.n:
+        t = cur.code[j].text
+        if t == "@[":
+            close = _matching_close(cur, j)
+            end = cur.code[close].start if close < cur.n else len(cur.text)
+            attrs.append(_masked_code(cur.text)[cur.code[j].end : end])
+            j = close + 1
             continue
-        m = _WORD.match(code, j)
-        if m and m.group() in MODIFIERS:
-            mods.append(m.group())
-            j = _WS.match(code, m.end()).end()  # type: ignore[union-attr]
+        if cur.code[j].kind == "ident" and t in MODIFIERS:
+            mods.append(t)
+            j += 1
             continue
         break
-    m = _WORD.match(code, j)
-    if m and m.group() in COMMAND_KEYWORDS:
-        return m.group(), j, tuple(mods), tuple(attrs)
-    m = _HASH_CMD.match(code, j)
-    if m and not attrs and not mods:
-        return m.group(), j, (), ()
+    t = cur.text_at(j)
+    if cur.kind_at(j) == "ident" and t in COMMAND_KEYWORDS:
+        return t, j, tuple(mods), tuple(attrs), j + 1
+    if cur.kind_at(j) == "symbol" and len(t) > 1 and t[0] == "#" and not attrs and not mods:
+        return t, j, (), (), j + 1
     if attrs:
-        return "@[", i, tuple(mods), tuple(attrs)
-    return None
+        return "@[", k, tuple(mods), tuple(attrs), j
+    return j
 
 
-def _in_modifier_end(code: str, kw: str, kw_end: int, limit: int) -> int:
-    """For `set_option`/`open` at `kw_end`: offset just past its `in`, or -1 if not a modifier."""
-    toks = [(m.group(), m.end()) for m in re.finditer(r"[^\s()]+|[()]", code[kw_end:limit])]
-    if kw == "set_option":
-        if len(toks) >= 3 and toks[2][0] == "in":
-            return kw_end + toks[2][1]
+def _matching_close(cur: _Cursor, j: int) -> int:
+    """Index of the `]` closing the `[`/`@[` token at `j` (cur.n if none)."""
+    depth = 0
+    while j < cur.n:
+        t = cur.code[j].text
+        if t in _OPENERS:
+            depth += 1
+        elif t == "]":
+            depth -= 1
+            if depth == 0:
+                return j
+        j += 1
+    return cur.n
+
+
+@functools.lru_cache(maxsize=16)
+def _masked_code(text: str) -> str:
+    return mask_comments_and_strings(text)
+
+
+_OPEN_IN_WORDS = frozenset({"(", ")", "hiding", "renaming", "scoped", "→", "-", ">"})
+
+
+def _in_modifier_end(cur: _Cursor, kw: str, k: int) -> int:
+    """For `set_option`/`open` at token `k`: index of the token after its `in` (on the same
+    line), or -1 if it is not a modifier."""
+    line = cur.line_col(cur.code[k].start)[0]
+
+    def same_line(j: int) -> bool:
+        return j < cur.n and cur.line_col(cur.code[j].start)[0] == line
+
+    if kw == "set_option":  # set_option NAME VALUE in
+        if same_line(k + 3) and cur.code[k + 3].text == "in":
+            return k + 4
         return -1
-    for tok, end in toks:
-        if tok == "in":
-            return kw_end + end
-        if tok in ("(", ")", "hiding", "renaming", "scoped", "→", "->") or _NAME.fullmatch(tok):
-            continue
-        return -1
+    j = k + 1
+    while same_line(j):
+        tok = cur.code[j]
+        if tok.text == "in":
+            return j + 1
+        if tok.kind != "ident" and tok.text not in _OPEN_IN_WORDS:
+            return -1
+        j += 1
     return -1
 
 
-def _line_starts(text: str) -> list[int]:
-    starts = [0]
-    starts.extend(m.end() for m in re.finditer("\n", text))
-    return starts
-
-
-def _line_of(starts: list[int], offset: int) -> int:
-    """1-based line number of `offset`."""
-    lo, hi = 0, len(starts) - 1
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if starts[mid] <= offset:
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo + 1
-
-
 def top_level_commands(text: str) -> list[Command]:
-    """Commands that start at column 0 (after masking comments and strings), in order.
+    """Commands that start at column 0 (comments and strings read as Lean reads them), in
+    order.
 
     Leading `set_option ... in` / `open ... in` modifiers are merged into the command they
     modify (Lean parses them as one command); one followed by no command is not a command
-    (it is a tactic-level modifier inside a proof).
+    (it is a tactic-level modifier inside a proof). Attributes followed by no keyword make one
+    `@[` command. Linear in the text: every token is looked at a bounded number of times.
     """
-    code = mask_comments_and_strings(text)
-    starts = _line_starts(text)
+    cur = _Cursor(text)
     found: list[tuple[int, str, int, tuple[str, ...], tuple[str, ...], int]] = []
-    resume = 0  # line starts before this offset belong to an earlier command's prefix
-    for ls in starts:
-        if ls < resume or ls >= len(code):
+    k = 0
+    while k < cur.n:
+        if not cur.at_line_start(k):
+            k += 1
             continue
-        parsed = _parse_prefix(code, ls)
-        if parsed is None:
+        parsed = _parse_prefix(cur, k)
+        if isinstance(parsed, int):
+            k = max(parsed, k + 1)
             continue
-        kw, kw_off, mods, attrs = parsed
+        kw, kw_tok, mods, attrs, nxt = parsed
         in_end = -1
         while kw in ("set_option", "open") and not mods and not attrs:
-            next_ls = code.find("\n", kw_off)
-            limit = len(code) if next_ls < 0 else next_ls
-            e = _in_modifier_end(code, kw, kw_off + len(kw), limit)
-            if e < 0:
+            after_in = _in_modifier_end(cur, kw, kw_tok)
+            if after_in < 0:
                 break
-            inner = _parse_prefix(code, _WS.match(code, e).end())  # type: ignore[union-attr]
-            if inner is None:
-                kw = ""
+            inner = _parse_prefix(cur, after_in)
+            if isinstance(inner, int):
+                kw, nxt = "", max(inner, after_in)
                 break
-            in_end = e
-            kw, kw_off, mods, attrs = inner
-        if not kw:
-            continue
-        found.append((ls, kw, kw_off, mods, attrs, in_end))
-        resume = kw_off + 1
+            in_end = cur.code[after_in - 1].end
+            kw, kw_tok, mods, attrs, nxt = inner
+        if kw:
+            kw_off = cur.code[kw_tok].start
+            found.append((cur.code[k].start, kw, kw_off, mods, attrs, in_end))
+            # a name on the keyword's line is read below; skip what the prefix consumed
+        k = max(nxt, k + 1)
     out: list[Command] = []
-    for idx, (ls, kw, kw_off, mods, attrs, in_end) in enumerate(found):
+    for idx, (start, kw, kw_off, mods, attrs, in_end) in enumerate(found):
         end = found[idx + 1][0] if idx + 1 < len(found) else len(text)
-        name = None
-        if kw in _NAMED:
-            after = _WS.match(code, kw_off + len(kw)).end()  # type: ignore[union-attr]
-            if kw == "instance" and code.startswith("(", after):  # (priority := ...)
-                close = code.find(")", after)
-                after = _WS.match(code, close + 1).end() if close >= 0 else after  # type: ignore
-            m = _NAME.match(code, after)
-            if m and m.group() not in COMMAND_KEYWORDS and m.group() not in ("where", "extends"):
-                name = m.group()
-        last = len(text[ls:end].rstrip()) + ls - 1
+        name = _declared_name(cur, kw, kw_off) if kw in _NAMED else None
+        last = _last_non_blank(text, start, end)
         out.append(
             Command(
                 keyword=kw,
                 name=name,
-                start=ls,
+                start=start,
                 end=end,
-                start_line=_line_of(starts, ls),
-                end_line=_line_of(starts, max(last, ls)),
+                start_line=cur.line_col(start)[0],
+                end_line=cur.line_col(max(last, start))[0],
                 keyword_offset=kw_off,
                 modifiers=mods,
                 attributes=attrs,
@@ -416,6 +465,40 @@ def top_level_commands(text: str) -> list[Command]:
             )
         )
     return out
+
+
+def _declared_name(cur: _Cursor, kw: str, kw_off: int) -> str | None:
+    """The name written after the keyword at `kw_off`, if any."""
+    j = _token_index(cur, kw_off) + 1
+    if kw == "instance" and cur.text_at(j) == "(":  # (priority := ...)
+        while j < cur.n and cur.code[j].text != ")":
+            j += 1
+        j += 1
+    if cur.kind_at(j) != "ident":
+        return None
+    name = cur.code[j].text
+    if name in COMMAND_KEYWORDS or name in ("where", "extends"):
+        return None
+    return name
+
+
+def _token_index(cur: _Cursor, offset: int) -> int:
+    lo, hi = 0, cur.n
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if cur.code[mid].start < offset:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+def _last_non_blank(text: str, start: int, end: int) -> int:
+    """Offset of the last non-whitespace character of text[start:end] (start - 1 if none)."""
+    j = end - 1
+    while j >= start and text[j].isspace():
+        j -= 1
+    return j
 
 
 # ---------------------------------------------------------------------------------------------
