@@ -1,7 +1,8 @@
 """Lexical scanning of Lean 4 source: comments/strings, header lines, top-level commands.
 
-Pure functions, no Lean. Everything works on a *masked* copy of the text (same length, same
-newlines) so that offsets and line numbers carry over to the original text unchanged.
+Pure functions, no Lean. Everything is computed from the tokens of `prover.lean.lexer`, which
+reads text as Lean's own lexer does, and in linear time. The masks are copies of the text (same
+length, same newlines) so that offsets and line numbers carry over to the original unchanged.
 """
 
 from __future__ import annotations
