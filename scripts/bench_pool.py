@@ -65,7 +65,10 @@ def main() -> None:
     factory = transport_factory("none", command, SandboxConfig("none", 4096))
 
     raw = baseline(factory, min(args.checks, 3000))
-    config = VerifierConfig(workers=args.workers, recycle_after=args.recycle_after, timeout=60)
+    # the replay rung has its own figure (bench_replay.py): this one is the checking path
+    config = VerifierConfig(
+        workers=args.workers, recycle_after=args.recycle_after, timeout=60, replay=False
+    )
     with ReplPool(config, transport_factory=factory) as pool:
         start = time.perf_counter()
         verdicts = [v for _, v in pool.check_many(items(args.checks))]

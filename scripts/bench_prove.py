@@ -44,7 +44,7 @@ def main() -> None:
     )
     # the InstantRepl accepts everything: every attempt of a round is checked, one round each
     proof = "  nlinarith [sq_nonneg (a - b), h]\n  exact h.symm\n```"
-    config = VerifierConfig(workers=args.workers, timeout=60, recycle_after=10**9)
+    config = VerifierConfig(workers=args.workers, timeout=60, recycle_after=10**9, replay=False)
 
     with ReplPool(config, transport_factory=factory) as pool:
         items = [

@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from prover.lean.pool import ReplPool, VerifierConfig  # noqa: E402
+from prover.lean.replay import REPLAY_RECYCLE_MAX  # noqa: E402
 from prover.lean.sandbox import ReplCommand, SandboxConfig, transport_factory  # noqa: E402
 from prover.lean.verdict import CheckItem  # noqa: E402
 
@@ -40,8 +41,8 @@ def items(n: int) -> list[CheckItem]:
     ]
 
 
-def run(factory, n: int, workers: int, replay: bool) -> tuple[float, int]:
-    """Wall seconds per proof, and how many were replayed."""
+def run(factory, n: int, workers: int, replay: bool) -> tuple[float, int, int]:
+    """Wall seconds per proof, how many were replayed, replay processes started."""
     config = VerifierConfig(workers=workers, recycle_after=10**9, timeout=60, replay=replay)
     with ReplPool(config, transport_factory=factory) as pool:
         pool.check(items(1)[0])  # processes started before the clock
@@ -49,7 +50,7 @@ def run(factory, n: int, workers: int, replay: bool) -> tuple[float, int]:
         verdicts = [v for _, v in pool.check_many(items(n))]
         wall = time.perf_counter() - start
     assert all(v.accepted for v in verdicts), "the instant double accepts everything"
-    return wall / n, sum(v.replayed for v in verdicts)
+    return wall / n, sum(v.replayed for v in verdicts), pool.stats.replay_processes
 
 
 def main() -> None:
@@ -59,13 +60,17 @@ def main() -> None:
     args = parser.parse_args()
     command = ReplCommand((sys.executable, str(INSTANT)))
     factory = transport_factory("none", command, SandboxConfig("none", 4096))
-    off, _ = run(factory, args.checks, args.workers, replay=False)
-    on, replayed = run(factory, args.checks, args.workers, replay=True)
+    off, _, _ = run(factory, args.checks, args.workers, replay=False)
+    on, replayed, started = run(factory, args.checks, args.workers, replay=True)
     assert replayed == args.checks, f"only {replayed} of {args.checks} replayed"
     print(f"accepted proofs: {args.checks}, workers: {args.workers}")
     print(f"replay off: {off * 1e3:.3f} ms per proof")
     print(f"replay on:  {on * 1e3:.3f} ms per proof ({on / off:.2f}x)")
     print(f"replay rung's Python-side overhead: {(on - off) * 1e3:.3f} ms per accepted proof")
+    print(
+        f"replay processes started: {started} (one retires after {REPLAY_RECYCLE_MAX} replays: "
+        "each unpickle imports the modules again and the REPL frees nothing)"
+    )
 
 
 if __name__ == "__main__":

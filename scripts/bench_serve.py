@@ -43,7 +43,7 @@ def main() -> None:
     )
 
     def pool() -> ReplPool:
-        config = VerifierConfig(workers=args.workers, timeout=60, recycle_after=10**9)
+        config = VerifierConfig(workers=args.workers, timeout=60, recycle_after=10**9, replay=False)
         return ReplPool(config, transport_factory=factory)
 
     with pool() as direct, ThreadPoolExecutor(args.workers) as executor:

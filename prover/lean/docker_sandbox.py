@@ -113,6 +113,11 @@ class DockerTransport:
         self._own_client = client is None
         self._client = connect() if client is None else client
         import docker.errors as derr  # present: connect() checked it, or a client was given
+        from docker.types import Mount
+
+        mounts = []
+        if exchange_dir is not None:
+            mounts.append(Mount(EXCHANGE_MOUNT, str(exchange_dir), type="bind", read_only=False))
 
         self._buf = bytearray()  # demultiplexed stdout, not yet returned as lines
         self._raw = bytearray()  # attach stream bytes not yet parsed into frames
@@ -123,9 +128,6 @@ class DockerTransport:
         self._container: Any = None
         self._exchange_dir = exchange_dir
         self.exchange = None if exchange_dir is None else FileExchange(exchange_dir, EXCHANGE_MOUNT)
-        volumes = {}
-        if exchange_dir is not None:
-            volumes[str(exchange_dir)] = {"bind": EXCHANGE_MOUNT, "mode": "rw"}
         self._attach: Any = None  # what attach_socket returned (keeps the HTTP response alive)
         self._sock: Any = None  # the socket under it
         memory = int(memory_mb) * 1024 * 1024
@@ -147,7 +149,7 @@ class DockerTransport:
                 environment=dict(environment or {}),
                 cap_drop=["ALL"],
                 security_opt=["no-new-privileges"],
-                volumes=volumes,
+                mounts=mounts,
                 labels={LABEL: LABEL_VALUE},
                 auto_remove=False,  # kept after exit so diagnostics() can read its exit state
             )

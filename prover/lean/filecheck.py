@@ -173,7 +173,7 @@ def _run_local(
                 printed = repl.command(
                     query, env=response.env, timeout=max(0.001, deadline - time.monotonic())
                 )
-            if names and pool.config.replay and response.env is not None:
+            if names and pool.replays_on(repl) and response.env is not None:
                 pool.require_replay_support()
                 try:
                     left = max(0.001, deadline - time.monotonic())

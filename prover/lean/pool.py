@@ -365,7 +365,7 @@ class ReplPool:
                     timeout=remaining(),
                 )
                 judged = self._judge_final(final, messages, verdict)
-                if judged.accepted and self.config.replay and response.env is not None:
+                if judged.accepted and self.replays_on(repl) and response.env is not None:
                     # the environment right after the model's code, before our commands
                     pickled = pickle_env(repl, response.env, remaining())
         except HeaderFailure as exc:
@@ -401,6 +401,11 @@ class ReplPool:
         judged.axioms = sorted(axioms)
         judged.replayed = not item.context
         return judged
+
+    def replays_on(self, repl: LeanRepl) -> bool:
+        """Whether the replay rung runs for checks on `repl`: on, and possible (every built-in
+        sandbox gives a process an exchange dir; a custom transport may not)."""
+        return self.config.replay and repl.exchange is not None
 
     def require_replay_support(self) -> None:
         """Raise ReplayUnsupported unless this REPL's Lean re-checks on unpickling (call with

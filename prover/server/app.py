@@ -136,7 +136,7 @@ def run_snippet(
             answer = repl.command(body, env=repl.header_env, timeout=timeout)
             repl.checks_done += 1
             replayable = answer.env is not None and not answer.errors
-            if hint is not None and pool.config.replay and replayable:
+            if hint is not None and pool.replays_on(repl) and replayable:
                 pool.require_replay_support()
                 left = max(0.001, deadline - time.monotonic())
                 pickled = pickle_env(repl, answer.env, left)  # type: ignore[arg-type]
