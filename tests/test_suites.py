@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from harness import suites
 from harness.suites import Problem, Suite, SuiteError, lean_version_warning, load_suite
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -165,8 +166,13 @@ def test_missing_file_path() -> None:
         ("putnambench", "trishullab/PutnamBench"),
     ],
 )
-def test_missing_data_says_where_to_get_it(suite: str, hint: str, tmp_path: Path) -> None:
-    # shared/ has no ProofNet or PutnamBench copy; an empty search path neither
+def test_missing_data_says_where_to_get_it(
+    suite: str, hint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # data found nowhere: an empty search path, no $PROVER_DATA, no ../shared copy (a checkout
+    # with ../shared beside it has both files there)
+    monkeypatch.delenv("PROVER_DATA", raising=False)
+    monkeypatch.setattr(suites, "SHARED_BENCHMARKS", tmp_path / "no-shared")
     with pytest.raises(SuiteError) as err:
         load_suite(suite, search_paths=[tmp_path])
     msg = str(err.value)

@@ -16,6 +16,9 @@ import re
 from prover.lean.source import declarations, is_ident_char, mask_all, signature_end
 
 REFERENCE_PREFIX = "prover_reference_"
+# How a verdict's detail starts when the statement check fails: the theorem the model proved
+# (checked as written) is not the benchmark's statement. Followed by Lean's first error line.
+NOT_THE_STATEMENT = "not the benchmark's statement"
 _TRAILING_ASSIGN = re.compile(r":=\s*(by\s*)?$")
 _PLAIN_COMPONENT = re.compile(r"[^\W\d][\w'!?₀-₉ₐ-ₜᵢ-ᵥⱼ]*")
 

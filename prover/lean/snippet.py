@@ -13,6 +13,7 @@ from typing import Any
 
 from prover.lean.acceptance import axioms_reason, elaboration_reason, parse_axioms
 from prover.lean.commands import (
+    NOT_THE_STATEMENT,
     lean_name,
     reference_command,
     reference_name,
@@ -24,9 +25,6 @@ from prover.lean.source import open_namespace
 from prover.lean.verdict import CheckItem, Verdict
 
 KIMINA_TIMEOUT = "Lean process timed out"
-# How a verdict's detail starts when Lean's statement check finds that the theorem the model
-# proved (checked as written) is not the benchmark's statement.
-NOT_THE_STATEMENT = "not the benchmark's statement"
 
 
 # After a check's context: everything Lean says up to this line is about the context, not the
