@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,8 @@ from prover.lean.verdict import CheckItem
 
 from conftest import shared_path
 
-CORPUS = Path(__file__).parent / "redteam" / "completions.jsonl"
+# the corpus ships in the package (`prover selftest` runs it too)
+CORPUS = Path(str(resources.files("prover.lean.canaries").joinpath("redteam.jsonl")))
 
 
 def test_redteam_honest_entries_pass() -> None:

@@ -76,7 +76,9 @@ def check_file(pool: ReplPool | RemoteVerifier, path: str, text: str) -> FileRep
     decls = [d for d in declarations(rest) if d.keyword in JUDGED]
     if not decls:
         raise NoTheorem(f"{path}: no theorem, lemma or example to check")
-    banned_outside, banned_in = _banned(text, len(header), decls)
+    # `prover selftest --lean-only` turns the text scan off: the file goes to Lean as it is
+    text_scan = pool.config.text_scan if isinstance(pool, ReplPool) else pool.text_scan
+    banned_outside, banned_in = _banned(text, len(header), decls) if text_scan else (None, {})
     verdicts: dict[int, Verdict] = {}
     for i, decl in enumerate(decls):
         reason = banned_outside or banned_in.get(i)

@@ -64,6 +64,7 @@ class VerifierConfig:
     ro_paths: list[str] = field(default_factory=sandboxes.extra_ro_paths)
     docker_image: str = "prover"
     verifier_url: str | None = None  # check on a Kimina-compatible server instead
+    text_scan: bool = True  # False (`prover selftest --lean-only`): banned code goes to Lean
     replay: bool = True  # re-check accepted proofs through the kernel in a fresh process
     replay_workers: int | None = None  # replay processes at most (default: workers / 2, >= 1)
 
@@ -338,7 +339,7 @@ class ReplPool:
 
         if plan.no_proof:
             return verdict("no_proof", detail="nothing to check in the proof text")
-        if plan.banned:
+        if plan.banned and self.config.text_scan:
             return verdict("banned", detail=plan.banned)
         if scan_s >= self.config.timeout:
             return verdict("timeout", detail=f"the pre-Lean scan alone took {scan_s:.1f} s")
