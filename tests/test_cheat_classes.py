@@ -1,4 +1,4 @@
-"""Every cheat class of issue 10 through the real CLI (`prover check --jsonl` and
+"""Every known scan-bypass class through the real CLI (`prover check --jsonl` and
 `prover check FILE.lean`), with the FakeRepl double answering as Lean would (scripted, see
 tests/doubles/selftest_lean.py): each payload hidden from the old hand-written lexer is now
 refused, and a statement that renames `h₀` to `h0` is accepted as written."""

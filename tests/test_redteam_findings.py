@@ -1,4 +1,4 @@
-"""Red-team findings against the issue-10 verifier: each test asserts the CORRECT behaviour
+"""Red-team findings against the verifier: each test asserts the CORRECT behaviour
 (the cheat is rejected). Lean's behaviour is read from its source (cited per test); Lean cannot
 run here, so the CLI tests use the scripted REPL double (tests/doubles/fake_repl.py) answering
 as Lean would.

@@ -26,7 +26,7 @@ from conftest import plain_factory, python_ro_paths, run_prover
 
 HEADER = "import Mathlib\n\nset_option maxHeartbeats 400000\n\nopen Real Nat\n\n"
 STATEMENT = "theorem t_{i} (a b : ℕ) (h : a = b) : b = a := by\n"
-# Stands for issue 10's payload (`set_option debug.skipKernelTC true`, then meta code adding
+# Stands for the scan-bypass payload (`set_option debug.skipKernelTC true`, then meta code adding
 # `theorem cheat : False := True.intro` unchecked) hidden from the text scan by one of the lexer
 # disagreements: the scan passes it, Lean reports no error and `#print axioms` no axiom in the
 # process that ran it (the rule's `axioms: []`); only the replay sees it.

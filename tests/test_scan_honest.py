@@ -81,7 +81,7 @@ def test_putnambench_files_pass_in_file_mode() -> None:
 
 
 def test_large_proof_is_judged_in_linear_time() -> None:
-    # the quadratic case of issue 10: `omega` then lines of `@[simp]`, 160 KB
+    # the quadratic case of the earlier scan: `omega` then lines of `@[simp]`, 160 KB
     stmt = "theorem t (n : ℕ) : n + 0 = n := by\n"
     proof = stmt + "  omega\n" + "@[simp]\n" * (160_000 // 8)
     start = time.perf_counter()

@@ -8,7 +8,7 @@ reject every true cheat. What only the scan refuses and Lean would not call unso
 (`exact?`, ...) has no `--lean-only` expectation: `lean_only` is None and `not_lean_only`
 says why.
 
-The cheats follow the classes of issue 10: text that the old hand-written lexer read
+The cheats follow the known classes of scan bypass: text that an earlier hand-written lexer read
 differently from Lean, hiding a payload that Lean runs. The payload sets
 `debug.skipKernelTC`, adds `theorem cheat : False := True.intro` through `Lean.addDecl`
 (accepted unchecked: Lean reports no error and `#print axioms` no axiom) and proves the
@@ -150,7 +150,7 @@ def builtin(version: str) -> list[Canary]:
                   "theorem selftest_classical (p : Prop) : p ∨ ¬p := by\n",
                   "  exact Classical.em p\n"),
         ),
-        # -- cheat classes of issue 10: the payload hidden from the old lexer ---------------
+        # -- the scan-bypass classes: the payload hidden from an earlier lexer ---------------
         _cheat(v, "cheat 1: block comment", "block-comment", f"/-/- -/\n{PAYLOAD}\n-- -/",
                "`/-/- -/` is one whole comment to Lean; the old scan counted two openers"),
         _cheat(v, "cheat 2: doc comment", "doc-comment",
