@@ -354,6 +354,60 @@ def test_prover_serve_replays_and_says_so(fake_repl_script) -> None:
     assert "not the benchmark's statement" in verdicts[2].detail
 
 
+def test_prover_serve_replays_a_check_with_a_context(
+    fake_repl_script, tmp_path, monkeypatch
+) -> None:
+    from prover.lean.remote import RemoteVerifier
+
+    from serving import running_server
+
+    log = tmp_path / "requests.jsonl"
+    monkeypatch.setenv("FAKE_REPL_LOG", str(log))
+    rules = [{"match": "CHEAT", "axioms": [], "replay_error": KERNEL_SAYS}, *NEUTERED]
+    command = fake_repl_script(rules)
+    context = "namespace Foo\n\ndef helper : ℕ := 1\n"
+    items = [
+        item(0, context=context),
+        item(1, CHEAT, context=context),
+        item(2, "  exact h.symm -- NEUTER", context=context),
+    ]
+    with (
+        running_server(lambda: pool_for(command, workers=2)) as url,
+        RemoteVerifier(url, timeout=10.0) as remote,
+    ):
+        verdicts = [remote.check(it) for it in items]
+    assert verdicts[0].accepted and verdicts[0].replayed, verdicts[0]
+    assert [v.reason for v in verdicts[1:]] == ["replay", "replay"], verdicts
+    assert "not the benchmark's statement" in verdicts[2].detail
+    requests = [json.loads(line) for line in log.read_text().splitlines()]
+    ref_name = reference_name(context + STATEMENT.format(i=0))
+    assert any(
+        r.get("cmd") == f"example : type_of% @_root_.{ref_name} := @_root_.Foo.t_0\n"
+        "#print axioms _root_.Foo.t_0"
+        for r in requests
+    )
+
+
+def test_a_replay_reference_hint_is_validated(fake_repl_script) -> None:
+    import httpx
+
+    from serving import running_server
+
+    command = fake_repl_script()
+    code = HEADER + "theorem x : 1 = 1 := rfl"
+    both = {
+        "replay": {"statement": "theorem x : 1 = 1 := by", "theorem": "x"},
+        "replay_reference": {"theorem": "x", "reference": "prover_reference_" + "0" * 16},
+    }
+    injected = {"replay_reference": {"theorem": "x", "reference": "x\n#eval 1"}}
+    with running_server(lambda: pool_for(command)) as url:
+        for hint in (both, injected):
+            answer = httpx.post(
+                url + "/api/check", json={"snippets": [{"id": "a", "code": code, **hint}]}
+            )
+            assert answer.status_code == 422, answer.text
+
+
 def test_a_server_that_does_not_replay_gives_replayed_false(fake_repl_script) -> None:
     """As a Kimina server: no `replayed` in its answers, so none in the verdicts."""
     import httpx
