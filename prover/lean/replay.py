@@ -26,7 +26,10 @@ model's), the header's `open`/`set_option` lines sent again, and the benchmark s
 elaborated again as a fresh axiom under an unpredictable name; then the statement check and
 `#print axioms` run there. Scoped extensions that the REPL re-activated for the model's
 `open`s (instances, notations from imported modules) cannot be deactivated: a residual
-that would also need the checking process's reference to have been tampered with.
+that would also need the checking process's reference to have been tampered with. Another:
+the reset is itself elaborated under the model's scopes, and `#eval` (as every command run
+through Lean's `Command.runTermElabM`, src/Lean/Elab/Command.lean) elaborates the section
+`variable` binders left there, which may hold tactic blocks; not closed here.
 
 A check with a context (the user's file above the theorem) cannot elaborate the statement
 again: `Environment.replay` carries constants only, so the context's notations, instances,
