@@ -387,9 +387,13 @@ class ReplPool:
         if pickled is None:
             return judged
         # A check with a context cannot elaborate the statement again after replay (the
-        # context's scopes are gone): its constants and axioms are still re-checked there.
+        # context's notations and instances are gone, replay.py): it is checked there against
+        # this process's own reference, which was rebuilt through the kernel with the rest.
         replay_plan = ReplayPlan(
-            item.header, (full_name,), None if item.context else item.formal_statement
+            item.header,
+            (full_name,),
+            None if item.context else item.formal_statement,
+            reference=ref_name if item.context else None,
         )
         try:
             axioms = self.replay(pickled, replay_plan, deadline)[full_name]
@@ -406,7 +410,7 @@ class ReplPool:
                 detail=f"after replay the proof rests on axioms [{', '.join(sorted(axioms))}]",
             )
         judged.axioms = sorted(axioms)
-        judged.replayed = not item.context
+        judged.replayed = True
         return judged
 
     def replays_on(self, repl: LeanRepl) -> bool:
