@@ -87,4 +87,10 @@ ENV PROVER_IN_CONTAINER=1 \
 # Numeric uid (the `lean` user above): a host or orchestrator can verify it is not root.
 USER 1000:1000
 WORKDIR /data
+
+# Last build step: the verifier judges its canaries (honest proofs, every known cheat class,
+# the red-team corpus) against this image's own Lean and REPL, as the `lean` user. An image
+# whose verifier misjudges any of them against real Lean is never built.
+RUN prover selftest
+
 ENTRYPOINT ["prover"]

@@ -141,5 +141,6 @@ def open_verifier(config: VerifierConfig) -> ReplPool | RemoteVerifier:
             allow_native=config.allow_native,
             api_key=os.environ.get("PROVER_API_KEY") or None,
             concurrency=config.workers or 8,
+            text_scan=config.text_scan,
         )
     return ReplPool(config)

@@ -1,9 +1,11 @@
-"""Time the Lean lexer and the masks against one regex pass over the same text (issue 10).
+"""Time the Lean lexer, the masks and the whole pre-Lean scan against one regex pass.
 
 Usage: python scripts/bench_scan.py [--sizes 1K,1M,8M]
 
 The regex pass is `re.compile(r"\\w+|\\S").findall(text)`: one C-speed pass that touches every
-word and symbol, the cheapest scan any tokenizer could be compared with.
+word and symbol, the cheapest scan any tokenizer could be compared with. `scan` is
+`banned.scan` (model-code rules), every reading it needs: strings plain and interpolated, and,
+in the `glued` shape (a symbol right before a quote), symbols with and without `'-/` glued on.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import time
 from collections.abc import Callable
 
 from prover.lean import source
+from prover.lean.banned import scan
 from prover.lean.lexer import tokenize
 
 PROOF = """theorem mathd_algebra_10 (x : ℝ) (h₀ : 0 < x) (h₁ : x ^ 2 = 4) : x = 2 := by
@@ -61,13 +64,18 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(
         f"{'input':<14}{'regex s':>9}{'plain s':>9}{'interp s':>9}{'mask_all s':>11}"
-        f"{'plain/rx':>9}{'interp/rx':>10}{'mask/rx':>9}"
+        f"{'scan s':>9}{'plain/rx':>9}{'interp/rx':>10}{'mask/rx':>9}{'scan/rx':>9}"
     )
     for label, size in sizes:
-        for shape, unit in (("proof", PROOF), ("@[simp]", "theorem t : True := by omega\n" + SIMP)):
+        shapes = (
+            ("proof", PROOF),
+            ("glued", PROOF.replace("'c'", "('c')")),
+            ("@[simp]", "theorem t : True := by omega\n" + SIMP),
+        )
+        for shape, unit in shapes:
             text = (
                 (unit * (size // len(unit) + 1))[:size]
-                if shape == "proof"
+                if shape != "@[simp]"
                 else (unit + SIMP * max(0, (size - len(unit)) // len(SIMP)))
             )
             repeat = 5 if size < (1 << 20) else 1
@@ -75,9 +83,11 @@ def main(argv: list[str] | None = None) -> int:
             plain = _best(lambda t=text: tokenize(t), repeat)
             interp = _best(lambda t=text: tokenize(t, interpolated=True), repeat)
             mask = _best(lambda t=text: _fresh_mask_all(t), repeat)
+            banned = _best(lambda t=text: scan(t), repeat)
             print(
                 f"{label + ' ' + shape:<14}{rx:>9.4f}{plain:>9.4f}{interp:>9.4f}{mask:>11.4f}"
-                f"{plain / rx:>9.1f}{interp / rx:>10.1f}{mask / rx:>9.1f}"
+                f"{banned:>9.4f}{plain / rx:>9.1f}{interp / rx:>10.1f}{mask / rx:>9.1f}"
+                f"{banned / rx:>9.1f}"
             )
     return 0
 

@@ -112,3 +112,17 @@ def test_dockerignore_keeps_local_state_out() -> None:
     ignored = (ROOT / ".dockerignore").read_text().split()
     for entry in (".venv", ".git", "runs", ".pytest_cache", "**/__pycache__"):
         assert entry in ignored
+
+
+def test_selftest_is_the_last_build_step() -> None:
+    """`prover selftest` runs last, as the non-root user with the image's REPL: an image whose
+    verifier misjudges a canary against real Lean fails to build."""
+    steps = instructions()
+    runs = [i for i, s in enumerate(steps) if s.startswith("RUN ")]
+    assert steps[runs[-1]] == "RUN prover selftest"
+    # nothing after it changes the image but the entrypoint (metadata)
+    assert steps[runs[-1] + 1 :] == ['ENTRYPOINT ["prover"]']
+    user = max(i for i, s in enumerate(steps) if s.startswith("USER "))
+    assert user < runs[-1] and steps[user] == "USER 1000:1000"
+    env = " ".join(s for s in steps[: runs[-1]] if s.startswith("ENV "))
+    assert "PROVER_REPL=" in env and "PROVER_IN_CONTAINER=1" in env

@@ -15,7 +15,7 @@ def kinds(text: str, interpolated: bool = False) -> list[tuple[str, str]]:
     return [(t.kind, t.text) for t in tokenize(text, interpolated=interpolated)]
 
 
-# --- the classes of issue 10 ------------------------------------------------------------------
+# --- the scan-bypass classes ------------------------------------------------------------------
 
 
 class TestIssueClasses:

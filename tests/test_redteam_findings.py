@@ -1,4 +1,4 @@
-"""Red-team findings against the issue-10 verifier: each test asserts the CORRECT behaviour
+"""Red-team findings against the verifier: each test asserts the CORRECT behaviour
 (the cheat is rejected). Lean's behaviour is read from its source (cited per test); Lean cannot
 run here, so the CLI tests use the scripted REPL double (tests/doubles/fake_repl.py) answering
 as Lean would.
@@ -80,6 +80,40 @@ def test_pprod_quote_cheat_through_the_cli(fake_repl_script, tmp_path: Path) -> 
     assert result.returncode == 0, result.stderr
     (verdict,) = map(json.loads, out.read_text().splitlines())
     assert verdict["reason"] == "banned", verdict
+
+
+# --- 1b. the same with a token no fixed list knows ------------------------------------------
+#
+# The token table grows with every import (any `notation`/`infix` of Mathlib or of a header's
+# own library), so a token ending in `'` or `-` (or one such as `⋄/`) that the lexer does not
+# list can swallow the character that would otherwise start a char literal or a comment. The
+# scan therefore also reads every symbol with a following `'`, `-` or `/` glued on, and bans
+# what either reading finds. `⋄'`, `⋄-`, `⋄/` stand for such unknown tokens.
+
+UNKNOWN_QUOTE = (
+    "theorem helper : True := by first | trivial | exact (True ⋄' '\"')\n"
+    f'{SKIP}\n{RUN_CMD} -- "\n\n{TARGET}'
+)
+UNKNOWN_DASH = f"theorem helper : True := by first | trivial | exact (x ⋄-- ) {RUN_CMD}\n\n{TARGET}"
+UNKNOWN_SLASH = (
+    "theorem helper : True := by first | trivial | exact (x ⋄/- )\n"
+    f"{SKIP}\n{RUN_CMD}\n-- -/\n\n{TARGET}"
+)
+
+
+def test_unknown_token_glued_quote_dash_or_slash_cannot_hide_commands() -> None:
+    for cheat in (UNKNOWN_QUOTE, UNKNOWN_DASH, UNKNOWN_SLASH):
+        assert plan_check(item(cheat)).banned is not None, cheat
+        assert find_banned(HEADER + cheat, file_mode=True) is not None, cheat
+
+
+def test_glued_reading_keeps_honest_literals_and_comments() -> None:
+    honest = (
+        "theorem helper : ('a' : Char) = 'a' := rfl\n"
+        "theorem h2 (x : ℤ) : -(-x) = x := by simp -- run_cmd in a comment after a space\n"
+        "/- run_cmd in a block comment -/\n" + TARGET.replace("exact cheat.elim", "linarith")
+    )
+    assert plan_check(item(honest)).banned is None
 
 
 # --- 2. attributes inside `to_additive (attr := ...)` are never judged ------------------------

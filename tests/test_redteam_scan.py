@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,8 @@ import pytest
 from prover.lean.extract import plan_check
 from prover.lean.verdict import REASONS, CheckItem
 
-CORPUS = Path(__file__).parent / "redteam" / "completions.jsonl"
+# the corpus ships in the package (`prover selftest` runs it too)
+CORPUS = Path(str(resources.files("prover.lean.canaries").joinpath("redteam.jsonl")))
 ENTRIES: list[dict[str, Any]] = [json.loads(ln) for ln in CORPUS.read_text().splitlines() if ln]
 BENCH = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "minif2f-lean4.24.jsonl"
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from prover.lean import pool as pool_module
+from prover.lean.commands import reference_name
 from prover.lean.pool import ReplPool, VerifierConfig
 from prover.lean.repl import LeanRepl, ReplRefused
 from prover.lean.replay import ReplayUnsupported, check_version, header_scope_lines
@@ -26,7 +27,7 @@ from conftest import plain_factory, python_ro_paths, run_prover
 
 HEADER = "import Mathlib\n\nset_option maxHeartbeats 400000\n\nopen Real Nat\n\n"
 STATEMENT = "theorem t_{i} (a b : ℕ) (h : a = b) : b = a := by\n"
-# Stands for issue 10's payload (`set_option debug.skipKernelTC true`, then meta code adding
+# Stands for the scan-bypass payload (`set_option debug.skipKernelTC true`, then meta code adding
 # `theorem cheat : False := True.intro` unchecked) hidden from the text scan by one of the lexer
 # disagreements: the scan passes it, Lean reports no error and `#print axioms` no axiom in the
 # process that ran it (the rule's `axioms: []`); only the replay sees it.
@@ -158,16 +159,70 @@ def test_a_replay_that_hangs_is_a_timeout(fake_repl_script, monkeypatch) -> None
     assert verdict.reason == "timeout" and time.monotonic() - start < 3
 
 
-def test_a_check_with_a_context_replays_but_cannot_recheck_the_statement(
+CONTEXT = "def helper : ℕ := 1\n"
+# Stands for meta code, past the text scan, that made the checking process's own statement
+# check a no-op (an elaborator or macro: an environment extension, which replay does not
+# carry) while the theorem proves another statement: `prover prove` would write it back.
+NEUTERED = [{"match": "NEUTER", "neuter_check": True}]
+
+
+def test_a_check_with_a_context_is_replayed_against_its_own_reference(
+    fake_repl_script, tmp_path, monkeypatch
+) -> None:
+    log = tmp_path / "requests.jsonl"
+    monkeypatch.setenv("FAKE_REPL_LOG", str(log))
+    rules = [{"match": "CHEAT", "axioms": [], "replay_error": KERNEL_SAYS}]
+    with pool_for(fake_repl_script(rules)) as pool:
+        honest = pool.check(item(1, context=CONTEXT))
+        cheat = pool.check(item(2, CHEAT, context=CONTEXT))
+    assert honest.accepted and honest.replayed and honest.reason == "ok"
+    assert cheat.reason == "replay" and not cheat.replayed
+    requests = [json.loads(line) for line in log.read_text().splitlines()]
+    unpickle = next(i for i, r in enumerate(requests) if "unpickleEnvFrom" in r)
+    reset, final = requests[unpickle + 1 : unpickle + 3]
+    # the model's leftover scopes do not apply: reset, then the header's lines again
+    assert reset["cmd"].startswith("#eval show Lean.Elab.Command.CommandElabM Unit")
+    assert reset["cmd"].splitlines()[1:] == ["set_option maxHeartbeats 400000", "open Real Nat"]
+    # no fresh reference (the context's notations would not come back): the original one,
+    # elaborated before the model's code in the checking process and rebuilt with the rest
+    ref_name = reference_name(CONTEXT + STATEMENT.format(i=1))
+    assert final["cmd"] == (
+        f"example : type_of% @_root_.{ref_name} := @_root_.t_1\n#print axioms _root_.t_1"
+    )
+    # in the env the reset answered (the double numbers envs one by one, as the REPL does)
+    assert final["env"] == reset["env"] + 1
+
+
+def test_a_neutered_statement_check_in_a_context_check_is_caught_by_replay(
     fake_repl_script,
 ) -> None:
-    rules = [{"match": "CHEAT", "axioms": [], "replay_error": KERNEL_SAYS}]
-    context = "def helper : ℕ := 1\n"
-    with pool_for(fake_repl_script(rules)) as pool:
+    proof = "  exact h.symm -- NEUTER"
+    with pool_for(fake_repl_script(NEUTERED), replay=False) as pool:
+        unchecked = pool.check(item(1, proof, context=CONTEXT))
+    # what the rung is for: the checking process alone accepts it
+    assert unchecked.accepted and not unchecked.replayed
+    with pool_for(fake_repl_script(NEUTERED)) as pool:
+        verdict = pool.check(item(1, proof, context=CONTEXT))
+        assert verdict.reason == "replay" and not verdict.accepted and not verdict.replayed
+        assert "not the benchmark's statement" in verdict.detail
+        assert "\n" not in verdict.detail
+        assert pickles_left(pool) == []
+        assert pool.check(item(2, context=CONTEXT)).replayed  # the replay process is fine
+
+
+def test_a_neutered_check_without_a_context_is_caught_by_replay(fake_repl_script) -> None:
+    with pool_for(fake_repl_script(NEUTERED)) as pool:
+        verdict = pool.check(item(1, "  exact h.symm -- NEUTER"))
+    assert verdict.reason == "replay" and "not the benchmark's statement" in verdict.detail
+
+
+def test_a_context_check_in_a_namespace_is_replayed(fake_repl_script) -> None:
+    context = "namespace Foo\n\ndef helper : ℕ := 1\n"
+    with pool_for(fake_repl_script(NEUTERED)) as pool:
         honest = pool.check(item(1, context=context))
-        cheat = pool.check(item(2, CHEAT, context=context))
-    assert honest.accepted and not honest.replayed
-    assert cheat.reason == "replay"
+        neutered = pool.check(item(2, "  exact h.symm -- NEUTER", context=context))
+    assert honest.accepted and honest.replayed, honest
+    assert neutered.reason == "replay", neutered
 
 
 def test_a_lean_that_does_not_recheck_on_unpickling_is_refused(fake_repl_script) -> None:
@@ -297,6 +352,60 @@ def test_prover_serve_replays_and_says_so(fake_repl_script) -> None:
     assert verdicts[0].accepted and verdicts[0].replayed
     assert [v.reason for v in verdicts[1:]] == ["replay", "replay"]
     assert "not the benchmark's statement" in verdicts[2].detail
+
+
+def test_prover_serve_replays_a_check_with_a_context(
+    fake_repl_script, tmp_path, monkeypatch
+) -> None:
+    from prover.lean.remote import RemoteVerifier
+
+    from serving import running_server
+
+    log = tmp_path / "requests.jsonl"
+    monkeypatch.setenv("FAKE_REPL_LOG", str(log))
+    rules = [{"match": "CHEAT", "axioms": [], "replay_error": KERNEL_SAYS}, *NEUTERED]
+    command = fake_repl_script(rules)
+    context = "namespace Foo\n\ndef helper : ℕ := 1\n"
+    items = [
+        item(0, context=context),
+        item(1, CHEAT, context=context),
+        item(2, "  exact h.symm -- NEUTER", context=context),
+    ]
+    with (
+        running_server(lambda: pool_for(command, workers=2)) as url,
+        RemoteVerifier(url, timeout=10.0) as remote,
+    ):
+        verdicts = [remote.check(it) for it in items]
+    assert verdicts[0].accepted and verdicts[0].replayed, verdicts[0]
+    assert [v.reason for v in verdicts[1:]] == ["replay", "replay"], verdicts
+    assert "not the benchmark's statement" in verdicts[2].detail
+    requests = [json.loads(line) for line in log.read_text().splitlines()]
+    ref_name = reference_name(context + STATEMENT.format(i=0))
+    assert any(
+        r.get("cmd") == f"example : type_of% @_root_.{ref_name} := @_root_.Foo.t_0\n"
+        "#print axioms _root_.Foo.t_0"
+        for r in requests
+    )
+
+
+def test_a_replay_reference_hint_is_validated(fake_repl_script) -> None:
+    import httpx
+
+    from serving import running_server
+
+    command = fake_repl_script()
+    code = HEADER + "theorem x : 1 = 1 := rfl"
+    both = {
+        "replay": {"statement": "theorem x : 1 = 1 := by", "theorem": "x"},
+        "replay_reference": {"theorem": "x", "reference": "prover_reference_" + "0" * 16},
+    }
+    injected = {"replay_reference": {"theorem": "x", "reference": "x\n#eval 1"}}
+    with running_server(lambda: pool_for(command)) as url:
+        for hint in (both, injected):
+            answer = httpx.post(
+                url + "/api/check", json={"snippets": [{"id": "a", "code": code, **hint}]}
+            )
+            assert answer.status_code == 422, answer.text
 
 
 def test_a_server_that_does_not_replay_gives_replayed_false(fake_repl_script) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,8 @@ from prover.lean.verdict import CheckItem
 
 from conftest import shared_path
 
-CORPUS = Path(__file__).parent / "redteam" / "completions.jsonl"
+# the corpus ships in the package (`prover selftest` runs it too)
+CORPUS = Path(str(resources.files("prover.lean.canaries").joinpath("redteam.jsonl")))
 
 
 def test_redteam_honest_entries_pass() -> None:
@@ -79,7 +81,7 @@ def test_putnambench_files_pass_in_file_mode() -> None:
 
 
 def test_large_proof_is_judged_in_linear_time() -> None:
-    # the quadratic case of issue 10: `omega` then lines of `@[simp]`, 160 KB
+    # the quadratic case of the earlier scan: `omega` then lines of `@[simp]`, 160 KB
     stmt = "theorem t (n : ℕ) : n + 0 = n := by\n"
     proof = stmt + "  omega\n" + "@[simp]\n" * (160_000 // 8)
     start = time.perf_counter()

@@ -8,6 +8,7 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
 from pathlib import Path
 
 import httpx
@@ -22,7 +23,8 @@ from conftest import plain_factory, run_prover, shared_path
 from serving import running_server
 
 HEADER = "import Mathlib\nopen Real\n\n"
-CORPUS = Path(__file__).parent / "redteam" / "completions.jsonl"
+# the corpus ships in the package (`prover selftest` runs it too)
+CORPUS = Path(str(resources.files("prover.lean.canaries").joinpath("redteam.jsonl")))
 
 
 def pool_factory(command, workers: int = 2, timeout: float = 10.0):

@@ -275,7 +275,7 @@ class TestSignatureEnd:
 
 
 class TestLeanReading:
-    """The masks and the command scan read text as Lean's lexer does (issue 10)."""
+    """The masks and the command scan read text as Lean's lexer does."""
 
     def test_slash_dash_slash_comment_does_not_hide_code(self) -> None:
         src = "theorem t : True := trivial /-/- -/\nrun_cmd foo\n-- -/\n"

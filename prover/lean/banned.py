@@ -41,7 +41,7 @@ from prover.lean.keywords import (
     COMMAND_KEYWORDS,
     HASH_COMMANDS,
 )
-from prover.lean.lexer import Token, tokenize
+from prover.lean.lexer import GLUE_SENSITIVE, Token, tokenize
 
 _META = "(runs unchecked meta code)"
 # Banned in both modes, wherever they appear: meta code, kernel bypasses, search tactics.
@@ -143,10 +143,16 @@ class Hit:
 
 
 def scan(text: str, *, file_mode: bool = False) -> list[Hit]:
-    """Every banned construct of `text`, in either string reading (unsorted, may repeat)."""
-    hits = _scan_tokens(text, tokenize(text), file_mode)
-    if '"' in text:  # the interpolated reading differs only where there are strings
-        hits += _scan_tokens(text, tokenize(text, interpolated=True), file_mode)
+    """Every banned construct of `text`, in any reading (unsorted, may repeat): strings plain
+    or interpolated, and symbols with or without a following `'`/`-`/`/` glued on (whether a
+    char literal or comment starts right after a symbol depends on the imported token table;
+    see `lexer.tokenize`)."""
+    hits: list[Hit] = []
+    interpolated = (False, True) if '"' in text else (False,)  # differs only around strings
+    glued = (False, True) if GLUE_SENSITIVE.search(text) else (False,)
+    for interp in interpolated:
+        for glue in glued:
+            hits += _scan_tokens(text, tokenize(text, interpolated=interp, glued=glue), file_mode)
     return hits
 
 

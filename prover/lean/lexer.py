@@ -161,12 +161,24 @@ def _comment_end(text: str, i: int) -> int:
             depth += 1
 
 
-def tokenize(text: str, *, interpolated: bool = False) -> list[Token]:
+# In the glued reading, these characters right after a symbol belong to it (see `tokenize`).
+_GLUE = "'-/"
+# Where the glued reading can differ from the other: a symbol character right before a `'`,
+# `--` or `/-` (a char literal or comment start that a longer fixed token could swallow).
+GLUE_SENSITIVE = re.compile(r"[^\w\s\"«»](?:'|--|/-)")
+
+
+def tokenize(text: str, *, interpolated: bool = False, glued: bool = False) -> list[Token]:
     """Tokens of `text` (whitespace dropped), in order.
 
     `interpolated=False`: every `"..."` is a plain string. `interpolated=True`: every string is
     read as an interpolated string, its `{...}` holes as code. Which strings take holes
     depends on the grammar (`s!`, `m!`, `throwError`, ...): scan both readings.
+    `glued=True`: `'`, `-` and `/` right after a symbol are part of it, so no char literal or
+    comment starts there. Lean's token table, which every import extends, decides this
+    (`tokenFnAux` takes the longest fixed token: `×'` then `'"'` is a token and a char, not
+    `×` and a char `' '`); no fixed list here can know every imported notation, so the scan
+    reads both ways (`GLUE_SENSITIVE` tells where they can differ).
     Unterminated comments and strings run to the end of the text. Never raises.
     """
     n = len(text)
@@ -197,7 +209,10 @@ def tokenize(text: str, *, interpolated: bool = False) -> list[Token]:
                     end = _string_piece(text, pos, True, holes, append)
                     pos = end
                     continue
-            append(_token("symbol", pos, end, sym))
+            if glued:
+                while end < n and text[end] in _GLUE:
+                    end += 1
+            append(_token("symbol", pos, end, text[pos:end]))
         elif kind == "num" or kind == "char":
             append(_token("number" if kind == "num" else "char", pos, end, text[pos:end]))
         elif kind == "line":

@@ -64,6 +64,7 @@ class VerifierConfig:
     ro_paths: list[str] = field(default_factory=sandboxes.extra_ro_paths)
     docker_image: str = "prover"
     verifier_url: str | None = None  # check on a Kimina-compatible server instead
+    text_scan: bool = True  # False (`prover selftest --lean-only`): banned code goes to Lean
     replay: bool = True  # re-check accepted proofs through the kernel in a fresh process
     replay_workers: int | None = None  # replay processes at most (default: workers / 2, >= 1)
 
@@ -338,7 +339,7 @@ class ReplPool:
 
         if plan.no_proof:
             return verdict("no_proof", detail="nothing to check in the proof text")
-        if plan.banned:
+        if plan.banned and self.config.text_scan:
             return verdict("banned", detail=plan.banned)
         if scan_s >= self.config.timeout:
             return verdict("timeout", detail=f"the pre-Lean scan alone took {scan_s:.1f} s")
@@ -386,9 +387,13 @@ class ReplPool:
         if pickled is None:
             return judged
         # A check with a context cannot elaborate the statement again after replay (the
-        # context's scopes are gone): its constants and axioms are still re-checked there.
+        # context's notations and instances are gone, replay.py): it is checked there against
+        # this process's own reference, which was rebuilt through the kernel with the rest.
         replay_plan = ReplayPlan(
-            item.header, (full_name,), None if item.context else item.formal_statement
+            item.header,
+            (full_name,),
+            None if item.context else item.formal_statement,
+            reference=ref_name if item.context else None,
         )
         try:
             axioms = self.replay(pickled, replay_plan, deadline)[full_name]
@@ -405,7 +410,7 @@ class ReplPool:
                 detail=f"after replay the proof rests on axioms [{', '.join(sorted(axioms))}]",
             )
         judged.axioms = sorted(axioms)
-        judged.replayed = not item.context
+        judged.replayed = True
         return judged
 
     def replays_on(self, repl: LeanRepl) -> bool:

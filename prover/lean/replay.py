@@ -26,7 +26,21 @@ model's), the header's `open`/`set_option` lines sent again, and the benchmark s
 elaborated again as a fresh axiom under an unpredictable name; then the statement check and
 `#print axioms` run there. Scoped extensions that the REPL re-activated for the model's
 `open`s (instances, notations from imported modules) cannot be deactivated: a residual
-that would also need the checking process's reference to have been tampered with.
+that would also need the checking process's reference to have been tampered with. Another:
+the reset is itself elaborated under the model's scopes, and `#eval` (as every command run
+through Lean's `Command.runTermElabM`, src/Lean/Elab/Command.lean) elaborates the section
+`variable` binders left there, which may hold tactic blocks; not closed here.
+
+A check with a context (the user's file above the theorem) cannot elaborate the statement
+again: `Environment.replay` carries constants only, so the context's notations, instances,
+macros and reducibility attributes are gone, and an honest statement using them would no
+longer elaborate. Its statement is checked against the checking process's own reference
+axiom instead (`ReplayPlan.reference`): elaborated there before the model's code ran, and
+rebuilt through the kernel with every other constant. What that check defeats: meta code that
+neutered the checking process's statement check (an elaborator, a macro, an option; all
+environment extensions or scopes, which the replay does not carry or we reset). What it does
+not: meta code that rewrote the reference constant itself, or a context constant the
+statement mentions, in the environment's constant map; the replay would carry the rewrite.
 """
 
 from __future__ import annotations
@@ -170,6 +184,9 @@ class ReplayPlan:
     header: str
     theorems: tuple[str, ...]  # full names whose `#print axioms` runs again
     statement: str | None = None  # the benchmark statement to check `theorems[0]` against
+    # the checking process's own reference axiom (its full name) to check `theorems[0]`
+    # against: for a check with a context, whose statement cannot be elaborated again
+    reference: str | None = None
 
 
 def replay(replayer: LeanRepl, data: bytes, plan: ReplayPlan, timeout: Callable[[], float]):
@@ -205,30 +222,49 @@ def replay(replayer: LeanRepl, data: bytes, plan: ReplayPlan, timeout: Callable[
 
 
 def _judge(replayer: LeanRepl, env: int, plan: ReplayPlan, timeout: Callable[[], float]):
-    if plan.statement is None:
+    if plan.statement is None and plan.reference is None:
         query = "\n".join(f"#print axioms _root_.{lean_name(t)}" for t in plan.theorems)
         if not query:
             return {}
         answer = replayer.command(query, env=env, timeout=timeout())
         return parse_axioms(answer.messages)
+    # Scopes reset even when no statement is elaborated here: the model's leftover options
+    # (`debug.skipKernelTC` would spare our `example` the kernel) and variables do not apply.
     prelude = "\n".join(filter(None, [SCOPE_RESET, header_scope_lines(plan.header)]))
     reset = replayer.command(prelude, env=env, timeout=timeout())
     if reset.errors or reset.env is None:
         first = reset.errors[0].data if reset.errors else "no environment"
         raise ReplayFailed("replay", f"cannot reset the replayed scopes: {_first_line(first)}")
-    ref_name = "_root_." + fresh_reference_name()
-    reference = replayer.command(
-        reference_command(plan.statement, ref_name), env=reset.env, timeout=timeout()
-    )
-    if reference.errors or reference.env is None:
-        first = reference.errors[0].data if reference.errors else "no environment"
-        raise ReplayFailed(
-            "replay",
-            f"the benchmark statement does not elaborate after replay: {_first_line(first)}",
+    env = reset.env
+    references: list[str] = []
+    if plan.reference is not None:
+        references.append("_root_." + lean_name(plan.reference))
+    if plan.statement is not None:
+        fresh = "_root_." + fresh_reference_name()
+        reference = replayer.command(
+            reference_command(plan.statement, fresh), env=env, timeout=timeout()
         )
-    final = replayer.command(
-        statement_check_command(plan.theorems[0], ref_name), env=reference.env, timeout=timeout()
-    )
+        if reference.errors or reference.env is None:
+            first = reference.errors[0].data if reference.errors else "no environment"
+            raise ReplayFailed(
+                "replay",
+                f"the benchmark statement does not elaborate after replay: {_first_line(first)}",
+            )
+        env = reference.env
+        references.append(fresh)
+    axioms: list[str] | None = None
+    for ref_name in references:  # each must hold; the axioms are the same every time
+        axioms = _statement_check(replayer, env, plan.theorems[0], ref_name, timeout)
+    assert axioms is not None
+    return {plan.theorems[0]: axioms}
+
+
+def _statement_check(
+    replayer: LeanRepl, env: int, theorem: str, ref_name: str, timeout: Callable[[], float]
+) -> list[str]:
+    """`statement_check_command` in the replayed env: the axioms `theorem` rests on there, or
+    ReplayFailed when it is not a proof of `ref_name`'s statement."""
+    final = replayer.command(statement_check_command(theorem, ref_name), env=env, timeout=timeout())
     mismatch = [m for m in final.errors if m.pos is None or m.pos.line == 1]
     if mismatch:
         raise ReplayFailed(
@@ -240,7 +276,7 @@ def _judge(replayer: LeanRepl, env: int, plan: ReplayPlan, timeout: Callable[[],
     if not reported:
         errors = [m.data for m in final.errors] or ["no `#print axioms` answer"]
         raise ReplayFailed("replay", f"#print axioms after replay: {_first_line(errors[0])}")
-    return {plan.theorems[0]: next(iter(reported.values()))}
+    return next(iter(reported.values()))
 
 
 def _write_new(path: Path, data: bytes) -> None:

@@ -51,10 +51,14 @@ def remote_snippet(item: CheckItem, plan: CheckPlan) -> str:
 
 def replay_hint(item: CheckItem, plan: CheckPlan, snippet: dict[str, Any]) -> dict[str, Any]:
     """`snippet` with what a `prover serve` needs to judge it again after its kernel replay
-    (a field Kimina ignores). None for a check with a context: as in the local pool, the
-    statement cannot be elaborated again after replay there."""
+    (fields Kimina ignores). For a check with a context, as in the local pool, the statement
+    cannot be elaborated again after replay: the theorem is checked there against the
+    reference axiom the snippet declares (`replay_reference`, which older servers ignore)."""
     if item.context:
-        return snippet
+        namespace = open_namespace(item.context)
+        name = f"{namespace}.{plan.name}" if namespace else plan.name
+        reference = reference_name(item.context + item.formal_statement)
+        return {**snippet, "replay_reference": {"theorem": name, "reference": reference}}
     return {**snippet, "replay": {"statement": item.formal_statement, "theorem": plan.name}}
 
 

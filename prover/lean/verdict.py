@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 Reason = Literal[
     "ok",
@@ -16,23 +16,10 @@ Reason = Literal[
     "sorry",
     "native",
     "axiom",
-    "invalid_input",
-    "replay",
-]
-REASONS: tuple[str, ...] = (
-    "ok",
-    "no_proof",
-    "banned",
-    "timeout",
-    "memory",
-    "crash",
-    "error",
-    "sorry",
-    "native",
-    "axiom",
     "invalid_input",  # the record itself is unusable (not JSON, not UTF-8-encodable, ...)
     "replay",  # the kernel replay rung (replay.py) rejected what the other rungs accepted
-)
+]
+REASONS: tuple[str, ...] = get_args(Reason)
 
 # Axioms every Mathlib proof may use; anything else fails the last rung.
 STANDARD_AXIOMS: frozenset[str] = frozenset({"propext", "Classical.choice", "Quot.sound"})

@@ -24,8 +24,9 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
+from prover.lean.commands import REFERENCE_PREFIX
 from prover.lean.input_check import text_problem, unencodable_at
 from prover.lean.pool import ReplPool
 from prover.lean.repl import HeaderFailure, ReplFailure
@@ -61,11 +62,38 @@ class ReplayHint(BaseModel):
     statement: str
     theorem: str
 
+    def plan(self, header: str) -> ReplayPlan:
+        return ReplayPlan(header, (self.theorem,), self.statement)
+
+
+class ReferenceReplayHint(BaseModel):
+    """The hint for a check with a context, whose statement cannot be elaborated again after
+    replay (replay.py): the theorem, and the reference axiom the snippet itself declares
+    before the model's code, to check it against there. A field of its own, so that a server
+    older than it ignores it (and says `replayed: false`) instead of refusing the request."""
+
+    theorem: str
+    reference: str = Field(pattern=f"^{REFERENCE_PREFIX}[0-9a-f]{{16}}$")
+
+    def plan(self, header: str) -> ReplayPlan:
+        return ReplayPlan(header, (self.theorem,), reference=self.reference)
+
 
 class Snippet(BaseModel):
     id: str
     code: str
     replay: ReplayHint | None = None
+    replay_reference: ReferenceReplayHint | None = None
+
+    @model_validator(mode="after")
+    def _one_hint(self) -> Snippet:
+        if self.replay is not None and self.replay_reference is not None:
+            raise ValueError("a snippet carries `replay` or `replay_reference`, not both")
+        return self
+
+    @property
+    def hint(self) -> ReplayHint | ReferenceReplayHint | None:
+        return self.replay or self.replay_reference
 
 
 class CheckRequest(BaseModel):
@@ -118,7 +146,10 @@ class Admission:
 
 
 def run_snippet(
-    pool: ReplPool, code: str, timeout: float, hint: ReplayHint | None = None
+    pool: ReplPool,
+    code: str,
+    timeout: float,
+    hint: ReplayHint | ReferenceReplayHint | None = None,
 ) -> dict[str, Any]:
     """One snippet on the pool: `{"time", "error", "response"}` as Kimina answers, and
     `"replayed"`: whether the kernel replay rung ran and passed (only with a `hint`, on a pool
@@ -142,8 +173,7 @@ def run_snippet(
                 pickled = pickle_env(repl, answer.env, left)  # type: ignore[arg-type]
         result["response"] = {k: v for k, v in answer.raw.items() if k != "env"}
         if pickled is not None and hint is not None:
-            plan = ReplayPlan(header, (hint.theorem,), hint.statement)
-            axioms = pool.replay(pickled, plan, deadline)[hint.theorem]
+            axioms = pool.replay(pickled, hint.plan(header), deadline)[hint.theorem]
             result["replayed"] = True
             result["replay_axioms"] = sorted(axioms)
     except HeaderFailure as exc:
@@ -251,7 +281,9 @@ def create_app(
         return response
 
     async def run_all(
-        codes: list[str], timeout: float, hints: list[ReplayHint | None] | None = None
+        codes: list[str],
+        timeout: float,
+        hints: list[ReplayHint | ReferenceReplayHint | None] | None = None,
     ) -> list[dict[str, Any]]:
         admission: Admission = state["admission"]
         if not admission.try_take(len(codes)):
@@ -260,7 +292,7 @@ def create_app(
         loop = asyncio.get_running_loop()
         pool: ReplPool = state["pool"]
 
-        def one(code: str, hint: ReplayHint | None) -> dict[str, Any]:
+        def one(code: str, hint: ReplayHint | ReferenceReplayHint | None) -> dict[str, Any]:
             problem = text_problem("code", code)
             try:
                 if problem is not None:  # decided here: the REPL could not even be sent it
@@ -291,7 +323,7 @@ def create_app(
     async def api_check(body: CheckRequest) -> dict[str, Any]:
         snippets = body.snippets
         results = await run_all(
-            [s.code for s in snippets], body.timeout, [s.replay for s in snippets]
+            [s.code for s in snippets], body.timeout, [s.hint for s in snippets]
         )
         return {"results": [{"id": s.id, **r} for s, r in zip(body.snippets, results, strict=True)]}
 

@@ -43,7 +43,11 @@ keys script the replay, for the rule matching a command the pickled environment 
 And one for the original process: "tamper_reference": true makes the command's statement
 differ from the reference's (as "statement_mismatch") while also changing every reference
 constant alike, as meta code rewriting the environment would: the check in that process
-passes, a fresh reference elaborated after replay does not match.
+passes, a fresh reference elaborated after replay does not match. And "neuter_check": true
+makes the command's statement differ from the reference's (as "statement_mismatch") while the
+verifier's statement check passes in every environment built on it in that process, as meta
+code installing a do-nothing elaborator would: an environment extension, which a replay does
+not carry, so in the replayed environment the check is Lean's own again.
 The verifier's own scope reset (`#eval show Lean.Elab.Command.CommandElabM ...`) is answered
 like Lean does it: silently, whatever the rules say.
 """
@@ -169,6 +173,8 @@ class ScriptedLean:
         self.signatures: dict[str, str] = {}  # declared name -> statement text, folded
         self.hog: list[bytearray] = []
         self.env_cmds: list[list[str]] = []  # env id -> the commands it holds, in order
+        self.env_neutered: list[bool] = []  # env id -> its statement check is a no-op
+        self.neutered = False  # the command being answered runs where the check is a no-op
 
     def rule_for(self, cmd: str) -> dict:
         reference = REFERENCE in cmd
@@ -209,7 +215,11 @@ class ScriptedLean:
                 if axioms is not None:
                     self.axioms_of[name] = axioms
         self.env_cmds.append(list(record["commands"]))
+        self.env_neutered.append(False)  # constants only: no elaborator comes back
         self.envs += 1
+
+    def neuters(self, cmd: str) -> bool:
+        return any(self.rule_for(part).get("neuter_check") for part in parts(cmd))
 
     def run(self, cmd: str) -> dict | str:
         """The answer to one command (without env), or a raw text to print (garbage)."""
@@ -217,7 +227,8 @@ class ScriptedLean:
         if cmd.startswith(SCOPE_RESET):
             return {}
         if lines and all(ln.startswith(("#print axioms ", "example : type_of%")) for ln in lines):
-            return {"messages": verifier_answers(cmd, self.axioms_of, self.signatures)}
+            answers = verifier_answers(cmd, self.axioms_of, self.signatures, self.neutered)
+            return {"messages": answers}
         if m := _SNIPPET.search(cmd):  # a remote check: reference, proof, check in one command
             before = cmd[: m.start()]  # a context (ending in its marker), if any
             answer = self.run(before) if before.strip() else {}
@@ -257,7 +268,11 @@ class ScriptedLean:
             if name in natives and "Lean.ofReduceBool" not in self.axioms_of[name]:
                 self.axioms_of[name] = [*self.axioms_of[name], "Lean.ofReduceBool"]
             # a rule can say that Lean elaborated this statement to something else
-            changed = rule.get("statement_mismatch") or rule.get("tamper_reference")
+            changed = (
+                rule.get("statement_mismatch")
+                or rule.get("tamper_reference")
+                or rule.get("neuter_check")
+            )
             self.signatures[name] = f"<changed {self.envs}>" if changed else signature
             if rule.get("tamper_reference"):
                 for other in self.signatures:
@@ -307,8 +322,10 @@ class ScriptedLean:
         proof_at = reference.count("\n") + 2
         check_at = proof_at + proof.count("\n") + 2
         messages = [shift(m, proof_at) for m in answer.get("messages", [])]
+        neutered = self.neutered or self.neuters(proof)
         messages += [
-            shift(m, check_at) for m in verifier_answers(check, self.axioms_of, self.signatures)
+            shift(m, check_at)
+            for m in verifier_answers(check, self.axioms_of, self.signatures, neutered)
         ]
         sorries = [shift(x, proof_at) for x in answer.get("sorries", [])]
         out: dict = {}
@@ -354,6 +371,7 @@ def script(rules_path: str) -> None:
         cmd = request["cmd"]
         if env is None and config.get("header_delay_s"):
             time.sleep(config["header_delay_s"])
+        lean.neutered = env is not None and lean.env_neutered[env]
         if cmd.strip() == "#eval Lean.versionString":
             answer: dict | str = {"messages": [info(f'"{version}"')]}
         else:
@@ -364,6 +382,7 @@ def script(rules_path: str) -> None:
         answer["env"] = lean.envs
         lean.envs += 1
         lean.env_cmds.append([*(lean.env_cmds[env] if env is not None else []), cmd])
+        lean.env_neutered.append(lean.neutered or lean.neuters(cmd))
         emit(answer)
 
 
@@ -458,12 +477,17 @@ def alpha_key(signature: str) -> str:
     return " ".join(parts) + " " + rename(rest)
 
 
-def verifier_answers(cmd: str, axioms_of: dict, signatures: dict) -> list[dict]:
+def verifier_answers(
+    cmd: str, axioms_of: dict, signatures: dict, neutered: bool = False
+) -> list[dict]:
     """Answers to the verifier's own check: `example : type_of% @REF := @_root_.NAME` (the
-    proved statement is the reference's) and `#print axioms _root_.NAME`."""
+    proved statement is the reference's; never an error when `neutered`) and
+    `#print axioms _root_.NAME`."""
     messages = []
     for number, line in enumerate(cmd.split("\n"), start=1):
-        if m := _CHECK.match(line):
+        if (m := _CHECK.match(line)) and neutered:
+            continue
+        if m:
             ref, name = m.group(1).removeprefix("_root_."), m.group(2)
             if name not in signatures:  # declared inside a namespace: recorded unqualified
                 name = name.rsplit(".", 1)[-1]
