@@ -61,7 +61,8 @@ def test_all_canaries_get_their_verdict(tmp_path) -> None:
 
 def test_a_wrongly_accepted_cheat_is_named_and_fails(tmp_path) -> None:
     # the double now says native_decide used only the standard axioms: Lean lied
-    rules = write_rules(tmp_path / "rules.json", {"classic-native-decide": {"response": {}}})
+    lie = {"response": {}, "axioms": ["propext", "Classical.choice", "Quot.sound"]}
+    rules = write_rules(tmp_path / "rules.json", {"classic-native-decide": lie})
     result = selftest("--json", rules=rules)
     assert result.returncode == 1, result.stderr
     rows = rows_of(result)

@@ -21,9 +21,9 @@ Rules file: {"version": "4.24.0", "header_delay_s": 0, "rules": [{"match": "subs
   "alloc_mb": 500, "garbage": true, "stderr": "text",
   "probe": {"connect": [host, port], "write": [paths]}}]}
 `axioms_by_name` (or else `axioms`) of the rule whose match is in the command that declared
-NAME answer `#print axioms NAME` (one line each); otherwise the standard three; a theorem or
-`def` whose text runs `native_decide` lists `Lean.ofReduceBool` too, as Lean does. The verifier's
-reference statement (an axiom named prover_reference_...) is answered by rules marked
+NAME answer `#print axioms NAME` (one line each); otherwise the standard three, and for a
+theorem or `def` whose text runs `native_decide` `Lean.ofReduceBool` too, as Lean does. The
+verifier's reference statement (an axiom named prover_reference_...) is answered by rules marked
 `"reference": true` only; `"statement_mismatch": true` makes the statement the command declares
 differ from the reference, as helpers that change its meaning would in real Lean.
 
@@ -265,7 +265,7 @@ class ScriptedLean:
         for name, signature in declared(cmd):
             by_name = rule.get("axioms_by_name", {})
             self.axioms_of[name] = by_name.get(name, rule.get("axioms", STANDARD))
-            if name in natives and "Lean.ofReduceBool" not in self.axioms_of[name]:
+            if name in natives and name not in by_name and "axioms" not in rule:
                 self.axioms_of[name] = [*self.axioms_of[name], "Lean.ofReduceBool"]
             # a rule can say that Lean elaborated this statement to something else
             changed = (
