@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from prover.errors import UsageError
+from prover.errors import MachineryFailure, UsageError
 from prover.lean.remote import VerifierUnavailable
 from prover.lean.replay import ReplayUnsupported
 from prover.lean.sandbox import ReplNotFound, SandboxUnavailable
@@ -406,12 +406,18 @@ def main() -> None:
         app()  # standalone: usage errors are reported by Typer (exit 2), then sys.exit
     except (
         UsageError,
+        MachineryFailure,
         ReplNotFound,
         SandboxUnavailable,
         VerifierUnavailable,
         ReplayUnsupported,
     ) as exc:
-        print(f"prover: {exc}", file=sys.stderr)
+        prefix = (
+            "verifier machinery failed (not a verdict on any proof): "
+            if isinstance(exc, MachineryFailure) and not isinstance(exc, VerifierUnavailable)
+            else ""
+        )
+        print(f"prover: {prefix}{exc}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         print("prover: interrupted", file=sys.stderr)

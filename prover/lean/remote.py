@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
+from prover.errors import MachineryFailure
 from prover.lean.extract import plan_check
 from prover.lean.input_check import invalid_input_verdict, item_problem
 from prover.lean.snippet import judge_remote, remote_snippet, replay_hint
@@ -22,7 +23,7 @@ from prover.lean.verdict import CheckItem, Verdict
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
-class VerifierUnavailable(Exception):
+class VerifierUnavailable(MachineryFailure):
     """The verifier server cannot be reached or keeps refusing; one line says which."""
 
 
