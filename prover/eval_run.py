@@ -104,11 +104,8 @@ def execute(s: EvalSettings) -> dict[str, Any]:
     )
     with contextlib.ExitStack() as stack:
         stack.callback(store.close)
-        try:
-            verifier, backend, generators = _open_engines(s, stack)
-        except ModelBackendError as exc:
-            raise UsageError(str(exc)) from None
-        try:  # a known-good check first: a broken verifier stops the run before sampling
+        verifier = _open_verifier(s, stack)
+        try:  # a known-good check first: a broken verifier stops the run before any model
             version = (
                 learn_lean_version(verifier, s.problems[0].header)
                 if s.suite.task == "lean"
@@ -118,6 +115,10 @@ def execute(s: EvalSettings) -> dict[str, Any]:
             store.close()
             _stopped_on_machinery(err, s, exc, verifier)
             raise
+        try:
+            backend, generators = _open_backend(s, stack)
+        except ModelBackendError as exc:
+            raise UsageError(str(exc)) from None
         if version is not None:
             warning = lean_version_warning(s.suite, version)
             if warning:
@@ -184,22 +185,29 @@ def execute(s: EvalSettings) -> dict[str, Any]:
     return results
 
 
-def _open_engines(s: EvalSettings, stack: contextlib.ExitStack) -> tuple[Any, Any, int]:
-    """(verifier, backend, parallel generate calls), here or as Ray actors."""
+def _open_verifier(s: EvalSettings, stack: contextlib.ExitStack) -> Any:
+    """The verifier, here or as Ray actors (opened before the model: it is checked first)."""
     new_verifier = partial(make_verifier, s.suite.task, s.verifier_config)
-    new_backend = partial(make_backend, s.backend, s.model, s.api_base, s.api_key)
     if s.ray_address:
-        from harness.ray_engine import RayBackend, RayVerifier, connect
+        from harness.ray_engine import RayVerifier, connect
 
         connect(s.ray_address)
-        verifier = stack.enter_context(RayVerifier(new_verifier))
+        return stack.enter_context(RayVerifier(new_verifier))
+    return stack.enter_context(new_verifier())
+
+
+def _open_backend(s: EvalSettings, stack: contextlib.ExitStack) -> tuple[Any, int]:
+    """(backend, parallel generate calls), here or as Ray actors."""
+    new_backend = partial(make_backend, s.backend, s.model, s.api_base, s.api_key)
+    if s.ray_address:
+        from harness.ray_engine import RayBackend
+
         backend = RayBackend(new_backend, replicas=s.ray_generators)
         stack.callback(backend.close)
-        return verifier, backend, s.ray_generators
-    verifier = stack.enter_context(new_verifier())
+        return backend, s.ray_generators
     backend = new_backend()
     stack.callback(backend.close)
-    return verifier, backend, 1
+    return backend, 1
 
 
 def _checker(s: EvalSettings, version: str | None) -> str | None:
