@@ -4,7 +4,7 @@
 each snippet as Lean would a file: its leading header lines elaborated once per REPL process,
 the rest as one command; they answer the REPL's raw output, and the client judges (as
 `--verifier URL` does). Admission is bounded: a request whose snippets do not fit in the queue
-now gets 429 (with `Retry-After`) at once, one that could never fit 413, so the server never
+gets 429 (with `Retry-After`) at once, one that could never fit 413, so the server never
 accepts work it cannot finish. When the machinery fails (a REPL or header that cannot start),
 the whole request gets 503: never a per-snippet result a client would score as a bad proof.
 """
