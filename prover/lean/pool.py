@@ -344,7 +344,7 @@ class ReplPool:
                     raise MachineryFailure(f"{exc.cause} ({attempts} attempts)") from exc
                 with self._cond:
                     self.stats.machinery_retries += 1
-                log.warning(
+                log.info(  # the final failure is the command's one line; this is detail
                     "prover: verifier machinery failed (attempt %d of %d), retrying: %s",
                     attempts,
                     self.config.machinery_attempts,

@@ -77,11 +77,13 @@ class RemoteVerifier:
     def lean_version(self) -> str | None:
         with self._lock:
             if not self._version_asked:
-                self._version_asked = True
                 try:
-                    health = self._client.get(self.url + "/health", timeout=10).json()
-                    self._lean_version = health.get("lean_version")
+                    reply = self._client.get(self.url + "/health", timeout=10)
+                    self._lean_version = reply.json().get("lean_version")
+                    # a server still starting (503) may not know yet: ask again next time
+                    self._version_asked = reply.status_code == 200 or bool(self._lean_version)
                 except (self._httpx.HTTPError, ValueError, AttributeError):
+                    self._version_asked = True
                     self._lean_version = None  # a Kimina server does not say
         return self._lean_version
 
