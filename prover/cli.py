@@ -25,7 +25,9 @@ from prover.model_options import (
     TopP,
 )
 from prover.verifier_options import (
+    DEFAULT_HEADER_TIMEOUT,
     AllowNative,
+    HeaderTimeout,
     MemoryMb,
     NoReplay,
     RecycleAfter,
@@ -80,6 +82,7 @@ def check(
     workers: Workers = None,
     allow_native: AllowNative = False,
     recycle_after: RecycleAfter = 1000,
+    header_timeout: HeaderTimeout = DEFAULT_HEADER_TIMEOUT,
     no_replay: NoReplay = False,
     verifier: VerifierUrl = None,
 ) -> None:
@@ -107,6 +110,7 @@ def check(
         workers=workers,
         allow_native=allow_native,
         recycle_after=recycle_after,
+        header_timeout=header_timeout,
         replay=not no_replay,
         verifier_url=verifier,
     )
@@ -159,6 +163,7 @@ def prove(
     workers: Workers = None,
     allow_native: AllowNative = False,
     recycle_after: RecycleAfter = 1000,
+    header_timeout: HeaderTimeout = DEFAULT_HEADER_TIMEOUT,
     no_replay: NoReplay = False,
     verifier: VerifierUrl = None,
 ) -> None:
@@ -188,6 +193,7 @@ def prove(
         workers=workers,
         allow_native=allow_native,
         recycle_after=recycle_after,
+        header_timeout=header_timeout,
         replay=not no_replay,
         verifier_url=verifier,
     )
@@ -255,6 +261,7 @@ def serve(
     repl_cwd: ReplCwd = None,
     workers: Workers = None,
     recycle_after: RecycleAfter = 1000,
+    header_timeout: HeaderTimeout = DEFAULT_HEADER_TIMEOUT,
     no_replay: NoReplay = False,
 ) -> None:
     """Serve the verifier over HTTP: Kimina-compatible `POST /api/check` and `POST /verify`,
@@ -276,6 +283,7 @@ def serve(
         workers=workers,
         allow_native=False,
         recycle_after=recycle_after,
+        header_timeout=header_timeout,
         replay=not no_replay,
     )
     kind = resolve_kind(sandbox)
@@ -333,6 +341,7 @@ def selftest(
     repl_cwd: ReplCwd = None,
     workers: Workers = None,
     recycle_after: RecycleAfter = 1000,
+    header_timeout: HeaderTimeout = DEFAULT_HEADER_TIMEOUT,
     verifier: VerifierUrl = None,
 ) -> None:
     """Check the verifier against built-in canaries (honest proofs and known cheats) on the
@@ -349,6 +358,7 @@ def selftest(
         workers=workers,
         allow_native=False,  # the canaries expect the default: native_decide is rejected
         recycle_after=recycle_after,
+        header_timeout=header_timeout,
         verifier_url=verifier,
     )
     try:

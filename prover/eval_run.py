@@ -27,11 +27,11 @@ from rich.table import Table
 from harness.results import CURVE, RESULTS, write_results
 from harness.runner import EvalError, EvalPlan, run_eval
 from harness.runner import Progress as LoopProgress
-from harness.store import RunStore, StoredRun, StoreError, read_manifest
+from harness.store import RunStore, StoredRun, StoreError, read_manifest, write_json_atomic
 from harness.suites import Problem, Suite, lean_version_warning
 from harness.tasks import learn_lean_version, prompt_problem
 from harness.verdict_cache import CacheError, VerdictCache
-from prover.errors import UsageError
+from prover.errors import MachineryFailure, UsageError
 from prover.lean.pool import VerifierConfig
 from prover.models.base import SamplingParams
 from prover.models.errors import ModelBackendError
@@ -108,9 +108,16 @@ def execute(s: EvalSettings) -> dict[str, Any]:
             verifier, backend, generators = _open_engines(s, stack)
         except ModelBackendError as exc:
             raise UsageError(str(exc)) from None
-        version = (
-            learn_lean_version(verifier, s.problems[0].header) if s.suite.task == "lean" else None
-        )
+        try:  # a known-good check first: a broken verifier stops the run before sampling
+            version = (
+                learn_lean_version(verifier, s.problems[0].header)
+                if s.suite.task == "lean"
+                else None
+            )
+        except MachineryFailure as exc:
+            store.close()
+            _stopped_on_machinery(err, s, exc, verifier)
+            raise
         if version is not None:
             warning = lean_version_warning(s.suite, version)
             if warning:
@@ -143,6 +150,10 @@ def execute(s: EvalSettings) -> dict[str, Any]:
             store.close()
             _stopped(err, s, "interrupted")
             raise
+        except MachineryFailure as exc:  # no verdict was stored for the checks it hit
+            store.close()
+            _stopped_on_machinery(err, s, exc, verifier)
+            raise
         except (EvalError, UsageError) as exc:
             store.close()
             _stopped(err, s, str(exc))
@@ -166,6 +177,7 @@ def execute(s: EvalSettings) -> dict[str, Any]:
         proof_of=lambda p, c: s.prompt_format.proof_text(prompt_problem(p), c),
         provenance=_provenance(s, manifest, backend, version, loop),
         timings=_timings(wall, loop, run),
+        machinery=machinery_counts(verifier),
     )
     _plot(s.run_dir, results, err)
     _summary(err, s, results)
@@ -240,6 +252,35 @@ def _progress_bar(err: Console) -> Iterator[Any]:
 
     with bar:
         yield update
+
+
+def machinery_counts(verifier: Any) -> dict[str, int]:
+    """How often the verifier's machinery failed and was retried (a remote or Ray verifier
+    keeps no counts here: zeros)."""
+    stats = getattr(verifier, "stats", None)
+    return {
+        "retries": int(getattr(stats, "machinery_retries", 0)),
+        "crash_rechecks": int(getattr(stats, "crash_rechecks", 0)),
+    }
+
+
+def _stopped_on_machinery(
+    err: Console, s: EvalSettings, exc: MachineryFailure, verifier: Any
+) -> None:
+    """A run the machinery stopped leaves a results.json that says so (and no metrics): the
+    gate and `prover report` refuse it, and no earlier session's figures stay behind."""
+    cause = " ".join(str(exc).split())[:500]
+    stopped = {
+        "suite": s.suite.name,
+        "split": s.manifest["split"],
+        "stopped": f"verifier machinery failure: {cause}",
+        "machinery": machinery_counts(verifier),
+    }
+    try:
+        write_json_atomic(s.run_dir / RESULTS, stopped)
+    except OSError as write_error:
+        err.print(f"[yellow]warning: cannot mark {s.run_dir / RESULTS} stopped: {write_error}[/]")
+    _stopped(err, s, "the verifier's machinery failed, no verdict was stored for it")
 
 
 def _stopped(err: Console, s: EvalSettings, why: str) -> None:

@@ -11,6 +11,8 @@ import typer
 
 from prover.errors import UsageError
 from prover.verifier_options import (
+    DEFAULT_HEADER_TIMEOUT,
+    HeaderTimeout,
     MemoryMb,
     NoReplay,
     RecycleAfter,
@@ -118,6 +120,7 @@ def suite_check(
     repl_cwd: ReplCwd = None,
     workers: Workers = None,
     recycle_after: RecycleAfter = 1000,
+    header_timeout: HeaderTimeout = DEFAULT_HEADER_TIMEOUT,
     no_replay: NoReplay = False,
     verifier: VerifierUrl = None,
 ) -> None:
@@ -145,6 +148,7 @@ def suite_check(
         workers=workers,
         allow_native=False,  # no proofs here, so no axioms to judge
         recycle_after=recycle_after,
+        header_timeout=header_timeout,
         replay=not no_replay,
         verifier_url=verifier,
     )
