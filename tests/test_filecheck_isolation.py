@@ -147,15 +147,30 @@ def test_a_crashing_theorem_is_charged_alone(fake_repl_script, tmp_path) -> None
     assert report["file_messages"] == [] and report["accepted"] is False
     sent = commands(requests)
     at = next(k for k, c in enumerate(sent) if "CRASH" in c and "good1" not in c)
-    # a fresh process: header, then what finished before the crash again, then the rest
+    # a fresh process: header, a known-good check, what finished before the crash again,
+    # then the rest
     after = [c.strip() for c in sent[at + 1 :]]
-    assert after[:4] == [
+    assert after[:5] == [
         "import Mathlib",
+        "theorem prover_canary_check : (2 : Nat) + 2 = 4 := by rfl",
         "namespace Foo",
         "theorem good1 : (1 : ℕ) = 1 := rfl",
         "theorem good2 : (3 : ℕ) = 3 := rfl",
     ], after
-    assert after[4] == "end Foo"
+    assert after[5] == "end Foo"
+
+
+def test_a_lean_that_dies_on_everything_is_machinery(fake_repl_script, tmp_path) -> None:
+    """Every declaration crashing is no verdict on them: a known-good check crashes too."""
+    lean = tmp_path / "file.lean"
+    lean.write_text(HEADER + "theorem a : True := trivial\n\ntheorem b : True := trivial\n")
+    rules = [{"match": ":=", "exit": 1, "stderr": "Segmentation fault"}]
+    result = run_prover("check", str(lean), "--json", "--sandbox", "none", "--timeout", "2",
+                        "--repl", shlex.join(fake_repl_script(rules).argv))  # fmt: skip
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert result.stdout == "" and "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert "known-good check failed too" in line and "Segmentation fault" in line
 
 
 def test_the_file_table_shows_the_end_of_a_crash_detail(fake_repl_script, tmp_path) -> None:

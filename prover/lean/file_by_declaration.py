@@ -21,9 +21,11 @@ import contextlib
 import time
 from dataclasses import dataclass, field
 
+from prover.errors import MachineryFailure
 from prover.lean.acceptance import parse_axioms
 from prover.lean.commands import lean_name
 from prover.lean.lexer import line_col, tokenize
+from prover.lean.machinery import canary_item
 from prover.lean.pool import ReplPool
 from prover.lean.protocol import CommandResponse, Message, Sorry
 from prover.lean.repl import LeanRepl, ReplFailure
@@ -115,15 +117,22 @@ class _Lost(Exception):
 
 
 class _Chain:
-    """One process at a time whose environment `env` holds every piece that finished."""
+    """One process at a time whose environment `env` holds every piece that finished.
 
-    def __init__(self, pool: ReplPool, header: str, stack: contextlib.ExitStack) -> None:
+    After a process died (`crash`), its replacement first runs a known-good check: a Lean that
+    dies on everything is the machinery's failure, never the declarations' verdict (as
+    `ReplPool.check` does for one proof)."""
+
+    def __init__(
+        self, pool: ReplPool, header: str, stack: contextlib.ExitStack, *, crashed: bool
+    ) -> None:
         self._pool = pool
         self._header = header
         self._stack = stack
         self._repl: LeanRepl | None = None
         self.env: int | None = None
         self._kept: list[str] = []  # padded texts of the pieces that finished, in order
+        self.crashed = crashed  # the last process died: the next one proves itself first
 
     def live(self) -> LeanRepl:
         """The process, replaced (and the environment rebuilt) if it died."""
@@ -134,6 +143,9 @@ class _Chain:
             repl = self._stack.enter_context(self._pool.repl_for(self._header))
         except ReplFailure as exc:  # MachineryFailure and HeaderFailure go to the caller
             raise _Lost(exc.reason, f"a new process could not start: {exc.detail}") from None
+        if self.crashed:
+            self._canary(repl)
+            self.crashed = False
         env = repl.header_env
         for text in self._kept:
             try:
@@ -143,6 +155,23 @@ class _Chain:
                 raise _Lost(exc.reason, detail) from None
         self._repl, self.env = repl, env
         return repl
+
+    def _canary(self, repl: LeanRepl) -> None:
+        item = canary_item(self._header)
+        try:
+            answer = repl.command(
+                f"{item.formal_statement} {item.proof}",
+                env=repl.header_env,
+                timeout=self._pool.config.timeout,
+            )
+            failed = answer.errors[0].data if answer.errors else None
+        except ReplFailure as exc:
+            failed = f"{exc.reason}: {exc.detail}"
+        if failed is not None:
+            failed = " ".join(failed.split())  # one line: the CLI prints it as one
+            raise MachineryFailure(
+                f"a declaration's REPL died, and then a known-good check failed too ({failed})"
+            )
 
     def run(self, text: str) -> CommandResponse:
         """One piece on the environment so far; kept if Lean answered with an environment."""
@@ -172,7 +201,7 @@ def run_by_declaration(
     pickled: bytes | None = None
     names: tuple[str, ...] = ()
     with contextlib.ExitStack() as stack:
-        chain = _Chain(pool, header, stack)
+        chain = _Chain(pool, header, stack, crashed=because.reason == "crash")
         for k, piece in enumerate(all_pieces):
             try:
                 response = chain.run("\n" * (piece.first_line - 1) + piece.text.rstrip("\n"))
@@ -180,6 +209,7 @@ def run_by_declaration(
                 run.unfinished.append(
                     Unfinished(piece.first_line, piece.last_line, exc.reason, exc.detail)
                 )
+                chain.crashed = exc.reason == "crash"
                 continue
             except _Lost as exc:
                 run.unfinished += [
