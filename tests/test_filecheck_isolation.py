@@ -91,7 +91,8 @@ HANGING_FILE = HEADER + (
 @pytest.mark.slow
 def test_a_hanging_theorem_times_out_alone(fake_repl_script, tmp_path) -> None:
     rules = [{"match": "HANG", "sleep_s": 1000}, unknown_identifier("slow")]
-    report, requests, _ = check(tmp_path, fake_repl_script(rules), HANGING_FILE)
+    report, requests, stderr = check(tmp_path, fake_repl_script(rules), HANGING_FILE)
+    assert "got no answer (timeout): judging each declaration on its own" in stderr
     found = by_name(report)
     assert list(found) == ["good1", "slow", "example (line 10)", "uses_slow", "searching", "good2"]
     # the whole file got no answer: that is said, and then each declaration has its own verdict
@@ -169,7 +170,10 @@ def test_a_lean_that_dies_on_everything_is_machinery(fake_repl_script, tmp_path)
                         "--repl", shlex.join(fake_repl_script(rules).argv))  # fmt: skip
     assert result.returncode == 2, (result.stdout, result.stderr)
     assert result.stdout == "" and "Traceback" not in result.stderr
-    (line,) = result.stderr.strip().splitlines()
+    *progress, line = result.stderr.strip().splitlines()  # the one line that says why, last
+    assert progress == [
+        "prover: the file as one command got no answer (crash): judging each declaration on its own"
+    ]
     assert "known-good check failed too" in line and "Segmentation fault" in line
 
 
@@ -204,6 +208,18 @@ def test_a_file_that_answers_is_sent_once(fake_repl_script, tmp_path) -> None:
 def pool_for(command, timeout: float = 2.0) -> ReplPool:
     config = VerifierConfig(workers=1, timeout=timeout, sandbox="none")
     return ReplPool(config, transport_factory=plain_factory(command))
+
+
+def test_a_repl_that_cannot_start_is_no_verdict(tmp_path) -> None:
+    """Through the CLI: exit 2 and one line, never a `crash` verdict for every theorem."""
+    lean = tmp_path / "file.lean"
+    lean.write_text(HEADER + "theorem a : True := trivial\n\ntheorem b : True := trivial\n")
+    repl = "sh -c 'echo \"lake: error: no such package Mathlib\" >&2; exit 1'"
+    result = run_prover("check", str(lean), "--json", "--sandbox", "none", "--repl", repl)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert result.stdout == "" and "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert "lake: error: no such package Mathlib" in line
 
 
 def test_a_header_that_cannot_start_is_machinery(fake_repl_script, monkeypatch) -> None:

@@ -18,6 +18,7 @@ command to Lean, and so is a `deriving` clause under the `inductive`/`structure`
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from dataclasses import dataclass, field
 
@@ -36,6 +37,7 @@ from prover.lean.source import top_level_commands
 SPLIT_ON = ("timeout", "memory", "crash")
 
 Replayed = dict[str, list[str]] | ReplayFailed | None
+log = logging.getLogger(__name__)  # unconfigured: WARNING lines reach stderr
 
 
 @dataclass(frozen=True)
@@ -195,6 +197,10 @@ def run_by_declaration(
     """Judge `rest` piece by piece (module doc). `theorems`: (full name, file line) of each
     declaration whose axioms are asked; `because`: the whole-file failure."""
     run = FileRun(None, split_because=f"{because.reason}: {because.detail}")
+    log.warning(
+        "prover: the file as one command got no answer (%s): judging each declaration on its own",
+        because.reason,
+    )
     messages: list[Message] = []
     sorries: list[Sorry] = []
     all_pieces = pieces(rest, offset)
