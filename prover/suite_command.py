@@ -210,6 +210,8 @@ def render_report(report: SuiteCheckReport) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from prover.detail_text import detail_cell
+
     out = Console()
     out.print(report.summary(), highlight=False)
     if report.failures:
@@ -217,7 +219,7 @@ def render_report(report: SuiteCheckReport) -> None:
         for column in ("problem", "status", "detail"):
             table.add_column(column, overflow="fold")
         for r in report.failures:
-            table.add_row(r.name, r.status, r.detail[:200])
+            table.add_row(r.name, r.status, detail_cell(r.detail))
         out.print(table)
     warned = [r for r in report.results if r.elaborates and r.warnings]
     if warned:
