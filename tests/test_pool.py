@@ -95,9 +95,7 @@ def test_reference_is_elaborated_once_per_statement_and_process(
         for _ in range(5):
             assert pool.check(item(1)).accepted
         assert pool.check(item(2)).accepted
-    references = [
-        r for r in logged(log) if r.get("cmd", "").startswith("axiom prover_reference_")
-    ]
+    references = [r for r in logged(log) if r.get("cmd", "").startswith("axiom prover_reference_")]
     assert len(references) == 2
 
 
@@ -365,9 +363,11 @@ def test_a_process_that_says_why_it_died_gets_no_memory_hint(fake_repl_script) -
     command = fake_repl_script(
         [{"match": "import Mathlib", "stderr": "lake: error: no such package", "exit": 1}]
     )
-    with pool_for(command, workers=1, machinery_attempts=1) as pool:
-        with pytest.raises(MachineryFailure) as failure:
-            pool.check(item(1))
+    with (
+        pool_for(command, workers=1, machinery_attempts=1) as pool,
+        pytest.raises(MachineryFailure) as failure,
+    ):
+        pool.check(item(1))
     assert "lake: error: no such package" in str(failure.value)
     assert "--memory-mb" not in str(failure.value)
 
