@@ -55,10 +55,10 @@ def warm_workers(pool: ReplPool, header: str, hold_timeout: float) -> None:
 def describe(exc: BaseException, header: str) -> str:
     """One cause for `/health`'s detail and the log."""
     first = header.strip().splitlines()[0] if header.strip() else ""
+    if isinstance(exc, HeaderFailure):  # before MachineryFailure, its base class
+        return f"warm-up header `{first}`: {exc} (`--warm-header ''` turns the warm-up off)"
     if isinstance(exc, MachineryFailure):
         return exc.cause
-    if isinstance(exc, HeaderFailure):
-        return f"warm-up header `{first}`: {exc} (`--warm-header ''` turns the warm-up off)"
     if isinstance(exc, ReplFailure):
         return f"warm-up header `{first}`: the REPL failed: {exc}"
     return f"warm-up: {type(exc).__name__}: {exc}"
