@@ -63,8 +63,12 @@ def repl(fake_repl_script):
 def test_minif2f_records_give_exact_pass_at_k(tmp_path, repl) -> None:
     shared_path("benchmarks/minif2f-lean4.24.jsonl")
     answers = {  # n = 8: 4 correct (2 distinct), none, 8 correct (1 distinct)
-        "aime_1983_p1": ["  omega -- A\n```", "  simp -- BAD\n```", "  simp -- B\n```",
-                         "  simp -- BAD\n```"],  # fmt: skip
+        "aime_1983_p1": [
+            "  omega -- A\n```",
+            "  simp -- BAD\n```",
+            "  simp -- B\n```",
+            "  simp -- BAD\n```",
+        ],  # fmt: skip
         "aime_1983_p2": ["  simp -- BAD\n```"],
         "aime_1983_p3": ["  nlinarith -- C\n```"],
     }
