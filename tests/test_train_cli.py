@@ -534,3 +534,27 @@ def test_the_last_summary_line_counts_the_steps_this_run_trained() -> None:
     # one clock for both: the run's time is not TRL's own (which it measures elsewhere)
     seconds = float(lines[3].split()[4].rstrip("s,"))
     assert seconds < 60 and seconds >= float(lines[2].split()[-1].rstrip("s")) - 1
+
+
+def test_a_broken_lean_verifier_stops_training_before_the_model_loads(tmp_path: Path) -> None:
+    """A known-good check runs first: no step may learn from a verifier that cannot judge."""
+    suite = tmp_path / "lean.jsonl"
+    rows = [
+        {"name": f"t{i}", "split": "train", "header": "import Mathlib\n",
+         "formal_statement": f"theorem t{i} : {i} + 1 = {i + 1} := by\n"}
+        for i in range(4)
+    ]  # fmt: skip
+    suite.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    path = toy_config(
+        tmp_path,
+        data={"suite": str(suite)},
+        model={"prompt_format": "deepseek-v1.5"},
+        verifier={"kind": "lean", "repl": "sh -c 'exit 1'", "sandbox": "none", "replay": False},
+    )
+    done = run_prover("train", str(path))
+    assert done.returncode == 2, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert "machinery failed" in last and "before training: nothing was trained" in last
+    assert "Traceback" not in done.stderr
+    assert not list((tmp_path / "out").glob("checkpoint-*"))
+    assert not (tmp_path / "out" / "final").exists()

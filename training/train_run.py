@@ -372,16 +372,30 @@ def run(
         output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / SAVED_CONFIG).write_text(dump_train_config(config), encoding="utf-8")
     _quiet()
-    model, tokenizer = load_model(config)
+    verifier = open_task_verifier(config, prepared.task)
+    close = getattr(verifier, "close", lambda: None)
+    try:  # a known-good check first: a broken verifier stops the run before the model loads
+        if prepared.task == "lean" and prepared.rows:
+            from harness.tasks import learn_lean_version
+
+            learn_lean_version(verifier, str(prepared.rows[0].get("header", "")))
+        model, tokenizer = load_model(config)
+    except MachineryFailure as exc:
+        with contextlib.suppress(Exception):
+            close()
+        raise MachineryFailure(f"{exc.cause}; before training: nothing was trained") from exc
+    except BaseException:
+        with contextlib.suppress(Exception):
+            close()
+        raise
     from training.train_data import is_conversational
 
     if is_conversational(prepared.rows) and not getattr(tokenizer, "chat_template", None):
+        close()
         raise ConfigError(
             f"model.prompt_format: {prepared.prompt_format.name} is a chat format and the model "
             "has no chat template: choose a text format (deepseek-v1.5, countdown-text)"
         )
-    verifier = open_task_verifier(config, prepared.task)
-    close = getattr(verifier, "close", lambda: None)
     trainer = None
     try:
         trainer = build_trainer(config, prepared, args, model, tokenizer, verifier,
@@ -399,7 +413,7 @@ def run(
         with contextlib.suppress(Exception):
             close()
         step = trainer.state.global_step if trainer is not None else 0
-        raise type(exc)(f"{exc.cause}; {stopped_at(output_dir, step)}") from exc
+        raise MachineryFailure(f"{exc.cause}; {stopped_at(output_dir, step)}") from exc
     except BaseException:
         with contextlib.suppress(Exception):
             close()  # the failure in hand is the one to report
