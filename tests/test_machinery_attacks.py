@@ -1,0 +1,249 @@
+"""Attacks on the machinery rules of issue 13, as an RL policy (proof text) and as a broken
+installation would make them.
+
+Each `xfail(strict=True)` test is a finding: it asserts what the verifier should do and fails
+on the current code (the reason says why). The others are attacks the rules already withstand,
+kept as regression tests. Lean runs as the FakeRepl double (a real subprocess); where the
+double cannot model a fault, a small wrapper around it (written per test, test code only)
+adds the fault: a process a proof left bloated, a replay process that runs out of memory.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.tasks import learn_lean_version
+from prover.errors import MachineryFailure
+from prover.lean.machinery import CANARY_NAME, canary_item
+from prover.lean.pool import ReplPool, VerifierConfig
+from prover.lean.sandbox import ReplCommand
+from prover.lean.transport import FileExchange, Transport
+from prover.lean.verdict import CheckItem
+
+from conftest import FAKE_REPL, plain_factory
+
+HEADER = "import Mathlib\n"
+
+
+def pool_for(command: ReplCommand, **config: Any) -> ReplPool:
+    config.setdefault("workers", 1)
+    config.setdefault("timeout", 10.0)
+    config.setdefault("machinery_backoff_s", 0.01)
+    config.setdefault("replay", False)
+    return ReplPool(VerifierConfig(**config), transport_factory=plain_factory(command))
+
+
+def item(proof: str, name: str = "t", statement: str = "(a : Nat) : a = a") -> CheckItem:
+    return CheckItem(name, HEADER, f"theorem {name} {statement} := by", proof)
+
+
+# A wrapper around FakeRepl's script mode, for faults the double has no rule for:
+#  - a command containing POISON arms the process: every later declaration it elaborates
+#    (a reference statement, a canary, a proof) dies with an out-of-memory error, as a real
+#    REPL does whose heap a proof filled (the REPL never frees an environment, and the
+#    address-space cap stays where the bloat left it);
+#  - $REPLAY_OOM_ONCE (a flag path): the first unpickle of the whole run dies out of memory,
+#    as a replay process does that already holds a few imports of Mathlib.
+WRAPPER = """
+import os, sys
+sys.path.insert(0, {doubles!r})
+import fake_repl
+
+_run = fake_repl.ScriptedLean.run
+def run(self, cmd):
+    declares = any(w in cmd for w in ("theorem ", "axiom ", "lemma "))
+    if getattr(self, "poisoned", False) and declares:
+        fake_repl.die("MemoryError: out of memory (the heap a previous proof filled)", 137)
+    if "POISON" in cmd:
+        self.poisoned = True
+    return _run(self, cmd)
+fake_repl.ScriptedLean.run = run
+
+_unpickle = fake_repl.ScriptedLean.unpickle
+def unpickle(self, path):
+    flag = os.environ.get("REPLAY_OOM_ONCE")
+    if flag and not fake_repl.spent(flag):
+        fake_repl.die("MemoryError: out of memory", 137)
+    _unpickle(self, path)
+fake_repl.ScriptedLean.unpickle = unpickle
+
+sys.stdin.reconfigure(encoding="utf-8")
+sys.stdout.reconfigure(encoding="utf-8")
+fake_repl.script(sys.argv[1])
+"""
+
+
+@pytest.fixture
+def wrapped_repl(tmp_path: Path):
+    """Like `fake_repl_script`, through WRAPPER."""
+
+    def make(rules: list[dict] | None = None, **config: object) -> ReplCommand:
+        rules_path = tmp_path / f"wrapped-rules-{len(list(tmp_path.glob('wrapped-rules-*')))}.json"
+        rules_path.write_text(json.dumps({"rules": rules or [], **config}))
+        script = tmp_path / "wrapped_repl.py"
+        script.write_text(WRAPPER.format(doubles=str(FAKE_REPL.parent)))
+        return ReplCommand((sys.executable, str(script), str(rules_path)))
+
+    return make
+
+
+# -- 1. false accepts ------------------------------------------------------------------------
+
+
+def test_a_proof_named_like_the_canary_gets_its_own_verdict(fake_repl_script) -> None:
+    """The canary's name is public: a proof declaring it (and crashing, so that the canary
+    runs) is judged on its own text, never on the canary's."""
+    command = fake_repl_script([{"match": "CRASH", "exit": 1}])
+    with pool_for(command) as pool:
+        crashing = CheckItem(
+            "x", HEADER, f"theorem {CANARY_NAME} : (2 : Nat) + 2 = 5 := by", "  rfl -- CRASH"
+        )
+        verdict = pool.check(crashing)
+        assert verdict.reason == "crash" and not verdict.accepted
+        sorry = CheckItem("y", HEADER, f"theorem {CANARY_NAME} : (2 : Nat) + 2 = 5 := by", " sorry")
+        assert not pool.check(sorry).accepted
+        assert pool.stats.crash_rechecks == 1
+
+
+def test_a_crash_that_only_the_replay_process_suffers_is_never_accepted(fake_repl_script) -> None:
+    """The REPL dies when the kernel rejects a replayed environment (replay.py): that crash
+    is re-checked after a canary (which the replay rung judges too) and stays a rejection."""
+    command = fake_repl_script([{"match": "KERNEL_NO", "replay_error": "(kernel) bad"}])
+    with pool_for(command, replay=True) as pool:
+        verdict = pool.check(item("  rfl -- KERNEL_NO"))
+        assert pool.stats.crash_rechecks == 1
+        assert pool.check(item("  rfl")).accepted  # a good proof still passes after it
+    assert not verdict.accepted and verdict.reason == "replay"
+    assert "known-good check passed" in verdict.detail
+
+
+def test_a_transient_crash_then_a_wrong_proof_is_rejected(fake_repl_script, tmp_path) -> None:
+    """The re-check is a whole check: a proof that crashes once and is wrong is `error`."""
+    flag = tmp_path / "once"
+    wrong = {"severity": "error", "pos": {"line": 1, "column": 0}, "data": "type mismatch"}
+    command = fake_repl_script(
+        [
+            {
+                "match": "FLAKY",
+                "exit": 1,
+                "exit_once": str(flag),
+                "response": {"messages": [wrong]},
+            }
+        ]
+    )
+    with pool_for(command) as pool:
+        verdict = pool.check(item("  rfl -- FLAKY"))
+    assert flag.exists() and verdict.reason == "error" and not verdict.accepted
+
+
+# -- 2. denial of service by the policy ------------------------------------------------------
+
+
+def test_many_crashing_proofs_never_open_the_breaker(fake_repl_script) -> None:
+    """A policy whose every proof crashes Lean gets `crash` verdicts, and the run goes on."""
+    command = fake_repl_script([{"match": "CRASH", "exit": 1}])
+    with pool_for(command, workers=2) as pool:
+        items = [item(f"  rfl -- CRASH {i}", name=f"c{i}") for i in range(25)]
+        verdicts = [v for _, v in pool.check_many(items)]
+        assert pool.check(item("  rfl")).accepted
+        assert pool.stats.machinery_retries == 0
+    assert [v.reason for v in verdicts] == ["crash"] * 25
+
+
+def test_a_hanging_proof_does_not_stop_the_run(fake_repl_script) -> None:
+    command = fake_repl_script([{"match": "HANG", "sleep_s": 1000}])
+    with pool_for(command, timeout=1.0) as pool:
+        assert pool.check(item("  rfl -- HANG")).reason == "timeout"
+        assert pool.check(item("  rfl", statement="(b : Nat) : b + 0 = b")).accepted
+        assert pool.stats.machinery_retries == 0
+
+
+def test_one_bloated_process_is_absorbed_by_the_retry_budget(wrapped_repl) -> None:
+    """A proof that leaves its process unable to elaborate anything more (out of memory)
+    costs the next check one machinery retry, not the run (workers=1: one process)."""
+    with pool_for(wrapped_repl()) as pool:
+        pool.check(item("  rfl -- POISON"))
+        verdict = pool.check(item("  rfl", statement="(b : Nat) : b + 0 = b"))
+        assert verdict.accepted and pool.stats.machinery_retries == 1
+
+
+def _poison_every_process(pool: ReplPool, workers: int) -> None:
+    """`workers` POISON proofs at once: one per process (each sleeps so that they overlap)."""
+    poisons = [item(f"  rfl -- POISON {i}", name=f"p{i}") for i in range(workers)]
+    assert all(v.accepted for _, v in pool.check_many(poisons))
+    assert pool._live == workers  # one process each, all idle now
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a retry after a pre-model failure borrows another idle process of the same "
+    "header, which the policy's proofs may have bloated too: with >= machinery_attempts "
+    "such processes the budget is spent and the run stops (exit 2) on the model's text",
+)
+def test_bloated_processes_cannot_stop_the_run(wrapped_repl) -> None:
+    command = wrapped_repl([{"match": "POISON", "sleep_s": 0.5}])
+    with pool_for(command, workers=3) as pool:
+        _poison_every_process(pool, 3)
+        # a new statement: its reference is elaborated on an idle (bloated) process first
+        verdict = pool.check(item("  rfl", statement="(b : Nat) : b + 0 = b"))
+    assert verdict.accepted
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the canary after a crash runs on an idle process of the header (not a fresh "
+    "one): bloated idle processes fail it three times and the crash becomes machinery",
+)
+def test_a_crash_beside_bloated_processes_is_the_proofs_verdict(wrapped_repl) -> None:
+    command = wrapped_repl([{"match": "POISON", "sleep_s": 0.5}, {"match": "CRASH", "exit": 1}])
+    with pool_for(command, workers=3) as pool:
+        _poison_every_process(pool, 3)
+        verdict = pool.check(item("  rfl -- CRASH", name="c"))
+    assert verdict.reason == "crash"
+
+
+# -- 3. machinery failures that still become verdicts ----------------------------------------
+
+
+def test_a_replay_process_that_dies_at_once_is_machinery(fake_repl_script, tmp_path) -> None:
+    """Replay processes run no header, so one that cannot run starts "fine" and dies on its
+    first unpickle: the canary (replayed too) fails, and nothing is judged."""
+    good = fake_repl_script()
+    # checking processes are asked the version first; replay processes start with an unpickle
+    script = tmp_path / "no_replay.sh"
+    script.write_text(
+        "#!/bin/sh\nIFS= read -r first\ncase \"$first\" in *unpickleEnvFrom*) exit 1;; esac\n"
+        f"{{ printf '%s\\n' \"$first\"; cat; }} | exec {' '.join(good.argv)}\n"
+    )
+    command = ReplCommand(("sh", str(script)))
+    with pool_for(command, replay=True) as pool:
+        with pytest.raises(MachineryFailure, match="known-good check failed too"):
+            pool.check(item("  rfl"))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="replay(): writing the pickle into a replay process's vanished exchange dir "
+    "raises a bare OSError (FileNotFoundError): neither a verdict nor MachineryFailure, "
+    "so no retry, no breaker record, and a generic 'verifier failed' stop",
+)
+def test_a_replay_exchange_dir_that_vanished_is_machinery(fake_repl_script) -> None:
+    with pool_for(fake_repl_script(), replay=True) as pool:
+        assert pool.check(item("  rfl")).accepted
+        for replayer in list(pool._replayers._idle):  # a tmp cleaner, mid-run
+            assert replayer.exchange is not None
+            shutil.rmtree(replayer.exchange.host_dir)
+        try:
+            verdict = pool.check(item("  rfl", statement="(b : Nat) : b + 0 = b"))
+        except MachineryFailure:
+            return
+    assert verdict.accepted  # a fresh replay process judged it
