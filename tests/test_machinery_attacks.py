@@ -52,7 +52,8 @@ def item(proof: str, name: str = "t", statement: str = "(a : Nat) : a = a") -> C
 #    REPL does whose heap a proof filled (the REPL never frees an environment, and the
 #    address-space cap stays where the bloat left it);
 #  - $REPLAY_OOM_ONCE (a flag path): the first unpickle of the whole run dies out of memory,
-#    as a replay process does that already holds a few imports of Mathlib.
+#    as a replay process does that already holds a few imports of Mathlib;
+#  - $VERSION_DIES_ONCE (a flag path): the first process asked its Lean version dies.
 WRAPPER = """
 import os, sys
 sys.path.insert(0, {doubles!r})
@@ -75,6 +76,14 @@ def unpickle(self, path):
         fake_repl.die("MemoryError: out of memory", 137)
     _unpickle(self, path)
 fake_repl.ScriptedLean.unpickle = unpickle
+
+_parse = fake_repl.parse
+def parse(text):
+    flag = os.environ.get("VERSION_DIES_ONCE")
+    if flag and "versionString" in text and not fake_repl.spent(flag):
+        fake_repl.die("FakeRepl: died on the version question", 1)
+    return _parse(text)
+fake_repl.parse = parse
 
 sys.stdin.reconfigure(encoding="utf-8")
 sys.stdout.reconfigure(encoding="utf-8")
@@ -247,3 +256,74 @@ def test_a_replay_exchange_dir_that_vanished_is_machinery(fake_repl_script) -> N
         except MachineryFailure:
             return
     assert verdict.accepted  # a fresh replay process judged it
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a replay process that runs out of memory (it re-imports the header's modules on "
+    "every unpickle and is kept for up to 8) gives the honest proof a `memory` verdict: "
+    "ReplayFailed(memory) is not `crashed`, so no canary and no re-check in a fresh process",
+)
+def test_a_replay_process_out_of_memory_once_is_not_the_proofs_verdict(
+    wrapped_repl, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setenv("REPLAY_OOM_ONCE", str(tmp_path / "replay-oom-once"))
+    with pool_for(wrapped_repl(), replay=True) as pool:
+        verdict = pool.check(item("  rfl"))
+    assert (tmp_path / "replay-oom-once").exists()
+    assert verdict.accepted, verdict
+
+
+class _HostSideLost:
+    """A transport whose exchange dir is no longer where the host looks for it once `lost`
+    is set (a bind mount gone stale, a tmp cleaner), while the process still writes there."""
+
+    def __init__(self, inner: Transport, lost: threading.Event) -> None:
+        self._inner = inner
+        self._lost = lost
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    @property
+    def exchange(self) -> FileExchange | None:
+        exchange = self._inner.exchange  # type: ignore[attr-defined]
+        if exchange is None or not self._lost.is_set():
+            return exchange
+        return FileExchange(exchange.host_dir.with_name(exchange.host_dir.name + "-gone"), exchange.inner_dir)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="pickle_env(): a pickle the REPL says it wrote but the host cannot read (broken "
+    "exchange mount) is ReplayFailed('replay') without `crashed`: every accepted proof "
+    "becomes a `replay` rejection, stored as a verdict, and nothing stops",
+)
+def test_a_lost_exchange_dir_is_machinery_not_a_replay_rejection(fake_repl_script) -> None:
+    lost = threading.Event()
+    start = plain_factory(fake_repl_script())
+    config = VerifierConfig(workers=1, timeout=10.0, machinery_backoff_s=0.01)
+    with ReplPool(config, transport_factory=lambda: _HostSideLost(start(), lost)) as pool:
+        assert pool.check(item("  rfl")).accepted
+        lost.set()
+        try:
+            verdict = pool.check(item("  rfl", statement="(b : Nat) : b + 0 = b"))
+        except MachineryFailure:
+            return
+    pytest.fail(f"a verdict about the proof: {verdict.reason}: {verdict.detail}")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="_learn_version(): a first process that dies on the version question leaves the "
+    "version unknown for good, so every check raises ReplayUnsupported ('pass --no-replay'): "
+    "a transient death becomes advice to turn the soundness rung off",
+)
+def test_a_death_on_the_version_question_is_retried_not_replay_unsupported(
+    wrapped_repl, tmp_path, monkeypatch
+) -> None:
+    flag = tmp_path / "version-died-once"
+    monkeypatch.setenv("VERSION_DIES_ONCE", str(flag))
+    with pool_for(wrapped_repl(), replay=True) as pool:
+        verdict = pool.check(item("  rfl"))
+    assert flag.exists() and verdict.accepted
