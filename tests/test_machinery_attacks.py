@@ -14,16 +14,13 @@ import json
 import shutil
 import sys
 import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from harness.tasks import learn_lean_version
 from prover.errors import MachineryFailure
-from prover.lean.machinery import CANARY_NAME, canary_item
+from prover.lean.machinery import CANARY_NAME
 from prover.lean.pool import ReplPool, VerifierConfig
 from prover.lean.sandbox import ReplCommand
 from prover.lean.transport import FileExchange, Transport
@@ -157,10 +154,12 @@ def test_a_transient_crash_then_a_wrong_proof_is_rejected(fake_repl_script, tmp_
 # -- 2. denial of service by the policy ------------------------------------------------------
 
 
-def test_many_crashing_proofs_never_open_the_breaker(fake_repl_script) -> None:
-    """A policy whose every proof crashes Lean gets `crash` verdicts, and the run goes on."""
+@pytest.mark.parametrize("workers", [1, 2])
+def test_many_crashing_proofs_never_open_the_breaker(fake_repl_script, workers: int) -> None:
+    """A policy whose every proof crashes Lean gets `crash` verdicts, and the run goes on;
+    with one worker the canary borrows the only process without deadlocking."""
     command = fake_repl_script([{"match": "CRASH", "exit": 1}])
-    with pool_for(command, workers=2) as pool:
+    with pool_for(command, workers=workers) as pool:
         items = [item(f"  rfl -- CRASH {i}", name=f"c{i}") for i in range(25)]
         verdicts = [v for _, v in pool.check_many(items)]
         assert pool.check(item("  rfl")).accepted
@@ -230,13 +229,15 @@ def test_a_replay_process_that_dies_at_once_is_machinery(fake_repl_script, tmp_p
     # checking processes are asked the version first; replay processes start with an unpickle
     script = tmp_path / "no_replay.sh"
     script.write_text(
-        "#!/bin/sh\nIFS= read -r first\ncase \"$first\" in *unpickleEnvFrom*) exit 1;; esac\n"
+        '#!/bin/sh\nIFS= read -r first\ncase "$first" in *unpickleEnvFrom*) exit 1;; esac\n'
         f"{{ printf '%s\\n' \"$first\"; cat; }} | exec {' '.join(good.argv)}\n"
     )
     command = ReplCommand(("sh", str(script)))
-    with pool_for(command, replay=True) as pool:
-        with pytest.raises(MachineryFailure, match="known-good check failed too"):
-            pool.check(item("  rfl"))
+    with (
+        pool_for(command, replay=True) as pool,
+        pytest.raises(MachineryFailure, match="known-good check failed too"),
+    ):
+        pool.check(item("  rfl"))
 
 
 @pytest.mark.xfail(
@@ -290,7 +291,9 @@ class _HostSideLost:
         exchange = self._inner.exchange  # type: ignore[attr-defined]
         if exchange is None or not self._lost.is_set():
             return exchange
-        return FileExchange(exchange.host_dir.with_name(exchange.host_dir.name + "-gone"), exchange.inner_dir)
+        return FileExchange(
+            exchange.host_dir.with_name(exchange.host_dir.name + "-gone"), exchange.inner_dir
+        )
 
 
 @pytest.mark.xfail(
@@ -327,3 +330,139 @@ def test_a_death_on_the_version_question_is_retried_not_replay_unsupported(
     with pool_for(wrapped_repl(), replay=True) as pool:
         verdict = pool.check(item("  rfl"))
     assert flag.exists() and verdict.accepted
+
+
+# -- the remote verifier (a Kimina-like server, scripted) -----------------------------------
+
+
+def _kimina(answer_for: Any) -> Any:
+    """A Kimina-shaped `/api/check` whose result per snippet is `answer_for(snippet)`."""
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.post("/api/check")
+    async def check(body: dict) -> dict:
+        return {
+            "results": [{"id": s["id"], "time": 0.1, **answer_for(s)} for s in body["snippets"]]
+        }
+
+    return app
+
+
+def _remote_items(count: int) -> list[CheckItem]:
+    return [item("  rfl", name=f"r{i}") for i in range(count)]
+
+
+def test_a_server_answering_an_error_for_every_snippet_is_unavailable() -> None:
+    """Kimina answers 200 with an `error` per snippet when its REPL pool is broken: the crash
+    re-check's canary fails too, so it is the server's failure, never a verdict."""
+    from prover.lean.remote import RemoteVerifier, VerifierUnavailable
+
+    from serving import serving
+
+    broken = _kimina(lambda s: {"error": "REPL pool exhausted", "response": None})
+    with (
+        serving(broken) as url,
+        RemoteVerifier(url, timeout=5.0) as remote,
+        pytest.raises(VerifierUnavailable, match="known-good check failed too"),
+    ):
+        remote.check(_remote_items(1)[0])
+
+
+def test_remote_canary_ids_never_take_a_snippets_result() -> None:
+    """The re-check sends `canary-0` beside the crashed snippets (ids are their indices): a
+    snippet's result is never the canary's, even when the canary passes."""
+    from prover.lean.remote import RemoteVerifier
+
+    from serving import serving
+
+    def answer(snippet: dict) -> dict:
+        if snippet["id"].startswith("canary"):  # accepted: a clean answer with its axioms
+            name = "prover_canary_check"
+            data = f"'{name}' depends on axioms: [propext]"
+            info = {"severity": "info", "pos": {"line": 99, "column": 0}, "data": data}
+            return {"error": None, "response": {"messages": [info], "env": 0}}
+        return {"error": "Lean process crashed", "response": None}
+
+    with serving(_kimina(answer)) as url, RemoteVerifier(url, timeout=5.0) as remote:
+        verdicts = [v for _, v in remote.check_many(_remote_items(3))]
+    assert [v.reason for v in verdicts] == ["crash"] * 3
+    assert all("known-good check passed" in v.detail for v in verdicts)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="remote: a server that answers 'timed out' for every snippet (overloaded, or its "
+    "REPLs hang) scores every proof `timeout`: no canary, no breaker on the remote path",
+)
+def test_a_server_timing_out_every_snippet_stops_the_run() -> None:
+    from prover.lean.remote import RemoteVerifier
+
+    from serving import serving
+
+    with (
+        serving(_kimina(lambda s: {"error": "Lean process timed out"})) as url,
+        RemoteVerifier(url, timeout=5.0) as remote,
+        pytest.raises(MachineryFailure),
+    ):
+        for _ in remote.check_many(_remote_items(25)):
+            pass
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="remote: a header Lean rejects (the server lost Mathlib mid-run) comes back as "
+    "the snippet's messages and is judged `error` for every proof; locally the same is "
+    "HeaderFailure (machinery). judge_remote does not look at where the errors are",
+)
+def test_a_server_whose_header_stopped_elaborating_is_machinery() -> None:
+    from prover.lean.remote import RemoteVerifier
+
+    from serving import serving
+
+    lost = {
+        "severity": "error",
+        "pos": {"line": 1, "column": 0},
+        "endPos": {"line": 1, "column": 14},
+        "data": "unknown module prefix 'Mathlib'\n\nNo directory 'Mathlib' in the search path",
+    }
+    with (
+        serving(
+            _kimina(lambda s: {"error": None, "response": {"messages": [lost], "env": 0}})
+        ) as url,
+        RemoteVerifier(url, timeout=5.0) as remote,
+        pytest.raises(MachineryFailure),
+    ):
+        remote.check(_remote_items(1)[0])
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="prover serve: a replay process that dies (ReplayFailed.crashed) is sent back as "
+    "`replay_error`, which the client judges `replay` with no re-check: a server whose "
+    "replay processes cannot run rejects every proof instead of answering 503",
+)
+def test_serve_with_dead_replay_processes_is_machinery_for_the_client(
+    tmp_path, fake_repl_script
+) -> None:
+    from prover.lean.remote import RemoteVerifier
+
+    from serving import running_server
+
+    good = fake_repl_script()
+    script = tmp_path / "no_replay.sh"
+    script.write_text(
+        '#!/bin/sh\nIFS= read -r first\ncase "$first" in *unpickleEnvFrom*) exit 1;; esac\n'
+        f"{{ printf '%s\\n' \"$first\"; cat; }} | exec {' '.join(good.argv)}\n"
+    )
+    command = ReplCommand(("sh", str(script)))
+    with (
+        running_server(lambda: pool_for(command, replay=True)) as url,
+        RemoteVerifier(url, timeout=5.0) as remote,
+    ):
+        try:
+            verdict = remote.check(item("  rfl"))
+        except MachineryFailure:
+            return
+    pytest.fail(f"a verdict about the proof: {verdict.reason}: {verdict.detail}")
