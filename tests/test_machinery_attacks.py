@@ -1,5 +1,5 @@
-"""Attacks on the machinery rules of issue 13, as an RL policy (proof text) and as a broken
-installation would make them.
+"""Attacks on the machinery rules (machinery failures are never verdicts), as an RL policy
+(proof text) and as a broken installation would make them.
 
 Each `xfail(strict=True)` test is a finding: it asserts what the verifier should do and fails
 on the current code (the reason says why). The others are attacks the rules already withstand,
@@ -191,12 +191,6 @@ def _poison_every_process(pool: ReplPool, workers: int) -> None:
     assert pool._live == workers  # one process each, all idle now
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a retry after a pre-model failure borrows another idle process of the same "
-    "header, which the policy's proofs may have bloated too: with >= machinery_attempts "
-    "such processes the budget is spent and the run stops (exit 2) on the model's text",
-)
 def test_bloated_processes_cannot_stop_the_run(wrapped_repl) -> None:
     command = wrapped_repl([{"match": "POISON", "sleep_s": 0.5}])
     with pool_for(command, workers=3) as pool:
@@ -206,11 +200,6 @@ def test_bloated_processes_cannot_stop_the_run(wrapped_repl) -> None:
     assert verdict.accepted
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the canary after a crash runs on an idle process of the header (not a fresh "
-    "one): bloated idle processes fail it three times and the crash becomes machinery",
-)
 def test_a_crash_beside_bloated_processes_is_the_proofs_verdict(wrapped_repl) -> None:
     command = wrapped_repl([{"match": "POISON", "sleep_s": 0.5}, {"match": "CRASH", "exit": 1}])
     with pool_for(command, workers=3) as pool:
@@ -316,12 +305,6 @@ def test_a_lost_exchange_dir_is_machinery_not_a_replay_rejection(fake_repl_scrip
     pytest.fail(f"a verdict about the proof: {verdict.reason}: {verdict.detail}")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_learn_version(): a first process that dies on the version question leaves the "
-    "version unknown for good, so every check raises ReplayUnsupported ('pass --no-replay'): "
-    "a transient death becomes advice to turn the soundness rung off",
-)
 def test_a_death_on_the_version_question_is_retried_not_replay_unsupported(
     wrapped_repl, tmp_path, monkeypatch
 ) -> None:

@@ -176,7 +176,7 @@ class ReplPool:
         with self._cond:
             if key in self._header_failures:
                 raise self._header_failures[key]
-        for attempt in (1, 2):
+        for _ in (1, 2):  # a second start if the version question killed the first
             with self._cond:
                 if header.strip():
                     self.stats.header_elaborations += 1
@@ -195,11 +195,11 @@ class ReplPool:
                 with self._cond:
                     self._header_failures[key] = exc
                 raise
-            if self._version_known or self._learn_version(repl) or attempt == 2:
+            if self._version_known or self._learn_version(repl):
                 return repl
             with self._cond:  # the version question killed it: the proof is not charged
                 self._deaths += 1
-        raise AssertionError("unreachable")
+        raise StartFailure(ReplFailure("crash", "the REPL died when asked its Lean version, twice"))
 
     def _header_wait(self, waited: float) -> None:
         log.warning(
@@ -216,7 +216,8 @@ class ReplPool:
         return repl
 
     def _learn_version(self, repl: LeanRepl) -> bool:
-        """Ask the first process which Lean it runs; False if that killed it."""
+        """Ask the first process which Lean it runs; False if that killed it (the next
+        process started asks again: a transient death must not leave the version unknown)."""
         with self._cond:
             if self._version_known:
                 return True
@@ -224,19 +225,30 @@ class ReplPool:
         try:
             self._lean_version = repl.lean_version()
         except ReplFailure:
-            self._lean_version = None
+            with self._cond:
+                self._version_known = False
             return False
-        finally:
-            self._version_learned.set()
+        self._version_learned.set()
         return True
 
-    def _acquire(self, header: str) -> LeanRepl:
+    def _acquire(self, header: str, fresh: bool = False) -> LeanRepl:
         key = normalize_header(header)
         evict: LeanRepl | None = None
         with self._cond:
             while True:
                 if self._closed:
                     raise PoolClosed("the verifier is shutting down")
+                if fresh:  # a new process: what earlier checks left in one cannot matter
+                    if self._live < self.workers:
+                        self._live += 1
+                        break
+                    if self._idle:
+                        evict = self._idle.popleft()
+                        self._all.discard(evict)
+                        self.stats.evictions += 1
+                        break
+                    self._cond.wait()
+                    continue
                 repl = next((r for r in reversed(self._idle) if r.key == key), None)
                 if repl is not None:  # the most recently used process of this header
                     self._idle.remove(repl)
@@ -292,9 +304,10 @@ class ReplPool:
             repl.close()
 
     @contextlib.contextmanager
-    def repl_for(self, header: str) -> Iterator[LeanRepl]:
-        """Borrow a process whose header environment is `header` (started if needed)."""
-        repl = self._acquire(header)
+    def repl_for(self, header: str, *, fresh: bool = False) -> Iterator[LeanRepl]:
+        """Borrow a process whose header environment is `header` (started if needed; with
+        `fresh`, always a newly started one)."""
+        repl = self._acquire(header, fresh)
         try:
             yield repl
         finally:
@@ -319,26 +332,28 @@ class ReplPool:
         return verdict
 
     def _judged(self, item: CheckItem) -> Verdict:
-        """`_check` with the machinery rules. A machinery failure is retried with backoff up
-        to `machinery_attempts` attempts in all. A check whose process died is run once more
-        after a known-good canary check passed: a second death is the proof's own (`crash`:
-        a policy must not halt a run by writing proofs that crash Lean); a failing canary
-        means the machinery is broken."""
+        """`_check` with the machinery rules. A machinery failure is retried with backoff, in
+        a newly started process, up to `machinery_attempts` attempts in all. A check whose
+        process died (or ran out of memory) on the model's code is run once more in a newly
+        started process after a known-good canary check passed there: a second failure is the
+        proof's own (`crash`: a policy must not halt a run by writing proofs that crash Lean),
+        and the first cannot be blamed on what earlier proofs left in a reused process; a
+        failing canary means the machinery is broken."""
         attempts = 0
         recheck = False
         while True:
             self._breaker.check()
             try:
                 if recheck:
-                    self._canary(item.header)
-                verdict, crashed = self._check(item)
+                    verdict, crashed = self._canary_then_check(item)
+                else:
+                    verdict, crashed = self._check(item, fresh=attempts > 0)
             except (BreakerOpen, PoolClosed):
                 raise
             except MachineryFailure as exc:
                 self._breaker.record(True, exc.cause)
                 attempts += 1
-                retryable = not isinstance(exc, HeaderFailure | StatementFailure)
-                if not retryable:
+                if isinstance(exc, HeaderFailure | StatementFailure):  # Lean's own answer
                     raise
                 if attempts >= self.config.machinery_attempts:
                     raise MachineryFailure(f"{exc.cause} ({attempts} attempts)") from exc
@@ -362,18 +377,21 @@ class ReplPool:
                 continue
             if crashed:
                 verdict.detail += (
-                    " (it died again in another process, after a known-good check passed there)"
+                    " (it failed again in a new process, after a known-good check passed there)"
                 )
             return verdict
 
-    def _canary(self, header: str) -> None:
-        """Raise MachineryFailure unless a known-good proof is accepted under `header`."""
-        verdict, _ = self._check(canary_item(header))
-        if not verdict.accepted:
-            raise MachineryFailure(
-                "a check's REPL died, and then a known-good check failed too "
-                f"({verdict.reason}: {verdict.detail or 'no detail'})"
-            )
+    def _canary_then_check(self, item: CheckItem) -> tuple[Verdict, bool]:
+        """In one newly started process: a known-good check (MachineryFailure unless it is
+        accepted), then `item` again."""
+        with self.repl_for(item.header, fresh=True) as repl:
+            canary, _ = self._check(canary_item(item.header), borrowed=repl)
+            if not canary.accepted:
+                raise MachineryFailure(
+                    "a check's REPL died, and then a known-good check failed too "
+                    f"({canary.reason}: {canary.detail or 'no detail'})"
+                )
+            return self._check(item, borrowed=repl)
 
     def _base_env(self, repl: LeanRepl, context: str, timeout: float) -> int | None:
         """The header env, or the env of `context` elaborated on it (once per process). Lean's
@@ -410,9 +428,12 @@ class ReplPool:
                 self._bad_statements[(repl.key, key)] = bad
         raise StatementFailure(bad)
 
-    def _check(self, item: CheckItem) -> tuple[Verdict, bool]:
-        """The verdict, and whether a process died on the model's code (`crash`, or the
-        replay process dying): MachineryFailure for what failed before the code was sent."""
+    def _check(
+        self, item: CheckItem, *, fresh: bool = False, borrowed: LeanRepl | None = None
+    ) -> tuple[Verdict, bool]:
+        """The verdict, and whether a process died (or ran out of memory) on the model's code
+        or its replay: MachineryFailure for what failed before the code was sent. Runs on
+        `borrowed` if given, else on a process of the pool (a new one with `fresh`)."""
         scan_began = time.monotonic()
         plan = plan_check(item)
         scan_s = time.monotonic() - scan_began  # the scan is the check's time too
@@ -438,15 +459,18 @@ class ReplPool:
         full_name = f"{namespace}.{plan.name}" if namespace else plan.name
         pickled: bytes | None = None
         messages: list[dict[str, Any]] = []
+        process = (
+            contextlib.nullcontext(borrowed)
+            if borrowed is not None
+            else self.repl_for(item.header, fresh=fresh)
+        )
         try:
-            with self.repl_for(item.header) as repl:
-                # the clock starts once a process is ours: waiting in line is not the proof's
-                deadline = time.monotonic() + self.config.timeout - scan_s
+            with process as repl:
                 if self.config.replay:
                     self.require_replay_support()
-                try:
+                try:  # the statement's own time: no proof text has reached Lean yet
                     env, ref_name = self._reference(
-                        repl, item.formal_statement, item.context, remaining()
+                        repl, item.formal_statement, item.context, self.config.timeout
                     )
                 except ReplFailure as exc:  # nothing of the model's was sent yet
                     what = "the file above the theorem" if item.context else "the statement"
@@ -457,6 +481,8 @@ class ReplPool:
                     raise StatementFailure(
                         f"the benchmark statement of {item.name!r} does not elaborate: {exc}"
                     ) from None
+                # the proof's clock starts once its code goes to Lean (the scan counts too)
+                deadline = time.monotonic() + self.config.timeout - scan_s
                 response = repl.command(plan.code, env=env, timeout=remaining())
                 repl.checks_done += 1
                 messages = [m.to_json() for m in response.messages]
@@ -473,7 +499,8 @@ class ReplPool:
                     # the environment right after the model's code, before our commands
                     pickled = pickle_env(repl, response.env, remaining())
         except ReplFailure as exc:
-            return verdict(exc.reason, messages=messages, detail=exc.detail), exc.reason == "crash"
+            died = exc.reason in ("crash", "memory")
+            return verdict(exc.reason, messages=messages, detail=exc.detail), died
         except ReplayFailed as exc:
             return verdict(exc.reason, messages=messages, detail=exc.detail), exc.crashed
         if pickled is None:
@@ -514,7 +541,10 @@ class ReplPool:
     def require_replay_support(self) -> None:
         """Raise ReplayUnsupported unless this REPL's Lean re-checks on unpickling (call with
         a process started: the first one is asked its version)."""
-        self._version_learned.wait(60.0)  # another thread may be asking it right now
+        if not self._version_learned.wait(60.0):  # another thread may be asking it right now
+            raise StartFailure(
+                ReplFailure("timeout", "the REPL's Lean version could not be learned in 60 s")
+            )
         check_version(self._lean_version)
 
     def replay(self, pickled: bytes, plan: ReplayPlan, deadline: float) -> dict[str, list[str]]:
