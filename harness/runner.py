@@ -78,9 +78,7 @@ def pending_units(plan: EvalPlan, run: StoredRun) -> list[Unit]:
         while missing:
             start = missing[0]
             count = 1
-            while (
-                count < plan.chunk and count < len(missing) and missing[count] == start + count
-            ):
+            while count < plan.chunk and count < len(missing) and missing[count] == start + count:
                 count += 1
             units.append(Unit(problem, start, count))
             missing = missing[count:]

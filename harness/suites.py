@@ -9,6 +9,7 @@ local copy). A suite's data file is looked up in the explicit `search_paths`, th
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -242,9 +243,22 @@ def _refuse_unjudgeable(problem: Problem, where: str) -> None:
         raise SuiteError(f"{where}: field `name` spans several lines")
     if not problem.split.strip():
         raise SuiteError(f"{where}: field `split` is blank")
+    if _is_puzzle(problem.formal_statement):
+        return  # judged by the task's own Python verifier, which reads it as JSON
     bad = statement_problem(problem.formal_statement)
     if bad is not None:
         raise SuiteError(f"{where}: {bad}")
+
+
+def _is_puzzle(statement: str) -> bool:
+    """A JSON object (a countdown puzzle, `harness.countdown.Puzzle.statement`): no Lean
+    statement starts with `{`. A JSONL suite does not say its task; the verifier kind does."""
+    if not statement.lstrip().startswith("{"):
+        return False
+    try:
+        return isinstance(json.loads(statement), dict)
+    except ValueError:
+        return False
 
 
 def _load_jsonl(path: Path) -> list[Problem]:

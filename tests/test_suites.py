@@ -265,8 +265,8 @@ def test_a_lean_folder_problem_knows_its_file_and_line(tmp_path: Path) -> None:
 
 def test_duplicate_names_say_both_lines(tmp_path: Path) -> None:
     path = _write_jsonl(tmp_path / "dup.jsonl", [ROWS[0], ROWS[1], ROWS[0]])
-    with pytest.raises(SuiteError, match=rf"dup\.jsonl:3: duplicate problem name a \(first at "
-                       rf".*dup\.jsonl:1\)"):  # fmt: skip
+    with pytest.raises(SuiteError, match=r"dup\.jsonl:3: duplicate problem name a \(first at "
+                       r".*dup\.jsonl:1\)"):  # fmt: skip
         load_suite(str(path))
 
 
@@ -275,3 +275,12 @@ def test_every_shipped_minif2f_statement_passes_the_load_checks() -> None:
     need_shared("minif2f-lean4.9-deepseek.jsonl")
     for name in ("minif2f-test", "minif2f-valid", "minif2f-deepseek-test"):
         assert len(load_suite(name).problems) == 244
+
+
+def test_a_puzzle_suite_in_jsonl_is_not_read_as_lean(tmp_path: Path) -> None:
+    puzzle = json.dumps({"numbers": [1, 2], "target": 3})
+    path = _write_jsonl(tmp_path / "p.jsonl", [{**ROWS[0], "formal_statement": puzzle}])
+    assert load_suite(str(path)).problems[0].formal_statement == puzzle
+    broken = _write_jsonl(tmp_path / "b.jsonl", [{**ROWS[0], "formal_statement": "{not json"}])
+    with pytest.raises(SuiteError, match=r"b\.jsonl:1: .*declares no theorem"):
+        load_suite(str(broken))
