@@ -69,6 +69,8 @@ def run_jsonl(pool: ReplPool | RemoteVerifier, items_path: Path, out: Path | Non
     writer = (
         VerdictWriter.open(out) if out is not None else VerdictWriter(sys.stdout, durable=False)
     )
+    if writer.repaired:
+        print(writer.repaired, file=sys.stderr)
     pending = list(iter_pending(entries, done))
     invalid = [(key, e) for key, e in pending if isinstance(e, InvalidRecord)]
     checkable = [(key, e) for key, e in pending if isinstance(e, CheckItem)]
