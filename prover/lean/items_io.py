@@ -19,6 +19,7 @@ from prover.lean.input_check import (
     text_problem,
     unencodable_at,
 )
+from prover.lean.statement_shape import reference_refusal
 from prover.lean.verdict import CheckItem, Verdict
 
 REQUIRED = ("name", "header", "formal_statement", "proof")
@@ -84,7 +85,7 @@ def _record_problem(value: Any) -> str | None:
         problem = text_problem(field, value[field])
         if problem is not None:
             return problem
-    return None
+    return reference_refusal(value["formal_statement"])  # else the check itself would fail
 
 
 def read_items(path: Path) -> list[tuple[str, Entry]]:

@@ -17,6 +17,17 @@ from prover.lean.source import declarations, mask_all
 _ENDS_IN_BY = re.compile(r":=\s*by\s*$")
 
 
+def reference_refusal(formal_statement: str) -> str | None:
+    """Why the verifier cannot even build its reference for `formal_statement` (no theorem, no
+    `:=`): such an item can only be `invalid_input`, never sent to Lean."""
+    try:
+        reference_command(formal_statement, "reference")
+    except ValueError as exc:
+        hint = " (a statement ends in `:= by`)" if "`:=`" in str(exc) else ""
+        return f"{exc}{hint}"
+    return None
+
+
 def statement_problem(formal_statement: str) -> str | None:
     """One line saying why no proof of `formal_statement` could be judged; None if one can."""
     decls = declarations(formal_statement)
@@ -32,10 +43,9 @@ def statement_problem(formal_statement: str) -> str | None:
         return f"`formal_statement` declares {len(theorems)} theorems ({names}); expected one"
     if not theorems[0].name:
         return "the theorem in `formal_statement` has no name"
-    try:
-        reference_command(formal_statement, "reference")
-    except ValueError as exc:  # what the verifier itself would refuse, at the first check
-        return f"{exc} (a statement ends in `:= by`)"
+    refused = reference_refusal(formal_statement)  # what the verifier refuses at a check
+    if refused is not None:
+        return refused
     if not _ENDS_IN_BY.search(mask_all(formal_statement)):
         tail = " ".join(formal_statement.split())[-40:]
         return f"`formal_statement` must end in `:= by` (it ends in {tail!r})"
