@@ -29,19 +29,22 @@ def run_file(pool: ReplPool | RemoteVerifier, path: Path, text: str, *, as_json:
         report = check_file(pool, str(path), text)
     except NoTheorem as exc:
         raise UsageError(str(exc)) from None
-    if as_json:
-        print(json.dumps(report.to_json(), ensure_ascii=False))
-    else:
-        rows = [
-            (
-                v.name,
-                "accepted" if v.accepted else "REJECTED",
-                v.reason,
-                _short(v.detail, v.messages),
-            )
-            for v in report.theorems
-        ]
-        render_table(rows, f"{path} (Lean {report.lean_version or 'version unknown'})")
+    try:
+        if as_json:
+            print(json.dumps(report.to_json(), ensure_ascii=False), flush=True)
+        else:
+            rows = [
+                (
+                    v.name,
+                    "accepted" if v.accepted else "REJECTED",
+                    v.reason,
+                    _short(v.detail, v.messages),
+                )
+                for v in report.theorems
+            ]
+            render_table(rows, f"{path} (Lean {report.lean_version or 'version unknown'})")
+    except OSError as exc:  # a full or broken standard output: no report, so no verdict
+        raise UsageError(f"stdout: cannot write the report ({exc.strerror})") from None
     return 0 if report.accepted else 1
 
 

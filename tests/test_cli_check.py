@@ -207,6 +207,17 @@ def test_a_full_disk_under_out_is_one_line_naming_the_file(fake_repl_script, tmp
     assert (
         one_line(piped.stderr) == "prover: stdout: cannot write verdicts (No space left on device)"
     )
+    lean = tmp_path / "demo.lean"
+    lean.write_text(FILE)
+    for report in ([], ["--json"]):  # FILE mode's table or JSON to a full standard output
+        with open("/dev/full", "w") as stdout:
+            shown = subprocess.run([sys.executable, "-m", "prover", "check", str(lean), *report,
+                                    *args[3:]], stdout=stdout, stderr=subprocess.PIPE,
+                                   text=True, timeout=120)  # fmt: skip
+        assert shown.returncode == 2
+        assert one_line(shown.stderr) == (
+            "prover: stdout: cannot write the report (No space left on device)"
+        )
 
 
 def test_a_torn_last_line_is_cut_said_and_its_record_checked_again(
