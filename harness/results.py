@@ -62,6 +62,7 @@ def write_results(
     proof_of: Callable[[Problem, str], str],
     provenance: dict[str, Any],
     timings: dict[str, Any],
+    machinery: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     rows = problem_rows(problems, n, run, proof_of)
     samples = [run.samples[(p.name, i)] for p in problems for i in range(n)]
@@ -77,6 +78,8 @@ def write_results(
         "cache_hit_rate": round(reused / len(samples), 6) if samples else 0.0,
         "reasons": _reasons(samples),
         "store_bytes_per_sample": round(run.bytes / len(samples), 1) if samples else 0.0,
+        # machinery retries and crash re-checks: how hard the verifier had to work to judge
+        "machinery": machinery or {"retries": 0, "crash_rechecks": 0},
     }
     # a full disk here: one line naming the file (StoreWriteError); the samples stay stored
     # and `--resume` writes these again without redoing any sample

@@ -26,7 +26,9 @@ from prover.model_options import (
     TopP,
 )
 from prover.verifier_options import (
+    DEFAULT_HEADER_TIMEOUT,
     AllowNative,
+    HeaderTimeout,
     MemoryMb,
     NoReplay,
     RecycleAfter,
@@ -48,8 +50,10 @@ IDENTITY = ("suite", "split", "n", "problems", "model", "backend", "prompt_forma
 def eval_command(
     suite: Annotated[
         str,
-        typer.Argument(help="A suite name (`prover suite list`), a JSONL file, a folder of "
-                       ".lean files, or hf:NAME."),  # fmt: skip
+        typer.Argument(
+            help="A suite name (`prover suite list`), a JSONL file, a folder of "
+            ".lean files, or hf:NAME."
+        ),  # fmt: skip
     ],
     n: Annotated[int, typer.Option("--n", help="Samples per problem.", min=1)] = 8,
     k: Annotated[
@@ -86,7 +90,9 @@ def eval_command(
     max_drop: Annotated[
         float,
         typer.Option(
-            "--max-drop", help="Largest tolerated drop in pass@1 or coverage.", min=0,
+            "--max-drop",
+            help="Largest tolerated drop in pass@1 or coverage.",
+            min=0,
             rich_help_panel="CI gate",
         ),  # fmt: skip
     ] = 0.02,
@@ -102,14 +108,17 @@ def eval_command(
     ray_generators: Annotated[
         int,
         typer.Option(
-            "--ray-generators", help="Model replicas (one Ray actor each, one GPU each if any).",
-            min=1, rich_help_panel="Scale",
+            "--ray-generators",
+            help="Model replicas (one Ray actor each, one GPU each if any).",
+            min=1,
+            rich_help_panel="Scale",
         ),  # fmt: skip
     ] = 1,
     batch: Annotated[
         int,
-        typer.Option("--batch", help="Sequences per generate call.", min=1,
-                     rich_help_panel="Scale"),  # fmt: skip
+        typer.Option(
+            "--batch", help="Sequences per generate call.", min=1, rich_help_panel="Scale"
+        ),  # fmt: skip
     ] = 64,
     backend: Backend = "transformers",
     model: Model = None,
@@ -128,6 +137,7 @@ def eval_command(
     workers: Workers = None,
     allow_native: AllowNative = False,
     recycle_after: RecycleAfter = 1000,
+    header_timeout: HeaderTimeout = DEFAULT_HEADER_TIMEOUT,
     no_replay: NoReplay = False,
     verifier: VerifierUrl = None,
 ) -> None:
@@ -182,7 +192,7 @@ def eval_command(
     config = verifier_config(
         timeout=timeout, memory_mb=memory_mb, sandbox=sandbox, repl=repl, repl_cwd=repl_cwd,
         workers=workers, allow_native=allow_native, recycle_after=recycle_after,
-        verifier_url=verifier, replay=not no_replay,
+        verifier_url=verifier, replay=not no_replay, header_timeout=header_timeout,
     )  # fmt: skip
     from prover.eval_run import EvalSettings, execute
 
@@ -294,4 +304,3 @@ def _git_commit() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return done.stdout.strip() or None if done.returncode == 0 else None
-

@@ -27,11 +27,18 @@ from rich.table import Table
 from harness.results import CURVE, RESULTS, write_results
 from harness.runner import EvalError, EvalPlan, run_eval
 from harness.runner import Progress as LoopProgress
-from harness.store import RunStore, StoredRun, StoreError, read_manifest, write_failed
+from harness.store import (
+    RunStore,
+    StoredRun,
+    StoreError,
+    read_manifest,
+    write_failed,
+    write_json_atomic,
+)
 from harness.suites import Problem, Suite, lean_version_warning
 from harness.tasks import learn_lean_version, prompt_problem
 from harness.verdict_cache import CacheError, VerdictCache
-from prover.errors import UsageError
+from prover.errors import MachineryFailure, UsageError
 from prover.lean.pool import VerifierConfig
 from prover.models.base import SamplingParams
 from prover.models.errors import ModelBackendError
@@ -107,13 +114,21 @@ def execute(s: EvalSettings) -> dict[str, Any]:
     )
     with contextlib.ExitStack() as stack:
         stack.callback(store.close)
+        verifier = _open_verifier(s, stack)
+        try:  # a known-good check first: a broken verifier stops the run before any model
+            version = (
+                learn_lean_version(verifier, s.problems[0].header)
+                if s.suite.task == "lean"
+                else None
+            )
+        except MachineryFailure as exc:
+            store.close()
+            _stopped_on_machinery(err, s, exc, verifier)
+            raise
         try:
-            verifier, backend, generators = _open_engines(s, stack)
+            backend, generators = _open_backend(s, stack)
         except ModelBackendError as exc:
             raise UsageError(str(exc)) from None
-        version = (
-            learn_lean_version(verifier, s.problems[0].header) if s.suite.task == "lean" else None
-        )
         if version is not None:
             warning = lean_version_warning(s.suite, version)
             if warning:
@@ -146,6 +161,10 @@ def execute(s: EvalSettings) -> dict[str, Any]:
             store.close()
             _stopped(err, s, "interrupted")
             raise
+        except MachineryFailure as exc:  # no verdict was stored for the checks it hit
+            store.close()
+            _stopped_on_machinery(err, s, exc, verifier)
+            raise
         except (EvalError, UsageError) as exc:
             store.close()
             _stopped(err, s, str(exc))
@@ -169,28 +188,36 @@ def execute(s: EvalSettings) -> dict[str, Any]:
         proof_of=lambda p, c: s.prompt_format.proof_text(prompt_problem(p), c),
         provenance=_provenance(s, manifest, backend, version, loop),
         timings=_timings(wall, loop, run),
+        machinery=machinery_counts(verifier),
     )
     _summary(err, s, results)
     _plot(s.run_dir, results, err)
     return results
 
 
-def _open_engines(s: EvalSettings, stack: contextlib.ExitStack) -> tuple[Any, Any, int]:
-    """(verifier, backend, parallel generate calls), here or as Ray actors."""
+def _open_verifier(s: EvalSettings, stack: contextlib.ExitStack) -> Any:
+    """The verifier, here or as Ray actors (opened before the model: it is checked first)."""
     new_verifier = partial(make_verifier, s.suite.task, s.verifier_config)
-    new_backend = partial(make_backend, s.backend, s.model, s.api_base, s.api_key)
     if s.ray_address:
-        from harness.ray_engine import RayBackend, RayVerifier, connect
+        from harness.ray_engine import RayVerifier, connect
 
         connect(s.ray_address)
-        verifier = stack.enter_context(RayVerifier(new_verifier))
+        return stack.enter_context(RayVerifier(new_verifier))
+    return stack.enter_context(new_verifier())
+
+
+def _open_backend(s: EvalSettings, stack: contextlib.ExitStack) -> tuple[Any, int]:
+    """(backend, parallel generate calls), here or as Ray actors."""
+    new_backend = partial(make_backend, s.backend, s.model, s.api_base, s.api_key)
+    if s.ray_address:
+        from harness.ray_engine import RayBackend
+
         backend = RayBackend(new_backend, replicas=s.ray_generators)
         stack.callback(backend.close)
-        return verifier, backend, s.ray_generators
-    verifier = stack.enter_context(new_verifier())
+        return backend, s.ray_generators
     backend = new_backend()
     stack.callback(backend.close)
-    return verifier, backend, 1
+    return backend, 1
 
 
 def _checker(s: EvalSettings, version: str | None) -> str | None:
@@ -243,6 +270,35 @@ def _progress_bar(err: Console) -> Iterator[Any]:
 
     with bar:
         yield update
+
+
+def machinery_counts(verifier: Any) -> dict[str, int]:
+    """How often the verifier's machinery failed and was retried (a remote or Ray verifier
+    keeps no counts here: zeros)."""
+    stats = getattr(verifier, "stats", None)
+    return {
+        "retries": int(getattr(stats, "machinery_retries", 0)),
+        "crash_rechecks": int(getattr(stats, "crash_rechecks", 0)),
+    }
+
+
+def _stopped_on_machinery(
+    err: Console, s: EvalSettings, exc: MachineryFailure, verifier: Any
+) -> None:
+    """A run the machinery stopped leaves a results.json that says so (and no metrics): the
+    gate and `prover report` refuse it, and no earlier session's figures stay behind."""
+    cause = " ".join(str(exc).split())[:500]
+    stopped = {
+        "suite": s.suite.name,
+        "split": s.manifest["split"],
+        "stopped": f"verifier machinery failure: {cause}",
+        "machinery": machinery_counts(verifier),
+    }
+    try:
+        write_json_atomic(s.run_dir / RESULTS, stopped)
+    except OSError as write_error:
+        err.print(f"[yellow]warning: cannot mark {s.run_dir / RESULTS} stopped: {write_error}[/]")
+    _stopped(err, s, "the verifier's machinery failed, no verdict was stored for it")
 
 
 def _stopped(err: Console, s: EvalSettings, why: str) -> None:

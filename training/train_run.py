@@ -395,6 +395,7 @@ def open_task_verifier(config: TrainConfig, task: str) -> Any:
             timeout=v.timeout, memory_mb=v.memory_mb, sandbox=v.sandbox, repl=v.repl,
             repl_cwd=v.repl_cwd, workers=v.workers, allow_native=v.allow_native,
             recycle_after=v.recycle_after, verifier_url=v.url, replay=v.replay,
+            header_timeout=v.header_timeout,
         ),
     )  # fmt: skip
 

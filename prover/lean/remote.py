@@ -14,9 +14,10 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
-from prover.errors import MachineryFailure
+from prover.errors import MachineryFailure, UsageError
 from prover.lean.extract import plan_check
 from prover.lean.input_check import invalid_input_verdict, item_problem
+from prover.lean.machinery import canary_item
 from prover.lean.snippet import judge_remote, remote_snippet, replay_hint
 from prover.lean.verdict import CheckItem, Verdict
 
@@ -39,13 +40,21 @@ class RemoteVerifier:
         api_key: str | None = None,
         concurrency: int = 8,
         batch_size: int = 4,
-        max_attempts: int = 6,
+        max_attempts: int = 3,
         backoff_s: float = 0.5,
         max_wait_s: float = 3600.0,
         text_scan: bool = True,
     ) -> None:
         import httpx  # the HTTP client is only needed here
 
+        try:
+            parsed = httpx.URL(url)
+        except (httpx.InvalidURL, TypeError) as exc:
+            raise UsageError(f"--verifier {url!r}: not a URL ({exc})") from None
+        if parsed.scheme not in ("http", "https") or not parsed.host:
+            raise UsageError(
+                f"--verifier {url!r}: not an http(s) URL with a host (e.g. http://localhost:8000)"
+            )
         self.url = url.rstrip("/")
         self.timeout = timeout
         self.allow_native = allow_native
@@ -68,11 +77,13 @@ class RemoteVerifier:
     def lean_version(self) -> str | None:
         with self._lock:
             if not self._version_asked:
-                self._version_asked = True
                 try:
-                    health = self._client.get(self.url + "/health", timeout=10).json()
-                    self._lean_version = health.get("lean_version")
+                    reply = self._client.get(self.url + "/health", timeout=10)
+                    self._lean_version = reply.json().get("lean_version")
+                    # a server still starting (503) may not know yet: ask again next time
+                    self._version_asked = reply.status_code == 200 or bool(self._lean_version)
                 except (self._httpx.HTTPError, ValueError, AttributeError):
+                    self._version_asked = True
                     self._lean_version = None  # a Kimina server does not say
         return self._lean_version
 
@@ -87,6 +98,8 @@ class RemoteVerifier:
         while True:
             try:
                 reply = self._client.post(self.url + path, json=payload)
+            except (self._httpx.UnsupportedProtocol, self._httpx.InvalidURL) as exc:
+                raise VerifierUnavailable(f"verifier {self.url}: {exc}") from None  # never heals
             except self._httpx.TransportError as exc:
                 reply, last = None, f"{type(exc).__name__}: {exc}"
             if reply is not None and reply.status_code == 200:
@@ -163,14 +176,70 @@ class RemoteVerifier:
                 "/api/check",
                 {"snippets": snippets, "timeout": math.ceil(self.timeout), "reuse": True},
             )
-            results = {str(r.get("id")): r for r in answer.get("results", [])}
-            for snippet in snippets:
-                i = int(snippet["id"])
-                result = results.get(snippet["id"], {"error": "no result for this snippet"})
-                plan = plans[i]
-                assert plan is not None
-                verdicts[i] = judge_remote(items[i], plan, result, allow_native=self.allow_native)
+            self._judge_answer(answer, snippets, items, plans, verdicts)
+            crashed = [s for s in snippets if verdicts[int(s["id"])].reason == "crash"]  # type: ignore[union-attr]
+            if crashed:
+                self._recheck_crashed(crashed, items, plans, verdicts)
         return [v for v in verdicts if v is not None]
+
+    def _judge_answer(
+        self,
+        answer: dict[str, Any],
+        snippets: list[dict[str, Any]],
+        items: list[CheckItem],
+        plans: list[Any],
+        verdicts: list[Verdict | None],
+    ) -> None:
+        results = {str(r.get("id")): r for r in answer.get("results", [])}
+        for snippet in snippets:
+            i = int(snippet["id"])
+            result = results.get(snippet["id"], {"error": "no result for this snippet"})
+            plan = plans[i]
+            assert plan is not None
+            verdicts[i] = judge_remote(items[i], plan, result, allow_native=self.allow_native)
+
+    def _recheck_crashed(
+        self,
+        crashed: list[dict[str, Any]],
+        items: list[CheckItem],
+        plans: list[Any],
+        verdicts: list[Verdict | None],
+    ) -> None:
+        """As the local pool does: snippets whose REPL crashed are sent once more beside a
+        known-good canary per header; a second crash is the proof's own verdict, a canary
+        that fails means the server is broken (MachineryFailure, never a verdict)."""
+        canaries: dict[str, tuple[CheckItem, Any, dict[str, Any]]] = {}
+        for snippet in crashed:
+            header = items[int(snippet["id"])].header
+            if header not in canaries:
+                canary = canary_item(header)
+                plan = plan_check(canary)
+                sid = f"canary-{len(canaries)}"
+                code = remote_snippet(canary, plan)
+                payload = replay_hint(canary, plan, {"id": sid, "code": code})
+                canaries[header] = (canary, plan, payload)
+        answer = self._post(
+            "/api/check",
+            {
+                "snippets": [c[2] for c in canaries.values()] + crashed,
+                "timeout": math.ceil(self.timeout),
+                "reuse": False,
+            },
+        )
+        results = {str(r.get("id")): r for r in answer.get("results", [])}
+        for canary, plan, payload in canaries.values():
+            result = results.get(payload["id"], {"error": "no result for the canary"})
+            verdict = judge_remote(canary, plan, result, allow_native=self.allow_native)
+            if not verdict.accepted:
+                raise VerifierUnavailable(
+                    f"verifier {self.url}: a check's REPL crashed, and then a known-good check "
+                    f"failed too ({verdict.reason}: {verdict.detail or 'no detail'})"
+                )
+        self._judge_answer(answer, crashed, items, plans, verdicts)
+        for snippet in crashed:
+            verdict = verdicts[int(snippet["id"])]
+            if verdict is not None and verdict.reason == "crash":
+                verdict.detail += " (it crashed again, after a known-good check passed)"
 
     def run_snippet(self, code: str) -> dict[str, Any]:
         """One raw snippet (a whole Lean file); the server's result `{"time", "error",

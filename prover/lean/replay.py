@@ -57,6 +57,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from prover.errors import MachineryFailure
 from prover.lean.acceptance import parse_axioms
 from prover.lean.commands import (
     REFERENCE_PREFIX,
@@ -82,17 +83,23 @@ SCOPE_RESET = (
 _VERSION = re.compile(r"(\d+)\.(\d+)")
 
 
+class ReplayClosed(MachineryFailure):
+    """The replay processes were closed (the command is stopping)."""
+
+
 class ReplayUnsupported(Exception):
     """Replay is on but this REPL cannot re-check on unpickling; one line says what to do."""
 
 
 class ReplayFailed(Exception):
-    """The rung rejected the proof (`reason` is `replay`, `timeout` or `memory`)."""
+    """The rung rejected the proof (`reason` is `replay`, `timeout` or `memory`); `crashed`:
+    because a process died (the pool then runs the check again after a canary)."""
 
-    def __init__(self, reason: str, detail: str) -> None:
+    def __init__(self, reason: str, detail: str, *, crashed: bool = False) -> None:
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
+        self.crashed = crashed
 
 
 def check_version(version: str | None) -> None:
@@ -171,8 +178,9 @@ def pickle_env(repl: LeanRepl, env: int, timeout: float) -> bytes:
     except ReplRefused as exc:
         raise ReplayFailed("replay", f"pickling failed: {_first_line(exc.message)}") from None
     except ReplFailure as exc:
-        reason = "replay" if exc.reason == "crash" else exc.reason
-        raise ReplayFailed(reason, f"while pickling: {exc.detail}") from None
+        crashed = exc.reason == "crash"
+        reason = "replay" if crashed else exc.reason
+        raise ReplayFailed(reason, f"while pickling: {exc.detail}", crashed=crashed) from None
     finally:
         exchange.host_path(name).unlink(missing_ok=True)
 
@@ -211,14 +219,18 @@ def replay(replayer: LeanRepl, data: bytes, plan: ReplayPlan, timeout: Callable[
         raise ReplayFailed(
             "replay",
             f"the replay process died rebuilding the environment ({_first_line(exc.detail)})",
+            crashed=True,
         ) from None
     finally:
         path.unlink(missing_ok=True)
     try:
         return _judge(replayer, env, plan, timeout)
     except ReplFailure as exc:
-        reason = "replay" if exc.reason == "crash" else exc.reason
-        raise ReplayFailed(reason, f"in the replayed environment: {exc.detail}") from None
+        crashed = exc.reason == "crash"
+        reason = "replay" if crashed else exc.reason
+        raise ReplayFailed(
+            reason, f"in the replayed environment: {exc.detail}", crashed=crashed
+        ) from None
 
 
 def _judge(replayer: LeanRepl, env: int, plan: ReplayPlan, timeout: Callable[[], float]):
@@ -313,7 +325,7 @@ class Replayers:
         with self._cond:
             while True:
                 if self._closed:
-                    raise ReplFailure("crash", "the verifier is shutting down")
+                    raise ReplayClosed("the verifier is shutting down")
                 if self._idle:
                     candidate = self._idle.pop()
                     if candidate.alive():
