@@ -30,20 +30,23 @@ def run_file(pool: ReplPool | RemoteVerifier, path: Path, text: str, *, as_json:
         report = check_file(pool, str(path), text)
     except NoTheorem as exc:
         raise UsageError(str(exc)) from None
-    if as_json:
-        print(json.dumps(report.to_json(), ensure_ascii=False))
-    else:
-        rows = [
-            (
-                v.name,
-                "accepted" if v.accepted else "REJECTED",
-                v.reason,
-                _short(v.detail, v.messages),
-            )
-            for v in report.theorems
-        ]
-        title = f"{path} (Lean {report.lean_version or 'version unknown'})"
-        render_table(rows, title, _notes(report))
+    try:
+        if as_json:
+            print(json.dumps(report.to_json(), ensure_ascii=False), flush=True)
+        else:
+            rows = [
+                (
+                    v.name,
+                    "accepted" if v.accepted else "REJECTED",
+                    v.reason,
+                    _short(v.detail, v.messages),
+                )
+                for v in report.theorems
+            ]
+            title = f"{path} (Lean {report.lean_version or 'version unknown'})"
+            render_table(rows, title, _notes(report))
+    except OSError as exc:  # a full or broken standard output: no report, so no verdict
+        raise UsageError(f"stdout: cannot write the report ({exc.strerror})") from None
     return 0 if report.accepted else 1
 
 
@@ -94,6 +97,8 @@ def run_jsonl(pool: ReplPool | RemoteVerifier, items_path: Path, out: Path | Non
     writer = (
         VerdictWriter.open(out) if out is not None else VerdictWriter(sys.stdout, durable=False)
     )
+    if writer.repaired:
+        print(writer.repaired, file=sys.stderr)
     pending = list(iter_pending(entries, done))
     invalid = [(key, e) for key, e in pending if isinstance(e, InvalidRecord)]
     checkable = [(key, e) for key, e in pending if isinstance(e, CheckItem)]

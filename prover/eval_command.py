@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import secrets
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -216,6 +217,7 @@ def eval_command(
         ray_generators=ray_generators,
         batch=batch,
         git_commit=_git_commit(),
+        resume_command=resume_command(sys.argv[1:], suite, run_dir),
     )
     results = execute(settings)
     if base_results is not None:
@@ -227,6 +229,32 @@ def eval_command(
             raise UsageError(f"--baseline: {exc}") from None
         print(verdict.render(), file=sys.stderr)
         raise typer.Exit(1 if verdict.failed else 0)
+
+
+def resume_command(args: list[str], suite: str, run_dir: Path) -> str:
+    """The command that continues this run, to print when it stops: the user's own arguments
+    (the suite as given, a JSONL path with its `.jsonl`), `--out` pinned and `--resume` added.
+    A key given with --api-key is left out: it would be printed to the terminal and logs."""
+    if not args or args[0] != "eval":  # not run from the command line
+        args = ["eval", suite]
+    kept: list[str] = []
+    dropped_key = False
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == "--resume":
+            continue
+        elif arg == "--api-key":
+            skip = dropped_key = True
+        elif arg.startswith("--api-key="):
+            dropped_key = True
+        else:
+            kept.append(arg)
+    if not any(a == "--out" or a.startswith("--out=") for a in kept):
+        kept += ["--out", str(run_dir)]
+    command = "prover " + shlex.join([*kept, "--resume"])
+    return command + (" (with OPENAI_API_KEY set to the key)" if dropped_key else "")
 
 
 def _parse_ks(text: str | None, n: int) -> list[int]:

@@ -27,7 +27,14 @@ from rich.table import Table
 from harness.results import CURVE, RESULTS, write_results
 from harness.runner import EvalError, EvalPlan, run_eval
 from harness.runner import Progress as LoopProgress
-from harness.store import RunStore, StoredRun, StoreError, read_manifest, write_json_atomic
+from harness.store import (
+    RunStore,
+    StoredRun,
+    StoreError,
+    read_manifest,
+    write_failed,
+    write_json_atomic,
+)
 from harness.suites import Problem, Suite, lean_version_warning
 from harness.tasks import learn_lean_version, prompt_problem
 from harness.verdict_cache import CacheError, VerdictCache
@@ -60,6 +67,7 @@ class EvalSettings:
     ray_generators: int
     batch: int
     git_commit: str | None
+    resume_command: str = ""  # what continues this run, printed when it stops
 
 
 def make_verifier(task: str, config: VerifierConfig) -> Any:
@@ -96,6 +104,8 @@ def execute(s: EvalSettings) -> dict[str, Any]:
             run = store.create(manifest)
     except StoreError as exc:
         raise UsageError(str(exc)) from None
+    if run.repaired:
+        err.print(run.repaired, markup=False, highlight=False, soft_wrap=True)
     started = time.monotonic()
     stored = sum(1 for key in run.samples if key[1] < s.n)
     err.print(
@@ -180,8 +190,8 @@ def execute(s: EvalSettings) -> dict[str, Any]:
         timings=_timings(wall, loop, run),
         machinery=machinery_counts(verifier),
     )
-    _plot(s.run_dir, results, err)
     _summary(err, s, results)
+    _plot(s.run_dir, results, err)
     return results
 
 
@@ -292,10 +302,12 @@ def _stopped_on_machinery(
 
 
 def _stopped(err: Console, s: EvalSettings, why: str) -> None:
+    again = s.resume_command or f"prover eval {s.suite.name} ... --out {s.run_dir} --resume"
+    # printed whole (no wrapping, no markup): a command to copy must survive the copy
     err.print(
-        f"{why}: every stored sample is kept in {s.run_dir}; continue with "
-        f"`prover eval {s.suite.name} ... --out {s.run_dir} --resume`"
-    )
+        f"{why}: every stored sample is kept in {s.run_dir}; continue with `{again}`",
+        markup=False, highlight=False, soft_wrap=True,
+    )  # fmt: skip
 
 
 def _provenance(
@@ -343,6 +355,8 @@ def _plot(run_dir: Path, results: dict[str, Any], err: Console) -> None:
         from harness.plots import plot_pass_at_k
 
         plot_pass_at_k(results, run_dir / CURVE)
+    except OSError as exc:  # a full disk: the run's files are not all written, say so
+        raise write_failed(run_dir / CURVE, exc) from None
     except Exception as exc:  # a plot is never worth the results
         err.print(f"[yellow]warning: no pass@k plot ({exc})[/]")
 
