@@ -1,9 +1,9 @@
 """Attacks on the machinery rules (machinery failures are never verdicts), as an RL policy
 (proof text) and as a broken installation would make them.
 
-Each `xfail(strict=True)` test is a finding: it asserts what the verifier should do and fails
-on the current code (the reason says why). The others are attacks the rules already withstand,
-kept as regression tests. Lean runs as the FakeRepl double (a real subprocess); where the
+Each test is an attack: what a policy's proof text or a broken installation could do, and what
+the verifier must answer (the findings of the first attack are fixed and kept here as
+regression tests). Lean runs as the FakeRepl double (a real subprocess); where the
 double cannot model a fault, a small wrapper around it (written per test, test code only)
 adds the fault: a process a proof left bloated, a replay process that runs out of memory.
 """
@@ -229,12 +229,6 @@ def test_a_replay_process_that_dies_at_once_is_machinery(fake_repl_script, tmp_p
         pool.check(item("  rfl"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="replay(): writing the pickle into a replay process's vanished exchange dir "
-    "raises a bare OSError (FileNotFoundError): neither a verdict nor MachineryFailure, "
-    "so no retry, no breaker record, and a generic 'verifier failed' stop",
-)
 def test_a_replay_exchange_dir_that_vanished_is_machinery(fake_repl_script) -> None:
     with pool_for(fake_repl_script(), replay=True) as pool:
         assert pool.check(item("  rfl")).accepted
@@ -248,12 +242,6 @@ def test_a_replay_exchange_dir_that_vanished_is_machinery(fake_repl_script) -> N
     assert verdict.accepted  # a fresh replay process judged it
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a replay process that runs out of memory (it re-imports the header's modules on "
-    "every unpickle and is kept for up to 8) gives the honest proof a `memory` verdict: "
-    "ReplayFailed(memory) is not `crashed`, so no canary and no re-check in a fresh process",
-)
 def test_a_replay_process_out_of_memory_once_is_not_the_proofs_verdict(
     wrapped_repl, tmp_path, monkeypatch
 ) -> None:
@@ -285,12 +273,6 @@ class _HostSideLost:
         )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pickle_env(): a pickle the REPL says it wrote but the host cannot read (broken "
-    "exchange mount) is ReplayFailed('replay') without `crashed`: every accepted proof "
-    "becomes a `replay` rejection, stored as a verdict, and nothing stops",
-)
 def test_a_lost_exchange_dir_is_machinery_not_a_replay_rejection(fake_repl_script) -> None:
     lost = threading.Event()
     start = plain_factory(fake_repl_script())
@@ -374,11 +356,6 @@ def test_remote_canary_ids_never_take_a_snippets_result() -> None:
     assert all("known-good check passed" in v.detail for v in verdicts)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="remote: a server that answers 'timed out' for every snippet (overloaded, or its "
-    "REPLs hang) scores every proof `timeout`: no canary, no breaker on the remote path",
-)
 def test_a_server_timing_out_every_snippet_stops_the_run() -> None:
     from prover.lean.remote import RemoteVerifier
 
@@ -393,12 +370,6 @@ def test_a_server_timing_out_every_snippet_stops_the_run() -> None:
             pass
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="remote: a header Lean rejects (the server lost Mathlib mid-run) comes back as "
-    "the snippet's messages and is judged `error` for every proof; locally the same is "
-    "HeaderFailure (machinery). judge_remote does not look at where the errors are",
-)
 def test_a_server_whose_header_stopped_elaborating_is_machinery() -> None:
     from prover.lean.remote import RemoteVerifier
 
@@ -420,12 +391,6 @@ def test_a_server_whose_header_stopped_elaborating_is_machinery() -> None:
         remote.check(_remote_items(1)[0])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="prover serve: a replay process that dies (ReplayFailed.crashed) is sent back as "
-    "`replay_error`, which the client judges `replay` with no re-check: a server whose "
-    "replay processes cannot run rejects every proof instead of answering 503",
-)
 def test_serve_with_dead_replay_processes_is_machinery_for_the_client(
     tmp_path, fake_repl_script
 ) -> None:
@@ -449,3 +414,31 @@ def test_serve_with_dead_replay_processes_is_machinery_for_the_client(
         except MachineryFailure:
             return
     pytest.fail(f"a verdict about the proof: {verdict.reason}: {verdict.detail}")
+
+
+def test_a_proof_whose_error_mimics_failed_imports_keeps_its_own_verdict(
+    fake_repl_script,
+) -> None:
+    """A model can make its error say anything (`fail "unknown module prefix ..."`): over
+    `--verifier URL` that only costs a canary check; the proof is judged `error`, the run goes
+    on (no denial of service by imitating a broken server)."""
+    from prover.lean.remote import RemoteVerifier
+
+    from serving import running_server
+
+    mimic = {
+        "severity": "error",
+        "pos": {"line": 3, "column": 2},
+        "endPos": None,
+        "data": "unknown module prefix 'Mathlib'",
+    }
+    command = fake_repl_script(
+        [{"match": "MIMIC", "response": {"messages": [mimic]}, "anchored": True}]
+    )
+    with (
+        running_server(lambda: pool_for(command, replay=False)) as url,
+        RemoteVerifier(url, timeout=5.0) as remote,
+    ):
+        verdicts = [remote.check(item('  fail "x" -- MIMIC', name=f"m{i}")) for i in range(3)]
+        assert remote.check(item("  rfl")).accepted
+    assert all(v.reason == "error" and not v.accepted for v in verdicts)

@@ -8,6 +8,7 @@ rest travels as one snippet per proof (see `snippet.py`) and is judged here by t
 from __future__ import annotations
 
 import math
+import re
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -17,11 +18,18 @@ from typing import Any
 from prover.errors import MachineryFailure, UsageError
 from prover.lean.extract import plan_check
 from prover.lean.input_check import invalid_input_verdict, item_problem
-from prover.lean.machinery import canary_item
+from prover.lean.machinery import CircuitBreaker, canary_item
 from prover.lean.snippet import judge_remote, remote_snippet, replay_hint
 from prover.lean.verdict import CheckItem, Verdict
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# What Lean says when imports fail. A model cannot write `import`, but it can make an error say
+# anything (`fail "..."`): such an answer only triggers a canary check, it is never trusted.
+_IMPORT_FAILURE = re.compile(
+    r"unknown module prefix|unknown package|object file .* does not exist|"
+    r"No directory .* in the search path|could not resolve import",
+    re.IGNORECASE,
+)
 
 
 class VerifierUnavailable(MachineryFailure):
@@ -72,6 +80,8 @@ class RemoteVerifier:
         self._lean_version: str | None = None
         self._version_asked = False
         self._lock = threading.Lock()
+        # timeouts of the last 20 snippets: a server whose REPLs all hang is asked a canary
+        self._timeouts = CircuitBreaker()
 
     @property
     def lean_version(self) -> str | None:
@@ -177,10 +187,33 @@ class RemoteVerifier:
                 {"snippets": snippets, "timeout": math.ceil(self.timeout), "reuse": True},
             )
             self._judge_answer(answer, snippets, items, plans, verdicts)
-            crashed = [s for s in snippets if verdicts[int(s["id"])].reason == "crash"]  # type: ignore[union-attr]
-            if crashed:
-                self._recheck_crashed(crashed, items, plans, verdicts)
+            suspect = [s for s in snippets if _suspect(verdicts[int(s["id"])])]
+            if suspect:
+                self._recheck_crashed(suspect, items, plans, verdicts)
+            self._watch_timeouts(snippets, items, verdicts)
         return [v for v in verdicts if v is not None]
+
+    def _watch_timeouts(
+        self,
+        snippets: list[dict[str, Any]],
+        items: list[CheckItem],
+        verdicts: list[Verdict | None],
+    ) -> None:
+        """When 80% of the last 20 snippets timed out, a canary must pass (its header is the
+        last timed-out item's): a server whose REPLs all hang is machinery, not 20 bad proofs."""
+        timed_out = None
+        for snippet in snippets:
+            verdict = verdicts[int(snippet["id"])]
+            is_timeout = verdict is not None and verdict.reason == "timeout"
+            self._timeouts.record(is_timeout, "timeout")
+            if is_timeout:
+                timed_out = items[int(snippet["id"])]
+        try:
+            self._timeouts.check()
+        except MachineryFailure:
+            header = timed_out.header if timed_out is not None else items[0].header
+            self._timeouts = CircuitBreaker()  # the canary decides; the window starts over
+            self._canary(header, "most snippets timed out")
 
     def _judge_answer(
         self,
@@ -197,6 +230,23 @@ class RemoteVerifier:
             plan = plans[i]
             assert plan is not None
             verdicts[i] = judge_remote(items[i], plan, result, allow_native=self.allow_native)
+
+    def _canary(self, header: str, why: str) -> None:
+        """VerifierUnavailable unless a known-good check is accepted by the server."""
+        canary = canary_item(header)
+        plan = plan_check(canary)
+        payload = replay_hint(canary, plan, {"id": "canary", "code": remote_snippet(canary, plan)})
+        answer = self._post(
+            "/api/check",
+            {"snippets": [payload], "timeout": math.ceil(self.timeout), "reuse": False},
+        )
+        result = next(iter(answer.get("results") or []), {"error": "no result for the canary"})
+        verdict = judge_remote(canary, plan, result, allow_native=self.allow_native)
+        if not verdict.accepted:
+            raise VerifierUnavailable(
+                f"verifier {self.url}: {why}, and a known-good check failed too "
+                f"({verdict.reason}: {verdict.detail or 'no detail'})"
+            )
 
     def _recheck_crashed(
         self,
@@ -239,7 +289,7 @@ class RemoteVerifier:
         for snippet in crashed:
             verdict = verdicts[int(snippet["id"])]
             if verdict is not None and verdict.reason == "crash":
-                verdict.detail += " (it crashed again, after a known-good check passed)"
+                verdict.detail += " (it failed again, after a known-good check passed)"
 
     def run_snippet(self, code: str) -> dict[str, Any]:
         """One raw snippet (a whole Lean file); the server's result `{"time", "error",
@@ -284,6 +334,21 @@ class RemoteVerifier:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _suspect(verdict: Verdict | None) -> bool:
+    """A verdict that a broken server would give every proof: a crash, or an error that reads
+    like failed imports (then the header, not the proof, failed)."""
+    if verdict is None:
+        return False
+    if verdict.reason == "crash":
+        return True
+    if verdict.reason != "error":
+        return False
+    errors = [m.get("data", "") for m in verdict.messages if m.get("severity") == "error"]
+    return any(_IMPORT_FAILURE.search(str(e)) for e in errors) or bool(
+        _IMPORT_FAILURE.search(verdict.detail)
+    )
 
 
 def _retry_after(reply: Any) -> float | None:

@@ -65,7 +65,7 @@ from prover.lean.commands import (
     reference_command,
     statement_check_command,
 )
-from prover.lean.repl import LeanRepl, ReplFailure, ReplRefused
+from prover.lean.repl import LeanRepl, ReplFailure, ReplRefused, StartFailure
 
 # REPL v4.30 unpickles with `replayToElabEnv`: the constants are not re-checked.
 UNSAFE_FROM = (4, 30)
@@ -148,8 +148,10 @@ def take_file(path: Path, limit: int = MAX_PICKLE_BYTES) -> bytes:
     at most `limit` bytes."""
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    except OSError as exc:
-        raise ReplayFailed("replay", f"the pickled environment cannot be read ({exc})") from None
+    except OSError as exc:  # a lost exchange dir as well as a model's tampering: re-checked
+        raise ReplayFailed(
+            "replay", f"the pickled environment cannot be read ({exc})", crashed=True
+        ) from None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
@@ -206,7 +208,13 @@ def replay(replayer: LeanRepl, data: bytes, plan: ReplayPlan, timeout: Callable[
     name = pickle_name()
     path = exchange.host_path(name)
     try:
-        _write_new(path, data)
+        try:
+            _write_new(path, data)
+        except OSError as exc:  # our side of the exchange is gone: nothing was judged
+            replayer.close()
+            raise StartFailure(
+                ReplFailure("crash", f"cannot hand the pickle to the replay process: {exc}")
+            ) from None
         try:
             env = replayer.unpickle_env(exchange.inner_path(name), timeout())
         except ReplRefused as exc:
@@ -214,8 +222,8 @@ def replay(replayer: LeanRepl, data: bytes, plan: ReplayPlan, timeout: Callable[
                 "replay", f"Lean rejected the environment on replay: {_first_line(exc.message)}"
             ) from None
     except ReplFailure as exc:
-        if exc.reason != "crash":
-            raise ReplayFailed(exc.reason, f"replaying: {exc.detail}") from None
+        if exc.reason != "crash":  # re-imports under the cap: re-checked in a new process
+            raise ReplayFailed(exc.reason, f"replaying: {exc.detail}", crashed=True) from None
         raise ReplayFailed(
             "replay",
             f"the replay process died rebuilding the environment ({_first_line(exc.detail)})",

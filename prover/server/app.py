@@ -225,6 +225,8 @@ def run_snippet(
     except ReplayFailed as exc:
         if exc.reason == "timeout":
             result["error"] = KIMINA_TIMEOUT
+        elif exc.crashed:  # a process died: the client re-checks it beside a canary
+            result["error"] = f"crash in the kernel replay: {exc.detail}"
         else:
             result["replay_error"] = f"{exc.reason}: {exc.detail}"
             if isinstance(result["response"], dict):
