@@ -448,7 +448,8 @@ def main() -> None:
             if isinstance(exc, MachineryFailure) and not isinstance(exc, VerifierUnavailable)
             else ""
         )
-        print(f"prover: {prefix}{exc}", file=sys.stderr)
+        # one line, whatever the cause quotes (a REPL's stderr has line breaks)
+        print(f"prover: {prefix}{' '.join(str(exc).split())}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         print("prover: interrupted", file=sys.stderr)
