@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from prover.errors import MachineryFailure
 from prover.lean import pool as pool_module
 from prover.lean.commands import reference_name
 from prover.lean.pool import ReplPool, VerifierConfig
@@ -152,7 +153,15 @@ def test_replay_processes_are_recycled(fake_repl_script) -> None:
 
 
 def test_a_replay_that_hangs_is_a_timeout(fake_repl_script, monkeypatch) -> None:
+    """The proof's replay hangs, twice (a replay timeout is re-checked in a new process after
+    a canary, whose own replay works): the proof's verdict is `timeout`."""
+    real = LeanRepl.unpickle_env
+    calls = []
+
     def hang(self, path, timeout):
+        calls.append(path)
+        if len(calls) == 2:  # the canary's replay
+            return real(self, path, timeout)
         time.sleep(timeout + 0.1)
         raise pool_module.ReplFailure("timeout", f"no answer within {timeout:g} s")
 
@@ -160,7 +169,20 @@ def test_a_replay_that_hangs_is_a_timeout(fake_repl_script, monkeypatch) -> None
     with pool_for(fake_repl_script(), timeout=1.0) as pool:
         start = time.monotonic()
         verdict = pool.check(item(1))
-    assert verdict.reason == "timeout" and time.monotonic() - start < 3
+        assert pool.stats.crash_rechecks == 1
+    assert verdict.reason == "timeout" and len(calls) == 3
+    assert time.monotonic() - start < 8  # two 1-s timeouts, the canary and process starts
+
+
+def test_a_replay_that_hangs_for_every_check_is_machinery(fake_repl_script, monkeypatch) -> None:
+    def hang(self, path, timeout):
+        time.sleep(timeout + 0.1)
+        raise pool_module.ReplFailure("timeout", f"no answer within {timeout:g} s")
+
+    monkeypatch.setattr(LeanRepl, "unpickle_env", hang)
+    pool = pool_for(fake_repl_script(), timeout=0.5, machinery_backoff_s=0.01)
+    with pool, pytest.raises(MachineryFailure, match="known-good check failed too"):
+        pool.check(item(1))
 
 
 CONTEXT = "def helper : ℕ := 1\n"
