@@ -186,8 +186,13 @@ class RemoteVerifier:
                 "/api/check",
                 {"snippets": snippets, "timeout": math.ceil(self.timeout), "reuse": True},
             )
-            self._judge_answer(answer, snippets, items, plans, verdicts)
-            suspect = [s for s in snippets if _suspect(verdicts[int(s["id"])])]
+            results = self._judge_answer(answer, snippets, items, plans, verdicts)
+            suspect = [
+                s
+                for s in snippets
+                if _suspect(verdicts[int(s["id"])])
+                or results.get(s["id"], {}).get("replay_crashed") is True  # `prover serve`
+            ]
             if suspect:
                 self._recheck_crashed(suspect, items, plans, verdicts)
             self._watch_timeouts(snippets, items, verdicts)
@@ -222,7 +227,8 @@ class RemoteVerifier:
         items: list[CheckItem],
         plans: list[Any],
         verdicts: list[Verdict | None],
-    ) -> None:
+    ) -> dict[str, dict[str, Any]]:
+        """Judge each snippet's result into `verdicts`; the results by snippet id."""
         results = {str(r.get("id")): r for r in answer.get("results", [])}
         for snippet in snippets:
             i = int(snippet["id"])
@@ -230,6 +236,7 @@ class RemoteVerifier:
             plan = plans[i]
             assert plan is not None
             verdicts[i] = judge_remote(items[i], plan, result, allow_native=self.allow_native)
+        return results
 
     def _canary(self, header: str, why: str) -> None:
         """VerifierUnavailable unless a known-good check is accepted by the server."""

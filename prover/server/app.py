@@ -225,9 +225,9 @@ def run_snippet(
     except ReplayFailed as exc:
         if exc.reason == "timeout":
             result["error"] = KIMINA_TIMEOUT
-        elif exc.crashed:  # a process died: the client re-checks it beside a canary
-            result["error"] = f"crash in the kernel replay: {exc.detail}"
         else:
+            if exc.crashed:  # a process died: `prover`'s client re-checks it beside a canary
+                result["replay_crashed"] = True
             result["replay_error"] = f"{exc.reason}: {exc.detail}"
             if isinstance(result["response"], dict):
                 failed = {"severity": "error", "pos": None, "endPos": None}
