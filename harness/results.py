@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from harness.metrics import bootstrap_mean_intervals, pass_at_k
-from harness.store import StoredRun, write_failed, write_json_atomic
+from harness.store import StoredRun, atomic_file, write_failed, write_json_atomic
 from harness.suites import Problem
 
 RESULTS = "results.json"
@@ -108,24 +106,15 @@ def _write_accepted(
     run: StoredRun,
     proof_of: Callable[[Problem, str], str],
 ) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8", errors="backslashreplace") as f:
-            for problem in problems:
-                for i in range(n):
-                    sample = run.samples[(problem.name, i)]
-                    if sample.accepted:
-                        record = {
-                            "name": problem.name,
-                            "index": i,
-                            "formal_statement": problem.formal_statement,
-                            "proof": proof_of(problem, sample.completion),
-                        }
-                        f.write(json.dumps(record, ensure_ascii=False) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-    except OSError:
-        with contextlib.suppress(OSError):
-            tmp.unlink()  # the old file stays as it was
-        raise
-    tmp.replace(path)
+    with atomic_file(path, errors="backslashreplace") as f:
+        for problem in problems:
+            for i in range(n):
+                sample = run.samples[(problem.name, i)]
+                if sample.accepted:
+                    record = {
+                        "name": problem.name,
+                        "index": i,
+                        "formal_statement": problem.formal_statement,
+                        "proof": proof_of(problem, sample.completion),
+                    }
+                    f.write(json.dumps(record, ensure_ascii=False) + "\n")

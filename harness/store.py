@@ -17,10 +17,10 @@ import fcntl
 import json
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from prover.errors import UsageError
 
@@ -303,17 +303,19 @@ def read_manifest(run_dir: Path) -> dict[str, Any]:
     return stored
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Write, fsync, rename, fsync the folder: after a crash, the old file or the new one."""
+@contextlib.contextmanager
+def atomic_file(path: Path, errors: str = "strict") -> Iterator[TextIO]:
+    """A text file written whole or not at all: written, fsync'd, renamed over `path`, the
+    folder fsync'd; on any error the temporary file goes and the old `path` stays as it was."""
     tmp = path.with_name(path.name + ".tmp")
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
+        with open(tmp, "w", encoding="utf-8", errors=errors) as f:
+            yield f
             f.flush()
             os.fsync(f.fileno())
     except OSError:
         with contextlib.suppress(OSError):
-            tmp.unlink()  # the old file stays as it was
+            tmp.unlink()
         raise
     os.replace(tmp, path)
     folder = os.open(path.parent, os.O_RDONLY)
@@ -321,6 +323,11 @@ def _write_atomic(path: Path, text: str) -> None:
         os.fsync(folder)
     finally:
         os.close(folder)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    with atomic_file(path) as f:
+        f.write(text)
 
 
 def write_json_atomic(path: Path, payload: Any) -> None:

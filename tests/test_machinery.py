@@ -126,6 +126,13 @@ def test_the_canary_passes_on_a_working_verifier(fake_repl_script) -> None:
 # -- through the CLI ------------------------------------------------------------------------
 
 
+def one_item_file(tmp_path: Path) -> Path:
+    items = tmp_path / "items.jsonl"
+    record = {"name": "t", "header": HEADER, "formal_statement": "theorem t : 1 = 1 := by"}
+    items.write_text(json.dumps({**record, "proof": "  rfl"}) + "\n")
+    return items
+
+
 def test_check_jsonl_on_a_broken_repl_is_exit_2_and_stores_nothing(tmp_path: Path) -> None:
     """The issue's repro: a REPL that cannot start made every check a `crash` verdict."""
     items = tmp_path / "items.jsonl"
@@ -149,18 +156,7 @@ def test_check_jsonl_on_a_broken_repl_is_exit_2_and_stores_nothing(tmp_path: Pat
 
 def test_header_timeout_bounds_a_repl_that_never_answers(tmp_path: Path) -> None:
     """`--repl "sleep 100000" --timeout 5` took 601 s: the header now has its own clock."""
-    items = tmp_path / "items.jsonl"
-    items.write_text(
-        json.dumps(
-            {
-                "name": "t",
-                "header": HEADER,
-                "formal_statement": "theorem t : 1 = 1 := by",
-                "proof": "  rfl",
-            }
-        )
-        + "\n"  # fmt: skip
-    )
+    items = one_item_file(tmp_path)
     began = time.monotonic()
     done = run_prover(
         "check", "--jsonl", str(items), "--sandbox", "none", "--repl", "sleep 100000",
@@ -172,18 +168,7 @@ def test_header_timeout_bounds_a_repl_that_never_answers(tmp_path: Path) -> None
 
 
 def test_verifier_not_a_url_is_one_line_at_once(tmp_path: Path) -> None:
-    items = tmp_path / "items.jsonl"
-    items.write_text(
-        json.dumps(
-            {
-                "name": "t",
-                "header": HEADER,
-                "formal_statement": "theorem t : 1 = 1 := by",
-                "proof": "  rfl",
-            }
-        )
-        + "\n"  # fmt: skip
-    )
+    items = one_item_file(tmp_path)
     began = time.monotonic()
     done = run_prover("check", "--jsonl", str(items), "--verifier", "not-a-url")
     assert done.returncode == 2 and "not an http(s) URL" in done.stderr, done.stderr
