@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import gc
+import sys
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
+from prover.models import gguf_cache, hub
 from prover.models.base import Completion, Prompt, SamplingParams
 from prover.models.errors import ModelBackendError
 
@@ -71,13 +74,21 @@ class TransformersBackend:
             kwargs["gguf_file"] = gguf_file
         # transformers 4.56 renamed `torch_dtype` to `dtype`; the extra admits older releases
         major, minor = (int(x) for x in transformers.__version__.split(".")[:2])
-        dtype_key = "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
+        dtype_kwargs = {("dtype" if (major, minor) >= (4, 56) else "torch_dtype"): torch_dtype}
+        local_gguf = _local_gguf(model, gguf_file)
+        offline = None if local_gguf else hub.local_only(model)
+        if offline is not None:
+            kwargs["local_files_only"] = True  # asking the hub would retry for a minute
         try:
-            tokenizer = transformers.AutoTokenizer.from_pretrained(model, **kwargs)
-            lm = transformers.AutoModelForCausalLM.from_pretrained(
-                model, **kwargs, **{dtype_key: torch_dtype}
-            )
+            if local_gguf is not None:
+                tokenizer, lm = _load_gguf(
+                    model, local_gguf, kwargs, dtype_kwargs, dtype_name=str(torch_dtype)
+                )
+            else:
+                tokenizer, lm = _from_pretrained(model, kwargs, dtype_kwargs)
         except (OSError, ValueError, ImportError, RuntimeError) as exc:
+            if offline is not None:
+                raise ModelBackendError(hub.unreachable_message(model, offline)) from None
             raise ModelBackendError(f"cannot load model {model!r}: {_first_line(exc)}") from None
         self._torch = torch
         self._lm = lm.to(self.device).eval()
@@ -211,6 +222,70 @@ class TransformersBackend:
         tokens, reason = count_new_tokens(row, self._eos_ids)
         text = self.tokenizer.decode(row[:tokens], skip_special_tokens=True)
         return Completion(text, tokens=tokens, finish_reason=reason)
+
+
+def _from_pretrained(
+    source: str, kwargs: dict[str, Any], model_kwargs: dict[str, Any]
+) -> tuple[Any, Any]:
+    """(tokenizer, model) of a hub name or local directory."""
+    import transformers
+
+    tokenizer = transformers.AutoTokenizer.from_pretrained(source, **kwargs)
+    lm = transformers.AutoModelForCausalLM.from_pretrained(source, **kwargs, **model_kwargs)
+    return tokenizer, lm
+
+
+def _local_gguf(model: str, gguf_file: str | None) -> Path | None:
+    """The GGUF file on disk that `model` and `gguf_file` name (None for a hub repository)."""
+    if not gguf_file:
+        return None
+    path = Path(model).expanduser() / gguf_file
+    return path if path.is_file() else None
+
+
+def _load_gguf(
+    folder: str,
+    gguf: Path,
+    kwargs: dict[str, Any],
+    model_kwargs: dict[str, Any],
+    *,
+    dtype_name: str,
+) -> tuple[Any, Any]:
+    """A local GGUF file's (tokenizer, model), from the conversion cache when it holds them;
+    else converted (slow) and then cached. The cache is a speed-up: when it cannot be read or
+    written, the model still loads from the GGUF file."""
+    key = gguf_cache.EntryKey.of(gguf, dtype_name)
+    entry = gguf_cache.lookup(key)
+    if entry is not None:
+        try:
+            return _from_pretrained(str(entry), {}, model_kwargs)
+        except (OSError, ValueError, RuntimeError) as exc:
+            _warn(f"the cached conversion {entry} does not load ({_first_line(exc)}): "
+                  "converting the GGUF file again")  # fmt: skip
+            gguf_cache.discard(entry)
+    tokenizer, lm = _from_pretrained(folder, kwargs, model_kwargs)
+    try:
+        stored = gguf_cache.store(key, lambda target: _save_converted(tokenizer, lm, target))
+    except (OSError, ValueError, RuntimeError) as exc:
+        _warn(f"cannot cache the converted {gguf.name} ({_first_line(exc)}): the next load "
+              "converts it again")  # fmt: skip
+    else:
+        print(f"prover: {gguf.name} converted once, cached in {stored}", file=sys.stderr)
+    return tokenizer, lm
+
+
+def _save_converted(tokenizer: Any, lm: Any, target: Path) -> None:
+    # The dequantized model stays marked as GGUF-quantized, which save_pretrained refuses; the
+    # weights in memory are plain tensors (the same removal as training/train_run.load_model).
+    quantizer = getattr(lm, "hf_quantizer", None)
+    if quantizer is not None:
+        quantizer.remove_quantization_config(lm)
+    lm.save_pretrained(target)  # safetensors: the default since transformers 4.35
+    tokenizer.save_pretrained(target)
+
+
+def _warn(message: str) -> None:
+    print(f"prover: warning: {message}", file=sys.stderr)
 
 
 def _resolve_dtype(torch: Any, dtype: str | None, device: str) -> Any:
