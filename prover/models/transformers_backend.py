@@ -81,15 +81,17 @@ class TransformersBackend:
             kwargs["local_files_only"] = True  # asking the hub would retry for a minute
         try:
             if local_gguf is not None:
-                tokenizer, lm = _load_gguf(
+                tokenizer, lm, source = _load_gguf(
                     model, local_gguf, kwargs, dtype_kwargs, dtype_name=str(torch_dtype)
                 )
             else:
                 tokenizer, lm = _from_pretrained(model, kwargs, dtype_kwargs)
+                source = model
         except (OSError, ValueError, ImportError, RuntimeError) as exc:
             if offline is not None:
                 raise ModelBackendError(hub.unreachable_message(model, offline)) from None
             raise ModelBackendError(f"cannot load model {model!r}: {_first_line(exc)}") from None
+        self.loaded_from = source  # `model`, its GGUF file, or that file's cached conversion
         self._torch = torch
         self._lm = lm.to(self.device).eval()
         # decoder-only models continue from the last position: pad on the left
@@ -250,15 +252,15 @@ def _load_gguf(
     model_kwargs: dict[str, Any],
     *,
     dtype_name: str,
-) -> tuple[Any, Any]:
-    """A local GGUF file's (tokenizer, model), from the conversion cache when it holds them;
-    else converted (slow) and then cached. The cache is a speed-up: when it cannot be read or
-    written, the model still loads from the GGUF file."""
+) -> tuple[Any, Any, str]:
+    """A local GGUF file's (tokenizer, model, where they were read): from the conversion cache
+    when it holds them, else converted (slow) and then cached. The cache is a speed-up: when
+    it cannot be read or written, the model still loads from the GGUF file."""
     key = gguf_cache.EntryKey.of(gguf, dtype_name)
     entry = gguf_cache.lookup(key)
     if entry is not None:
         try:
-            return _from_pretrained(str(entry), {}, model_kwargs)
+            return (*_from_pretrained(str(entry), {}, model_kwargs), str(entry))
         except (OSError, ValueError, RuntimeError) as exc:
             _warn(f"the cached conversion {entry} does not load ({_first_line(exc)}): "
                   "converting the GGUF file again")  # fmt: skip
@@ -271,7 +273,7 @@ def _load_gguf(
               "converts it again")  # fmt: skip
     else:
         print(f"prover: {gguf.name} converted once, cached in {stored}", file=sys.stderr)
-    return tokenizer, lm
+    return tokenizer, lm, str(gguf)
 
 
 def _save_converted(tokenizer: Any, lm: Any, target: Path) -> None:
