@@ -48,16 +48,34 @@ def load_results(path: Path | str) -> dict[str, Any]:
     except OSError as exc:
         raise ResultsError(f"{file}: cannot read ({exc.strerror})") from None
     try:
+        if isinstance(data, dict) and "stopped" in data:
+            raise ResultsError(stopped_message(data, file.parent))
         validate_results(data)
     except ResultsError as exc:
         raise ResultsError(f"{file}: {exc}") from None
     return data
 
 
+def stopped_message(data: dict[str, Any], run_dir: Path | None = None) -> str:
+    """Why a run that stopped on a machinery failure (`"stopped": CAUSE`, no metrics) is no
+    result: its checks were never judged, so it says nothing about the model."""
+    cause = data["stopped"]
+    if not isinstance(cause, str) or not cause.strip():
+        raise ResultsError('"stopped" must be a non-empty string (the cause)')
+    suite = data.get("suite") if isinstance(data.get("suite"), str) else "SUITE"
+    out = f" --out {run_dir}" if run_dir is not None else ""
+    return (
+        f"the run stopped on a machinery failure ({' '.join(cause.split())}), so it has no "
+        f"results: finish it with `prover eval {suite} ...{out} --resume`"
+    )
+
+
 def validate_results(data: object) -> None:
     """Check the results.json schema (the keys `report` and the gate read); ResultsError."""
     if not isinstance(data, dict):
         raise ResultsError("expected a JSON object at the top level")
+    if "stopped" in data:  # a run stopped on a machinery failure: no metrics to read
+        raise ResultsError(stopped_message(data))
     for key in ("suite", "split", "n", "pass_at_k", "precision", "coverage", "ci", "problems"):
         if key not in data:
             raise ResultsError(f'missing key "{key}"')
@@ -83,6 +101,10 @@ def validate_results(data: object) -> None:
     for k, pair in _mapping(ci.get("pass_at_k", {}), '"ci"."pass_at_k"').items():
         _interval(pair, f'"ci"."pass_at_k"["{k}"]')
     _validate_problems(data["problems"])
+    if "machinery" in data:  # older runs have none
+        machinery = _mapping(data["machinery"], '"machinery"')
+        for key in ("retries", "crash_rechecks"):
+            _count(machinery.get(key), f'"machinery"."{key}"', minimum=0)
     provenance = data.get("provenance", {})
     if not isinstance(provenance, dict):
         raise ResultsError('"provenance" must be an object')

@@ -41,6 +41,11 @@ def _save(fig: Figure, out: Path) -> None:
 
 def plot_pass_at_k(results: dict[str, Any], out: Path) -> None:
     """pass@k against k (log2 axis) for one run, with its bootstrap interval as a band."""
+    _save(pass_at_k_figure(results), out)
+
+
+def pass_at_k_figure(results: dict[str, Any]) -> Figure:
+    """The figure `plot_pass_at_k` writes."""
     ks = sorted(int(k) for k in results["pass_at_k"])
     values = [results["pass_at_k"][str(k)] * 100 for k in ks]
     intervals = results["ci"].get("pass_at_k", {})
@@ -59,14 +64,15 @@ def plot_pass_at_k(results: dict[str, Any], out: Path) -> None:
     ax.set_xlabel("k (samples per problem)")
     ax.set_ylabel("pass@k (%)")
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
+    # below the axes: inside, any corner can hide part of a curve and its band
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncols=2, frameon=False)
     split = f" ({results['split']})" if results.get("split") else ""
     ax.set_title(
         f"{_plain(run_title(results))}\n{results['suite']}{split}, n={results['n']}, "
         f"{len(results['problems'])} problems",
         fontsize=10,
     )
-    _save(fig, out)
+    return fig
 
 
 def plot_precision_coverage(runs: list[dict[str, Any]], out: Path) -> None:

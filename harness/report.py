@@ -62,6 +62,12 @@ def cell(value: float | None, interval: list[float] | None) -> str:
     return text
 
 
+def machinery_retries(results: dict[str, Any]) -> int:
+    """How many checks of the run needed a machinery retry (0 for runs from before it was
+    counted)."""
+    return int((results.get("machinery") or {}).get("retries", 0))
+
+
 def leaderboard(runs: list[dict[str, Any]]) -> Leaderboard:
     if not runs:
         raise ValueError("no runs")
@@ -78,22 +84,111 @@ def leaderboard(runs: list[dict[str, Any]]) -> Leaderboard:
     suites = sorted({run["suite"] for run in runs})
     if len(suites) > 1:
         notes.append(f"{len(suites)} suites ({', '.join(suites)}): compare runs of one suite only.")
+    for run in ranked(runs):
+        retries = machinery_retries(run)
+        if retries:
+            notes.append(
+                f"machinery retries: {retries} in {run_title(run)} (checks run again after the "
+                "verifier's machinery failed; none counted as a verdict)"
+            )
     columns = (*FIXED_COLUMNS, *(f"pass@{k}" for k in ks), "coverage")
     return Leaderboard(columns, tuple(rows), tuple(notes))
 
 
-def render_rich(board: Leaderboard) -> Table:
-    table = Table(title="prover report", caption="\n".join(board.notes))
-    for column, numeric in zip(board.columns, board.numeric, strict=True):
+def render_rich(board: Leaderboard, width: int | None = None) -> Table:
+    """The terminal table, `width` columns wide at most (the terminal's; None: unbounded).
+
+    Every column is at least as wide as its header's longest word, so that no header breaks
+    mid-word ("covera ge"): where the table would then be too wide, pass@k columns are left
+    out (the middle ones first; pass@1 and coverage stay) and a note says which; where it is
+    still too wide, the columns get exact widths (rich's own squeezing can go below a
+    column's minimum and break it)."""
+    columns = list(board.columns)
+    minimum = {c: _min_width(board, c) for c in columns}
+    left_out: list[str] = []
+    ks = [c for c in columns if c.startswith("pass@")]
+    droppable = [*_middle_first(ks[1:-1]), *ks[-1:]] if len(ks) > 1 else []
+    while width is not None and droppable and _table_width(minimum, columns) > width:
+        dropped = droppable.pop(0)
+        columns.remove(dropped)
+        left_out.append(dropped)
+    widths = _fixed_widths(board, columns, minimum, width)
+    notes = list(board.notes)
+    if left_out:
+        names = ", ".join(sorted(left_out, key=board.columns.index))
+        notes.append(f"{names} left out to fit {width} columns (a wider terminal or --markdown "
+                     "shows them).")  # fmt: skip
+    table = Table(title="prover report", caption="\n".join(notes))
+    index = [board.columns.index(c) for c in columns]
+    for column in columns:
         table.add_column(
             column,
-            justify="right" if numeric else "left",
-            min_width=None if numeric else 6,  # names stay readable in a narrow terminal
+            justify="right" if board.numeric[board.columns.index(column)] else "left",
+            min_width=minimum[column],
+            width=widths.get(column),
             overflow="fold",
         )
     for row in board.rows:
-        table.add_row(*(_rich_cell(value) for value in row))
+        table.add_row(*(_rich_cell(row[i]) for i in index))
     return table
+
+
+# the widest line a metric cell needs ("100.0%"; an interval folds into halves no wider)
+_METRIC_WIDTH = len("100.0%")
+_NAME_WIDTH = 6  # names stay readable in a narrow terminal
+
+
+def _min_width(board: Leaderboard, column: str) -> int:
+    word = max(len(w) for w in column.split())
+    if column == "n":
+        return max(word, *(len(row[board.columns.index("n")]) for row in board.rows))
+    numeric = board.numeric[board.columns.index(column)]
+    return max(word, _METRIC_WIDTH if numeric else _NAME_WIDTH)
+
+
+def _natural_width(board: Leaderboard, column: str) -> int:
+    """The width the column takes unsqueezed: its header, or its widest cell line."""
+    i = board.columns.index(column)
+    lines = [line for row in board.rows for line in _cell_lines(row[i])]
+    return max(len(column), *(len(line) for line in lines))
+
+
+def _cell_lines(value: str) -> list[str]:
+    text = _rich_cell(value).plain
+    return text.split("\n")
+
+
+def _table_width(widths: dict[str, int], columns: list[str]) -> int:
+    """Rich's width of the table at these column widths: one space of padding each side of a
+    cell, and a border left, right and between columns."""
+    return sum(widths[c] + 3 for c in columns) + 1
+
+
+def _fixed_widths(
+    board: Leaderboard, columns: list[str], minimum: dict[str, int], width: int | None
+) -> dict[str, int]:
+    """Exact column widths where the natural ones do not fit `width` ({}: they fit): each
+    column its minimum, then what is left to the names first and the metrics after, each up
+    to its natural width."""
+    natural = {c: _natural_width(board, c) for c in columns}
+    if width is None or _table_width(natural, columns) <= width:
+        return {}
+    widths = dict(minimum)
+    spare = width - _table_width(minimum, columns)
+    by_need = sorted(columns, key=lambda c: board.numeric[board.columns.index(c)])
+    for column in by_need:  # stable: names in order, then the metrics in order
+        grant = max(0, min(spare, natural[column] - widths[column]))
+        widths[column] += grant
+        spare -= grant
+    return {c: widths[c] for c in columns}
+
+
+def _middle_first(items: list[str]) -> list[str]:
+    """The items ordered from the middle outwards (the ends of a pass@k curve say most)."""
+    rest, out = list(items), []
+    while rest:
+        out.append(rest.pop(len(rest) // 2))
+    return out
 
 
 def _rich_cell(value: str) -> Text:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Callable
@@ -9,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.metrics import bootstrap_mean_intervals, pass_at_k
-from harness.store import StoredRun, write_json_atomic
+from harness.store import StoredRun, write_failed, write_json_atomic
 from harness.suites import Problem
 
 RESULTS = "results.json"
@@ -61,6 +62,7 @@ def write_results(
     proof_of: Callable[[Problem, str], str],
     provenance: dict[str, Any],
     timings: dict[str, Any],
+    machinery: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     rows = problem_rows(problems, n, run, proof_of)
     samples = [run.samples[(p.name, i)] for p in problems for i in range(n)]
@@ -76,9 +78,19 @@ def write_results(
         "cache_hit_rate": round(reused / len(samples), 6) if samples else 0.0,
         "reasons": _reasons(samples),
         "store_bytes_per_sample": round(run.bytes / len(samples), 1) if samples else 0.0,
+        # machinery retries and crash re-checks: how hard the verifier had to work to judge
+        "machinery": machinery or {"retries": 0, "crash_rechecks": 0},
     }
-    write_json_atomic(run_dir / RESULTS, results)
-    _write_accepted(run_dir / ACCEPTED, problems, n, run, proof_of)
+    # a full disk here: one line naming the file (StoreWriteError); the samples stay stored
+    # and `--resume` writes these again without redoing any sample
+    for path, write in (
+        (run_dir / RESULTS, lambda p: write_json_atomic(p, results)),
+        (run_dir / ACCEPTED, lambda p: _write_accepted(p, problems, n, run, proof_of)),
+    ):
+        try:
+            write(path)
+        except OSError as exc:
+            raise write_failed(path, exc) from None
     return results
 
 
@@ -97,18 +109,23 @@ def _write_accepted(
     proof_of: Callable[[Problem, str], str],
 ) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8", errors="backslashreplace") as f:
-        for problem in problems:
-            for i in range(n):
-                sample = run.samples[(problem.name, i)]
-                if sample.accepted:
-                    record = {
-                        "name": problem.name,
-                        "index": i,
-                        "formal_statement": problem.formal_statement,
-                        "proof": proof_of(problem, sample.completion),
-                    }
-                    f.write(json.dumps(record, ensure_ascii=False) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with open(tmp, "w", encoding="utf-8", errors="backslashreplace") as f:
+            for problem in problems:
+                for i in range(n):
+                    sample = run.samples[(problem.name, i)]
+                    if sample.accepted:
+                        record = {
+                            "name": problem.name,
+                            "index": i,
+                            "formal_statement": problem.formal_statement,
+                            "proof": proof_of(problem, sample.completion),
+                        }
+                        f.write(json.dumps(record, ensure_ascii=False) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()  # the old file stays as it was
+        raise
     tmp.replace(path)

@@ -21,6 +21,7 @@ from harness.store import RunStore, Sample, StoredRun
 from harness.suites import Problem
 from harness.tasks import check_item, prompt_problem
 from harness.verdict_cache import VerdictCache, text_hash
+from prover.errors import MachineryFailure
 from prover.lean.verdict import CheckItem, Verdict
 from prover.models.base import Completion, ModelBackend, SamplingParams
 from prover.prompts import PromptFormat
@@ -78,9 +79,7 @@ def pending_units(plan: EvalPlan, run: StoredRun) -> list[Unit]:
         while missing:
             start = missing[0]
             count = 1
-            while (
-                count < plan.chunk and count < len(missing) and missing[count] == start + count
-            ):
+            while count < plan.chunk and count < len(missing) and missing[count] == start + count:
                 count += 1
             units.append(Unit(problem, start, count))
             missing = missing[count:]
@@ -186,6 +185,8 @@ def run_eval(
         try:
             while (item := to_verify.get()) is not None:
                 events.put(("verdict", (item, verifier.check(item))))
+        except MachineryFailure as exc:  # stops the run as it is: never a verdict
+            events.put(("error", exc))
         except BaseException as exc:
             events.put(("error", EvalError(f"verifier failed: {_one_line(exc)}")))
 

@@ -3,13 +3,16 @@
 samples.jsonl is append-only. A `sample` line holds one generated completion; a `verdict` line
 holds what the verifier said about it. Both are fsync'd in groups: a background thread syncs
 whatever was written in the last quarter second, so a finished sample is on disk within a
-second of being stored, without one fsync per line. A kill can leave a torn last line; it is
-cut off on reopening, and only that sample (which was in flight) is redone.
+second of being stored, without one fsync per line. A kill or a full disk can leave a torn last
+line; it is cut off on reopening (and said so), and only that sample (in flight) is redone.
+A write that fails (a full disk, an I/O error) stops the run with `StoreWriteError`: one line
+naming the file and the OS error; everything written before stays.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -19,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from prover.errors import UsageError
+
 SAMPLES = "samples.jsonl"
 MANIFEST = "run.json"
 SYNC_INTERVAL_S = 0.25
@@ -26,6 +31,16 @@ SYNC_INTERVAL_S = 0.25
 
 class StoreError(ValueError):
     """A run directory that cannot be used as asked; the message is one line."""
+
+
+class StoreWriteError(UsageError):
+    """Writing a run's file failed (ENOSPC, EIO, ...): one line naming the file and the OS
+    error. What was written before it stays; `--resume` continues from there."""
+
+
+def write_failed(path: Path, exc: OSError) -> StoreWriteError:
+    why = exc.strerror or " ".join(str(exc).split()) or type(exc).__name__
+    return StoreWriteError(f"{path}: cannot write ({why})")
 
 
 @dataclass
@@ -53,6 +68,7 @@ class StoredRun:
     manifest: dict[str, Any]
     samples: dict[tuple[str, int], Sample] = field(default_factory=dict)
     bytes: int = 0
+    repaired: str = ""  # one line when reopening cut a torn last line off samples.jsonl
 
 
 class RunStore:
@@ -66,6 +82,7 @@ class RunStore:
         self._dirty = threading.Event()
         self._closed = threading.Event()
         self._syncer: threading.Thread | None = None
+        self._sync_error: OSError | None = None  # an fsync that failed: data may be lost
 
     # --- opening -------------------------------------------------------------------------
 
@@ -77,7 +94,10 @@ class RunStore:
                 "or choose another --out"
             )
         self._lock()
-        _write_atomic(self.run_dir / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
+        try:
+            _write_atomic(self.run_dir / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
+        except OSError as exc:
+            raise write_failed(self.run_dir / MANIFEST, exc) from None
         self._open()
         return StoredRun(manifest)
 
@@ -103,16 +123,21 @@ class RunStore:
         if not path.exists():
             raise StoreError(f"{self.run_dir}: nothing to resume (no {MANIFEST})")
         self._lock()
-        stored = read_manifest(self.run_dir)
-        differ = [k for k in keys if stored.get(k) != manifest.get(k)]
-        if differ:
-            k = differ[0]
-            raise StoreError(
-                f"{self.run_dir} was run with {k}={_short(stored.get(k))}, not "
-                f"{_short(manifest.get(k))}: resume with the same settings or choose another --out"
-            )
-        run = self._load(stored)
-        self._open()
+        try:
+            stored = read_manifest(self.run_dir)
+            differ = [k for k in keys if stored.get(k) != manifest.get(k)]
+            if differ:
+                k = differ[0]
+                raise StoreError(
+                    f"{self.run_dir} was run with "
+                    f"{difference(k, stored.get(k), manifest.get(k))}: "
+                    "resume with the same settings or choose another --out"
+                )
+            run = self._load(stored)
+            self._open()
+        except BaseException:
+            self.close()  # a refused resume leaves the directory free
+            raise
         return run
 
     def _load(self, manifest: dict[str, Any]) -> StoredRun:
@@ -122,9 +147,16 @@ class RunStore:
         data = self.path.read_bytes()
         # a torn tail: a partial last line, or the zeros a power loss can leave after it
         end = data.rstrip(b"\0").rfind(b"\n") + 1
-        if end < len(data):  # a torn last line from a kill: that sample was in flight
-            with open(self.path, "r+b") as f:
-                f.truncate(end)
+        if end < len(data):  # a torn last line from a kill or a full disk: in flight
+            try:
+                with open(self.path, "r+b") as f:
+                    f.truncate(end)
+            except OSError as exc:
+                raise write_failed(self.path, exc) from None
+            run.repaired = (
+                f"{self.path}: cut a torn last line ({len(data) - end} bytes, from an "
+                "interrupted write); that sample is done again"
+            )
         run.bytes = end
         for number, line in enumerate(data[:end].splitlines(), 1):
             try:
@@ -180,11 +212,16 @@ class RunStore:
         if not records:
             return 0
         assert self._fd is not None, "store not opened"
+        if self._sync_error is not None:
+            raise write_failed(self.path, self._sync_error)
         data = "".join(_line(r) for r in records).encode()
         view = memoryview(data)
-        while view:  # one write() per group: a kill leaves whole lines, or a torn last one
-            written = os.write(self._fd, view)
-            view = view[written:]
+        try:
+            while view:  # one write() per group: a kill leaves whole lines, or a torn last one
+                written = os.write(self._fd, view)
+                view = view[written:]
+        except OSError as exc:  # a full disk: what is on it stays, a torn tail is cut later
+            raise write_failed(self.path, exc) from None
         self._dirty.set()
         return len(data)
 
@@ -195,8 +232,11 @@ class RunStore:
     def sync(self) -> None:
         if self._dirty.is_set() and self._fd is not None:
             self._dirty.clear()
-            with contextlib.suppress(OSError):  # closed under us at shutdown
+            try:
                 os.fsync(self._fd)
+            except OSError as exc:
+                if exc.errno != errno.EBADF:  # EBADF: closed under us at shutdown
+                    self._sync_error = exc  # EIO, ENOSPC: reported by the next write or close
 
     def close(self) -> None:
         if self._fd is None:
@@ -213,6 +253,9 @@ class RunStore:
         if self._lock_fd is not None:
             os.close(self._lock_fd)  # releases the lock
             self._lock_fd = None
+        if self._sync_error is not None:
+            error, self._sync_error = self._sync_error, None
+            raise write_failed(self.path, error)
 
     def __enter__(self) -> RunStore:
         return self
@@ -263,10 +306,15 @@ def read_manifest(run_dir: Path) -> dict[str, Any]:
 def _write_atomic(path: Path, text: str) -> None:
     """Write, fsync, rename, fsync the folder: after a crash, the old file or the new one."""
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()  # the old file stays as it was
+        raise
     os.replace(tmp, path)
     folder = os.open(path.parent, os.O_RDONLY)
     try:
@@ -277,6 +325,33 @@ def _write_atomic(path: Path, text: str) -> None:
 
 def write_json_atomic(path: Path, payload: Any) -> None:
     _write_atomic(path, json.dumps(payload, indent=1, ensure_ascii=False) + "\n")
+
+
+def difference(key: str, stored: Any, now: Any) -> str:
+    """How a setting differs, in one line: for lists (the problems) the entries only one side
+    has, for mappings (sampling) the entries that differ; long values are never cut to two
+    prefixes that look the same."""
+    if isinstance(stored, list) and isinstance(now, list):
+        gone = [x for x in stored if x not in now]
+        new = [x for x in now if x not in stored]
+        if not gone and not new:
+            return f"the same {len(stored)} {key} in another order"
+        parts = [f"only in the stored run: {_first(gone)}"] if gone else []
+        if new:
+            parts.append(f"only now: {_first(new)}")
+        return f"{len(stored)} {key}, not {len(now)} ({'; '.join(parts)})"
+    if isinstance(stored, dict) and isinstance(now, dict):
+        keys = sorted({*stored, *now}, key=str)
+        changed = [k for k in keys if stored.get(k) != now.get(k)]
+        return ", ".join(
+            f"{key}.{k}={_short(stored.get(k))}, not {_short(now.get(k))}" for k in changed
+        )
+    return f"{key}={_short(stored)}, not {_short(now)}"
+
+
+def _first(names: list[Any], shown: int = 5) -> str:
+    text = ", ".join(_short(x) for x in names[:shown])
+    return text + (f" and {len(names) - shown} more" if len(names) > shown else "")
 
 
 def _short(value: Any) -> str:

@@ -9,6 +9,7 @@ local copy). A suite's data file is looked up in the explicit `search_paths`, th
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -19,7 +20,7 @@ from typing import Any
 import yaml
 
 from prover.jsonl import read_jsonl
-from prover.lean.input_check import text_problem, unencodable_field
+from prover.lean.input_check import json_type, text_problem, unencodable_field
 from prover.lean.source import (
     declarations,
     mask_all,
@@ -27,10 +28,12 @@ from prover.lean.source import (
     signature_end,
     split_header,
 )
+from prover.lean.statement_shape import statement_problem
 
 BENCHMARKS_DIR = Path(__file__).resolve().parent.parent / "benchmarks"
 SHARED_BENCHMARKS = Path(__file__).resolve().parent.parent.parent / "shared" / "benchmarks"
 REQUIRED_FIELDS = ("name", "split", "header", "formal_statement")
+OPTIONAL_TEXT_FIELDS = ("context", "informal_prefix")  # sent to Lean / put in prompts
 SUITE_KEYS = ("name", "description", "source", "lean_version", "data")
 
 
@@ -45,6 +48,7 @@ class Problem:
     header: str
     formal_statement: str  # ends in `:= by`
     extra: dict[str, Any] = field(default_factory=dict, compare=False)  # informal_prefix, ...
+    where: str = field(default="", compare=False)  # PATH:LINE it was read from, for errors
 
 
 @dataclass(frozen=True)
@@ -150,11 +154,14 @@ def _select(suite: Suite, split: str | None) -> Suite:
         if not problems:
             present = ", ".join(sorted({p.split for p in suite.problems})) or "none"
             raise SuiteError(f"suite {suite.name}: no problems in split {split!r} ({present})")
-    seen: set[str] = set()
+    seen: dict[str, Problem] = {}
     for p in problems:
-        if p.name in seen:
-            raise SuiteError(f"suite {suite.name}: duplicate problem name {p.name}")
-        seen.add(p.name)
+        first = seen.setdefault(p.name, p)
+        if first is not p:
+            at = f" (first at {first.where})" if first.where else ""
+            raise SuiteError(
+                f"{p.where or f'suite {suite.name}'}: duplicate problem name {p.name}{at}"
+            )
     return Suite(suite.name, suite.lean_version, suite.source, problems, suite.task)
 
 
@@ -211,14 +218,47 @@ def _record(row: dict[str, Any], where: str) -> Problem:
     unencodable = unencodable_field(row)
     if unencodable is not None:
         raise SuiteError(f"{where}: {unencodable} holds a lone surrogate (no UTF-8 form)")
+    for k in OPTIONAL_TEXT_FIELDS:
+        if row.get(k) is not None and not isinstance(row[k], str):
+            raise SuiteError(f"{where}: field `{k}` is {json_type(row[k])}, not a string")
     extra = {k: v for k, v in row.items() if k not in REQUIRED_FIELDS}
-    return Problem(
+    problem = Problem(
         name=row["name"],
         split=row["split"],
         header=row["header"],
         formal_statement=_statement(row["formal_statement"]),
         extra=extra,
+        where=where,
     )
+    _refuse_unjudgeable(problem, where)
+    return problem
+
+
+def _refuse_unjudgeable(problem: Problem, where: str) -> None:
+    """A row the verifier could never judge is refused now, before any sampling, rather than
+    stopping a run at its first check (or zeroing the problem's score)."""
+    if not problem.name.strip():
+        raise SuiteError(f"{where}: field `name` is blank")
+    if len(problem.name.splitlines()) > 1:
+        raise SuiteError(f"{where}: field `name` spans several lines")
+    if not problem.split.strip():
+        raise SuiteError(f"{where}: field `split` is blank")
+    if _is_puzzle(problem.formal_statement):
+        return  # judged by the task's own Python verifier, which reads it as JSON
+    bad = statement_problem(problem.formal_statement)
+    if bad is not None:
+        raise SuiteError(f"{where}: {bad}")
+
+
+def _is_puzzle(statement: str) -> bool:
+    """A JSON object (a countdown puzzle, `harness.countdown.Puzzle.statement`): no Lean
+    statement starts with `{`. A JSONL suite does not say its task; the verifier kind does."""
+    if not statement.lstrip().startswith("{"):
+        return False
+    try:
+        return isinstance(json.loads(statement), dict)
+    except ValueError:
+        return False
 
 
 def _load_jsonl(path: Path) -> list[Problem]:
@@ -240,7 +280,7 @@ def _lean_problem(path: Path) -> Problem:
         text = path.read_text(encoding="utf-8-sig")  # a byte order mark is not Lean text
     except (OSError, UnicodeDecodeError) as e:
         raise SuiteError(f"cannot read {path}: {_one_line(e)}") from None
-    header, rest, _ = split_header(text)
+    header, rest, header_lines = split_header(text)
     theorems = [d for d in declarations(rest) if d.keyword in ("theorem", "lemma") and d.name]
     if len(theorems) > 1:
         theorems = [d for d in theorems if d.name == path.stem] or theorems
@@ -267,13 +307,16 @@ def _lean_problem(path: Path) -> Problem:
                 start += 1
     if mask_all(rest[: cmd.start]).strip():
         extra["context"] = rest[: cmd.start]
-    return Problem(
+    problem = Problem(
         name=decl.name or path.stem,
         split="test",
         header=header,
         formal_statement=rest[start:sig].rstrip() + " := by\n",
         extra=extra,
+        where=f"{path}:{header_lines + cmd.start_line}",
     )
+    _refuse_unjudgeable(problem, problem.where)
+    return problem
 
 
 def _load_hf(name: str) -> Suite:

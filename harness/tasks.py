@@ -81,18 +81,19 @@ def check_item(problem: SuiteProblem, proof: str) -> CheckItem:
 
 
 def learn_lean_version(verifier: Any, header: str) -> str | None:
-    """The Lean version the verifier runs, known before the first check (cache keys need it):
-    a local pool starts its first REPL on `header` (kept for the checks that follow)."""
-    from prover.lean.sandbox import ReplNotFound, SandboxUnavailable
+    """The Lean version the verifier runs, known before the first check (cache keys need it).
+    A known-good canary check runs first, through every rung: a verifier that cannot judge
+    (no REPL, a header that does not elaborate, an unreachable server) stops the command here,
+    before any sampling, with MachineryFailure (retried within the verifier's budget)."""
+    from prover.errors import MachineryFailure
+    from prover.lean.machinery import canary_item
 
     if hasattr(verifier, "learn_version"):  # Ray actors do this where the pool lives
         return verifier.learn_version(header)
-    try:
-        if hasattr(verifier, "repl_for"):
-            with verifier.repl_for(header):
-                pass
-        return verifier.lean_version
-    except (ReplNotFound, SandboxUnavailable):
-        raise  # the user's to fix, reported in one line
-    except Exception:  # a header that fails: the checks report it, item by item
-        return None
+    verdict = verifier.check(canary_item(header))
+    if not verdict.accepted:
+        raise MachineryFailure(
+            "a known-good check was not accepted before sampling "
+            f"({verdict.reason}: {verdict.detail or 'no detail'})"
+        )
+    return verifier.lean_version

@@ -10,8 +10,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from prover.detail_text import detail_cell
 from prover.errors import UsageError
-from prover.lean.filecheck import NoTheorem, check_file
+from prover.lean.filecheck import FileReport, NoTheorem, check_file
 from prover.lean.items_io import (
     InvalidRecord,
     VerdictWriter,
@@ -29,26 +30,53 @@ def run_file(pool: ReplPool | RemoteVerifier, path: Path, text: str, *, as_json:
         report = check_file(pool, str(path), text)
     except NoTheorem as exc:
         raise UsageError(str(exc)) from None
-    if as_json:
-        print(json.dumps(report.to_json(), ensure_ascii=False))
-    else:
-        rows = [
-            (
-                v.name,
-                "accepted" if v.accepted else "REJECTED",
-                v.reason,
-                _short(v.detail, v.messages),
-            )
-            for v in report.theorems
-        ]
-        render_table(rows, f"{path} (Lean {report.lean_version or 'version unknown'})")
+    try:
+        if as_json:
+            print(json.dumps(report.to_json(), ensure_ascii=False), flush=True)
+        else:
+            rows = [
+                (
+                    v.name,
+                    "accepted" if v.accepted else "REJECTED",
+                    v.reason,
+                    _short(v.detail, v.messages),
+                )
+                for v in report.theorems
+            ]
+            title = f"{path} (Lean {report.lean_version or 'version unknown'})"
+            render_table(rows, title, _notes(report))
+    except OSError as exc:  # a full or broken standard output: no report, so no verdict
+        raise UsageError(f"stdout: cannot write the report ({exc.strerror})") from None
     return 0 if report.accepted else 1
 
 
+def _notes(report: FileReport) -> list[str]:
+    """What the rows do not say: the file was judged declaration by declaration, and Lean's
+    errors outside every theorem (which reject the file too)."""
+    lines = []
+    if report.per_declaration:
+        reason = report.per_declaration.partition(":")[0]
+        lines.append(
+            f"The file as one command got no answer ({reason}): each declaration was then "
+            "judged on its own."
+        )
+    errors = [m for m in report.file_messages if m.get("severity") == "error"]
+    if errors:
+        line = (errors[0].get("pos") or {}).get("line", "?")
+        first = detail_cell(str(errors[0].get("data", "")), 160)
+        lines.append(
+            f"{len(errors)} error(s) outside any theorem (first, line {line}: {first}); "
+            "--json lists them."
+        )
+    return lines
+
+
 def _short(detail: str, messages: list[dict]) -> str:
+    """The detail (its end kept: a crash's stderr), else the first line of Lean's first error."""
+    if detail:
+        return detail_cell(detail)
     errors = [m["data"] for m in messages if m.get("severity") == "error"]
-    text = detail or (errors[0] if errors else "")
-    first = text.splitlines()[0] if text else ""
+    first = errors[0].splitlines()[0] if errors and errors[0] else ""
     return first[:120]
 
 
@@ -69,6 +97,8 @@ def run_jsonl(pool: ReplPool | RemoteVerifier, items_path: Path, out: Path | Non
     writer = (
         VerdictWriter.open(out) if out is not None else VerdictWriter(sys.stdout, durable=False)
     )
+    if writer.repaired:
+        print(writer.repaired, file=sys.stderr)
     pending = list(iter_pending(entries, done))
     invalid = [(key, e) for key, e in pending if isinstance(e, InvalidRecord)]
     checkable = [(key, e) for key, e in pending if isinstance(e, CheckItem)]
@@ -101,10 +131,17 @@ def run_jsonl(pool: ReplPool | RemoteVerifier, items_path: Path, out: Path | Non
     return 0
 
 
-def render_table(rows: list[tuple[str, str, str, str]], title: str) -> None:
+def render_table(
+    rows: list[tuple[str, str, str, str]], title: str, notes: list[str] | None = None
+) -> None:
+    """The rows, then each note on a line of its own (the console's width, not the table's)."""
     table = Table(title=title)
-    for column in ("theorem", "verdict", "reason", "detail"):
+    for column in ("theorem", "verdict", "reason"):
         table.add_column(column)
+    table.add_column("detail", overflow="fold")  # a long path or URL is cut nowhere
     for row in rows:
         table.add_row(*row)
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    for note in notes or []:
+        console.print(note, highlight=False, markup=False)

@@ -25,7 +25,9 @@ from prover.model_options import (
     TopP,
 )
 from prover.verifier_options import (
+    DEFAULT_HEADER_TIMEOUT,
     AllowNative,
+    HeaderTimeout,
     MemoryMb,
     NoReplay,
     RecycleAfter,
@@ -80,6 +82,7 @@ def check(
     workers: Workers = None,
     allow_native: AllowNative = False,
     recycle_after: RecycleAfter = 1000,
+    header_timeout: HeaderTimeout = DEFAULT_HEADER_TIMEOUT,
     no_replay: NoReplay = False,
     verifier: VerifierUrl = None,
 ) -> None:
@@ -107,6 +110,7 @@ def check(
         workers=workers,
         allow_native=allow_native,
         recycle_after=recycle_after,
+        header_timeout=header_timeout,
         replay=not no_replay,
         verifier_url=verifier,
     )
@@ -159,6 +163,7 @@ def prove(
     workers: Workers = None,
     allow_native: AllowNative = False,
     recycle_after: RecycleAfter = 1000,
+    header_timeout: HeaderTimeout = DEFAULT_HEADER_TIMEOUT,
     no_replay: NoReplay = False,
     verifier: VerifierUrl = None,
 ) -> None:
@@ -188,6 +193,7 @@ def prove(
         workers=workers,
         allow_native=allow_native,
         recycle_after=recycle_after,
+        header_timeout=header_timeout,
         replay=not no_replay,
         verifier_url=verifier,
     )
@@ -225,7 +231,14 @@ def prove(
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    port: Annotated[int, typer.Option(help="Port to listen on (1-65535).")] = 8000,
+    warm_header: Annotated[
+        str,
+        typer.Option(
+            help="Elaborate this header in every worker at start, in the background; /health "
+            'answers 503 "starting" until then. "" turns the warm-up off.'
+        ),
+    ] = "import Mathlib",
     max_queue: Annotated[
         int | None,
         typer.Option(help="Snippets accepted at once (default: 8 per worker); beyond: HTTP 429."),
@@ -255,10 +268,12 @@ def serve(
     repl_cwd: ReplCwd = None,
     workers: Workers = None,
     recycle_after: RecycleAfter = 1000,
+    header_timeout: HeaderTimeout = DEFAULT_HEADER_TIMEOUT,
     no_replay: NoReplay = False,
 ) -> None:
     """Serve the verifier over HTTP: Kimina-compatible `POST /api/check` and `POST /verify`,
     `GET /health`, `GET /metrics`. Set PROVER_API_KEY to require that key."""
+    import contextlib
     import os
 
     import uvicorn
@@ -266,6 +281,7 @@ def serve(
     from prover.lean.pool import ReplPool
     from prover.lean.sandbox import IN_CONTAINER_VAR, resolve_kind
     from prover.server.app import create_app
+    from prover.server.listen import listening_socket
 
     config = verifier_config(
         timeout=timeout,
@@ -276,6 +292,7 @@ def serve(
         workers=workers,
         allow_native=False,
         recycle_after=recycle_after,
+        header_timeout=header_timeout,
         replay=not no_replay,
     )
     kind = resolve_kind(sandbox)
@@ -284,27 +301,39 @@ def serve(
             "prover serve runs code from the network: use a sandbox (bwrap, docker), "
             "or pass --insecure to run it unsandboxed"
         )
-    ReplPool(config).close()  # fail now, in one line, if the REPL or sandbox is missing
-    prover = None
-    if model is not None:  # loaded now: a bad model is a one-line error, not a traceback
-        from prover.models.errors import ModelBackendError
-        from prover.models.registry import load_backend
-        from prover.prompts import format_for_model, get_format
+    sock = listening_socket(host, port)  # a bad --host/--port: one line, before any REPL
+    try:
+        ReplPool(config).close()  # fail now, in one line, if the REPL or sandbox is missing
+        prover = None
+        if model is not None:  # loaded now: a bad model is a one-line error, not a traceback
+            from prover.models.errors import ModelBackendError
+            from prover.models.registry import load_backend
+            from prover.prompts import format_for_model, get_format
 
-        try:
-            fmt = get_format(prompt_format or format_for_model(model))
-            key = os.environ.get("OPENAI_API_KEY")
-            prover = (load_backend(backend, model, api_base=api_base, api_key=key), fmt)
-        except (ValueError, ModelBackendError) as exc:
-            raise UsageError(str(exc)) from None
-    app = create_app(
-        lambda: ReplPool(config),
-        prover=prover,
-        api_key=os.environ.get("PROVER_API_KEY") or None,
-        max_queue=max_queue,
-        max_request_bytes=int(max_request_mb * 1024 * 1024),
-    )
-    uvicorn.run(app, host=host, port=port, timeout_graceful_shutdown=int(timeout) + 30)
+            try:
+                fmt = get_format(prompt_format or format_for_model(model))
+                key = os.environ.get("OPENAI_API_KEY")
+                prover = (load_backend(backend, model, api_base=api_base, api_key=key), fmt)
+            except (ValueError, ModelBackendError) as exc:
+                raise UsageError(str(exc)) from None
+        app = create_app(
+            lambda: ReplPool(config),
+            prover=prover,
+            api_key=os.environ.get("PROVER_API_KEY") or None,
+            max_queue=max_queue,
+            max_request_bytes=int(max_request_mb * 1024 * 1024),
+            warm_header=warm_header,
+        )
+        server = uvicorn.Server(
+            uvicorn.Config(app, host=host, port=port, timeout_graceful_shutdown=int(timeout) + 30)
+        )
+        shown = f"[{host}]" if ":" in host else host
+        print(f"prover serve: listening on http://{shown}:{port}", file=sys.stderr, flush=True)
+        # as `uvicorn.run`: a signal uvicorn re-raises after its clean shutdown ends quietly
+        with contextlib.suppress(KeyboardInterrupt):
+            server.run(sockets=[sock])
+    finally:
+        sock.close()
 
 
 @app.command()
@@ -333,6 +362,7 @@ def selftest(
     repl_cwd: ReplCwd = None,
     workers: Workers = None,
     recycle_after: RecycleAfter = 1000,
+    header_timeout: HeaderTimeout = DEFAULT_HEADER_TIMEOUT,
     verifier: VerifierUrl = None,
 ) -> None:
     """Check the verifier against built-in canaries (honest proofs and known cheats) on the
@@ -349,6 +379,7 @@ def selftest(
         workers=workers,
         allow_native=False,  # the canaries expect the default: native_decide is rejected
         recycle_after=recycle_after,
+        header_timeout=header_timeout,
         verifier_url=verifier,
     )
     try:

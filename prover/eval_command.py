@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import secrets
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -25,7 +26,9 @@ from prover.model_options import (
     TopP,
 )
 from prover.verifier_options import (
+    DEFAULT_HEADER_TIMEOUT,
     AllowNative,
+    HeaderTimeout,
     MemoryMb,
     NoReplay,
     RecycleAfter,
@@ -47,8 +50,10 @@ IDENTITY = ("suite", "split", "n", "problems", "model", "backend", "prompt_forma
 def eval_command(
     suite: Annotated[
         str,
-        typer.Argument(help="A suite name (`prover suite list`), a JSONL file, a folder of "
-                       ".lean files, or hf:NAME."),  # fmt: skip
+        typer.Argument(
+            help="A suite name (`prover suite list`), a JSONL file, a folder of "
+            ".lean files, or hf:NAME."
+        ),  # fmt: skip
     ],
     n: Annotated[int, typer.Option("--n", help="Samples per problem.", min=1)] = 8,
     k: Annotated[
@@ -85,7 +90,9 @@ def eval_command(
     max_drop: Annotated[
         float,
         typer.Option(
-            "--max-drop", help="Largest tolerated drop in pass@1 or coverage.", min=0,
+            "--max-drop",
+            help="Largest tolerated drop in pass@1 or coverage.",
+            min=0,
             rich_help_panel="CI gate",
         ),  # fmt: skip
     ] = 0.02,
@@ -101,14 +108,17 @@ def eval_command(
     ray_generators: Annotated[
         int,
         typer.Option(
-            "--ray-generators", help="Model replicas (one Ray actor each, one GPU each if any).",
-            min=1, rich_help_panel="Scale",
+            "--ray-generators",
+            help="Model replicas (one Ray actor each, one GPU each if any).",
+            min=1,
+            rich_help_panel="Scale",
         ),  # fmt: skip
     ] = 1,
     batch: Annotated[
         int,
-        typer.Option("--batch", help="Sequences per generate call.", min=1,
-                     rich_help_panel="Scale"),  # fmt: skip
+        typer.Option(
+            "--batch", help="Sequences per generate call.", min=1, rich_help_panel="Scale"
+        ),  # fmt: skip
     ] = 64,
     backend: Backend = "transformers",
     model: Model = None,
@@ -127,6 +137,7 @@ def eval_command(
     workers: Workers = None,
     allow_native: AllowNative = False,
     recycle_after: RecycleAfter = 1000,
+    header_timeout: HeaderTimeout = DEFAULT_HEADER_TIMEOUT,
     no_replay: NoReplay = False,
     verifier: VerifierUrl = None,
 ) -> None:
@@ -181,7 +192,7 @@ def eval_command(
     config = verifier_config(
         timeout=timeout, memory_mb=memory_mb, sandbox=sandbox, repl=repl, repl_cwd=repl_cwd,
         workers=workers, allow_native=allow_native, recycle_after=recycle_after,
-        verifier_url=verifier, replay=not no_replay,
+        verifier_url=verifier, replay=not no_replay, header_timeout=header_timeout,
     )  # fmt: skip
     from prover.eval_run import EvalSettings, execute
 
@@ -206,6 +217,7 @@ def eval_command(
         ray_generators=ray_generators,
         batch=batch,
         git_commit=_git_commit(),
+        resume_command=resume_command(sys.argv[1:], suite, run_dir),
     )
     results = execute(settings)
     if base_results is not None:
@@ -217,6 +229,32 @@ def eval_command(
             raise UsageError(f"--baseline: {exc}") from None
         print(verdict.render(), file=sys.stderr)
         raise typer.Exit(1 if verdict.failed else 0)
+
+
+def resume_command(args: list[str], suite: str, run_dir: Path) -> str:
+    """The command that continues this run, to print when it stops: the user's own arguments
+    (the suite as given, a JSONL path with its `.jsonl`), `--out` pinned and `--resume` added.
+    A key given with --api-key is left out: it would be printed to the terminal and logs."""
+    if not args or args[0] != "eval":  # not run from the command line
+        args = ["eval", suite]
+    kept: list[str] = []
+    dropped_key = False
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == "--resume":
+            continue
+        elif arg == "--api-key":
+            skip = dropped_key = True
+        elif arg.startswith("--api-key="):
+            dropped_key = True
+        else:
+            kept.append(arg)
+    if not any(a == "--out" or a.startswith("--out=") for a in kept):
+        kept += ["--out", str(run_dir)]
+    command = "prover " + shlex.join([*kept, "--resume"])
+    return command + (" (with OPENAI_API_KEY set to the key)" if dropped_key else "")
 
 
 def _parse_ks(text: str | None, n: int) -> list[int]:
@@ -266,4 +304,3 @@ def _git_commit() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return done.stdout.strip() or None if done.returncode == 0 else None
-

@@ -27,11 +27,18 @@ from rich.table import Table
 from harness.results import CURVE, RESULTS, write_results
 from harness.runner import EvalError, EvalPlan, run_eval
 from harness.runner import Progress as LoopProgress
-from harness.store import RunStore, StoredRun, StoreError, read_manifest
+from harness.store import (
+    RunStore,
+    StoredRun,
+    StoreError,
+    read_manifest,
+    write_failed,
+    write_json_atomic,
+)
 from harness.suites import Problem, Suite, lean_version_warning
 from harness.tasks import learn_lean_version, prompt_problem
 from harness.verdict_cache import CacheError, VerdictCache
-from prover.errors import UsageError
+from prover.errors import MachineryFailure, UsageError
 from prover.lean.pool import VerifierConfig
 from prover.models.base import SamplingParams
 from prover.models.errors import ModelBackendError
@@ -60,6 +67,7 @@ class EvalSettings:
     ray_generators: int
     batch: int
     git_commit: str | None
+    resume_command: str = ""  # what continues this run, printed when it stops
 
 
 def make_verifier(task: str, config: VerifierConfig) -> Any:
@@ -96,6 +104,8 @@ def execute(s: EvalSettings) -> dict[str, Any]:
             run = store.create(manifest)
     except StoreError as exc:
         raise UsageError(str(exc)) from None
+    if run.repaired:
+        err.print(run.repaired, markup=False, highlight=False, soft_wrap=True)
     started = time.monotonic()
     stored = sum(1 for key in run.samples if key[1] < s.n)
     err.print(
@@ -104,13 +114,21 @@ def execute(s: EvalSettings) -> dict[str, Any]:
     )
     with contextlib.ExitStack() as stack:
         stack.callback(store.close)
+        verifier = _open_verifier(s, stack)
+        try:  # a known-good check first: a broken verifier stops the run before any model
+            version = (
+                learn_lean_version(verifier, s.problems[0].header)
+                if s.suite.task == "lean"
+                else None
+            )
+        except MachineryFailure as exc:
+            store.close()
+            _stopped_on_machinery(err, s, exc, verifier)
+            raise
         try:
-            verifier, backend, generators = _open_engines(s, stack)
+            backend, generators = _open_backend(s, stack)
         except ModelBackendError as exc:
             raise UsageError(str(exc)) from None
-        version = (
-            learn_lean_version(verifier, s.problems[0].header) if s.suite.task == "lean" else None
-        )
         if version is not None:
             warning = lean_version_warning(s.suite, version)
             if warning:
@@ -143,6 +161,10 @@ def execute(s: EvalSettings) -> dict[str, Any]:
             store.close()
             _stopped(err, s, "interrupted")
             raise
+        except MachineryFailure as exc:  # no verdict was stored for the checks it hit
+            store.close()
+            _stopped_on_machinery(err, s, exc, verifier)
+            raise
         except (EvalError, UsageError) as exc:
             store.close()
             _stopped(err, s, str(exc))
@@ -166,28 +188,36 @@ def execute(s: EvalSettings) -> dict[str, Any]:
         proof_of=lambda p, c: s.prompt_format.proof_text(prompt_problem(p), c),
         provenance=_provenance(s, manifest, backend, version, loop),
         timings=_timings(wall, loop, run),
+        machinery=machinery_counts(verifier),
     )
-    _plot(s.run_dir, results, err)
     _summary(err, s, results)
+    _plot(s.run_dir, results, err)
     return results
 
 
-def _open_engines(s: EvalSettings, stack: contextlib.ExitStack) -> tuple[Any, Any, int]:
-    """(verifier, backend, parallel generate calls), here or as Ray actors."""
+def _open_verifier(s: EvalSettings, stack: contextlib.ExitStack) -> Any:
+    """The verifier, here or as Ray actors (opened before the model: it is checked first)."""
     new_verifier = partial(make_verifier, s.suite.task, s.verifier_config)
-    new_backend = partial(make_backend, s.backend, s.model, s.api_base, s.api_key)
     if s.ray_address:
-        from harness.ray_engine import RayBackend, RayVerifier, connect
+        from harness.ray_engine import RayVerifier, connect
 
         connect(s.ray_address)
-        verifier = stack.enter_context(RayVerifier(new_verifier))
+        return stack.enter_context(RayVerifier(new_verifier))
+    return stack.enter_context(new_verifier())
+
+
+def _open_backend(s: EvalSettings, stack: contextlib.ExitStack) -> tuple[Any, int]:
+    """(backend, parallel generate calls), here or as Ray actors."""
+    new_backend = partial(make_backend, s.backend, s.model, s.api_base, s.api_key)
+    if s.ray_address:
+        from harness.ray_engine import RayBackend
+
         backend = RayBackend(new_backend, replicas=s.ray_generators)
         stack.callback(backend.close)
-        return verifier, backend, s.ray_generators
-    verifier = stack.enter_context(new_verifier())
+        return backend, s.ray_generators
     backend = new_backend()
     stack.callback(backend.close)
-    return verifier, backend, 1
+    return backend, 1
 
 
 def _checker(s: EvalSettings, version: str | None) -> str | None:
@@ -242,11 +272,42 @@ def _progress_bar(err: Console) -> Iterator[Any]:
         yield update
 
 
+def machinery_counts(verifier: Any) -> dict[str, int]:
+    """How often the verifier's machinery failed and was retried (a remote or Ray verifier
+    keeps no counts here: zeros)."""
+    stats = getattr(verifier, "stats", None)
+    return {
+        "retries": int(getattr(stats, "machinery_retries", 0)),
+        "crash_rechecks": int(getattr(stats, "crash_rechecks", 0)),
+    }
+
+
+def _stopped_on_machinery(
+    err: Console, s: EvalSettings, exc: MachineryFailure, verifier: Any
+) -> None:
+    """A run the machinery stopped leaves a results.json that says so (and no metrics): the
+    gate and `prover report` refuse it, and no earlier session's figures stay behind."""
+    cause = " ".join(str(exc).split())[:500]
+    stopped = {
+        "suite": s.suite.name,
+        "split": s.manifest["split"],
+        "stopped": f"verifier machinery failure: {cause}",
+        "machinery": machinery_counts(verifier),
+    }
+    try:
+        write_json_atomic(s.run_dir / RESULTS, stopped)
+    except OSError as write_error:
+        err.print(f"[yellow]warning: cannot mark {s.run_dir / RESULTS} stopped: {write_error}[/]")
+    _stopped(err, s, "the verifier's machinery failed, no verdict was stored for it")
+
+
 def _stopped(err: Console, s: EvalSettings, why: str) -> None:
+    again = s.resume_command or f"prover eval {s.suite.name} ... --out {s.run_dir} --resume"
+    # printed whole (no wrapping, no markup): a command to copy must survive the copy
     err.print(
-        f"{why}: every stored sample is kept in {s.run_dir}; continue with "
-        f"`prover eval {s.suite.name} ... --out {s.run_dir} --resume`"
-    )
+        f"{why}: every stored sample is kept in {s.run_dir}; continue with `{again}`",
+        markup=False, highlight=False, soft_wrap=True,
+    )  # fmt: skip
 
 
 def _provenance(
@@ -294,6 +355,8 @@ def _plot(run_dir: Path, results: dict[str, Any], err: Console) -> None:
         from harness.plots import plot_pass_at_k
 
         plot_pass_at_k(results, run_dir / CURVE)
+    except OSError as exc:  # a full disk: the run's files are not all written, say so
+        raise write_failed(run_dir / CURVE, exc) from None
     except Exception as exc:  # a plot is never worth the results
         err.print(f"[yellow]warning: no pass@k plot ({exc})[/]")
 

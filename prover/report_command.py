@@ -45,7 +45,8 @@ def report_command(
     elif as_html:
         sys.stdout.write(render_html(board))
     else:
-        Console().print(render_rich(board))
+        console = Console()
+        console.print(render_rich(board, width=console.width))
     if plot is not None:
         from harness.plots import plot_precision_coverage
 

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, replace
 from rich.console import Console
 from rich.table import Table
 
+from prover.errors import MachineryFailure  # the canaries could not run at all
 from prover.lean import canaries as canary_set
 from prover.lean.canaries import Canary
 from prover.lean.filecheck import check_file
@@ -30,10 +31,6 @@ NO_REPLAY = (
     "server's do): those kernel-replay canaries cannot be shown rejected by Lean-side rungs here"
 )
 CANNOT_REPLAY = "not applicable here: this check path cannot replay (verdict: replayed false)"
-
-
-class MachineryFailure(Exception):
-    """The canaries could not run at all; one line says why."""
 
 
 @dataclass
@@ -93,7 +90,7 @@ def run_selftest(config: VerifierConfig, *, lean_only: bool, lean_version: str |
             return _run(checker, config, lean_only=lean_only, asked_version=lean_version)
     except (ReplNotFound, SandboxUnavailable, VerifierUnavailable) as exc:
         raise MachineryFailure(str(exc)) from None
-    except (HeaderFailure, ReplFailure) as exc:
+    except (HeaderFailure, ReplFailure) as exc:  # raised outside a check (its version query)
         raise MachineryFailure(f"the REPL failed: {exc}") from None
 
 

@@ -11,6 +11,8 @@ import typer
 
 from prover.errors import UsageError
 from prover.verifier_options import (
+    DEFAULT_HEADER_TIMEOUT,
+    HeaderTimeout,
     MemoryMb,
     NoReplay,
     RecycleAfter,
@@ -118,6 +120,7 @@ def suite_check(
     repl_cwd: ReplCwd = None,
     workers: Workers = None,
     recycle_after: RecycleAfter = 1000,
+    header_timeout: HeaderTimeout = DEFAULT_HEADER_TIMEOUT,
     no_replay: NoReplay = False,
     verifier: VerifierUrl = None,
 ) -> None:
@@ -145,6 +148,7 @@ def suite_check(
         workers=workers,
         allow_native=False,  # no proofs here, so no axioms to judge
         recycle_after=recycle_after,
+        header_timeout=header_timeout,
         replay=not no_replay,
         verifier_url=verifier,
     )
@@ -206,6 +210,8 @@ def render_report(report: SuiteCheckReport) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from prover.detail_text import detail_cell
+
     out = Console()
     out.print(report.summary(), highlight=False)
     if report.failures:
@@ -213,7 +219,7 @@ def render_report(report: SuiteCheckReport) -> None:
         for column in ("problem", "status", "detail"):
             table.add_column(column, overflow="fold")
         for r in report.failures:
-            table.add_row(r.name, r.status, r.detail[:200])
+            table.add_row(r.name, r.status, detail_cell(r.detail))
         out.print(table)
     warned = [r for r in report.results if r.elaborates and r.warnings]
     if warned:

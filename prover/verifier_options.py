@@ -93,6 +93,18 @@ RecycleAfter = Annotated[
         min=1,
     ),
 ]
+DEFAULT_HEADER_TIMEOUT = VerifierConfig.header_timeout  # defaults live in VerifierConfig
+HeaderTimeout = Annotated[
+    float,
+    typer.Option(
+        "--header-timeout",
+        help="Seconds a REPL process may take to elaborate its header (`import Mathlib` ...), "
+        "apart from --timeout; a line is printed every 30 s while it runs. A failing start is "
+        "retried twice, then the command stops (exit 2).",
+        rich_help_panel=PANEL,
+        min=0.001,
+    ),
+]
 NoReplay = Annotated[
     bool,
     typer.Option(
@@ -117,6 +129,7 @@ def verifier_config(
     recycle_after: int,
     verifier_url: str | None = None,
     replay: bool = True,
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT,
 ) -> VerifierConfig:
     return VerifierConfig(
         verifier_url=verifier_url,
@@ -129,6 +142,7 @@ def verifier_config(
         allow_native=allow_native,
         recycle_after=recycle_after,
         replay=replay,
+        header_timeout=header_timeout,
     )
 
 

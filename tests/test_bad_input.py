@@ -87,6 +87,9 @@ BAD_LINES: list[tuple[str, str, str]] = [
     (json.dumps(good(103))[:-1] + ', "proof": "sorry"}', "line {n}", "duplicate key 'proof'"),
     (json.dumps(good(104, proof="  rfl\u0000")), "line {n}", "NUL character"),
     (json.dumps(good(105))[:-1] + ', "n": ' + "9" * 5000 + "}", "line {n}", "invalid JSON"),
+    # statements the verifier cannot build its reference from (a traceback before)
+    (json.dumps(good(106, formal_statement="theorem x : True")), "line {n}", "has no `:=`"),
+    (json.dumps(good(107, formal_statement="def x : ℕ := by")), "line {n}", "declares no theorem"),
 ]
 
 

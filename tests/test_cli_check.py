@@ -185,6 +185,71 @@ def test_jsonl_mode_writes_verdicts_and_resumes(fake_repl_script, tmp_path) -> N
     assert log.read_text().count("theorem t") - sent_before <= 2
 
 
+def one_line(stderr: str) -> str:
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr
+    return lines[0]
+
+
+def test_a_full_disk_under_out_is_one_line_naming_the_file(fake_repl_script, tmp_path) -> None:
+    items = items_file(tmp_path, 2)
+    args = ["check", "--jsonl", str(items), "--sandbox", "none"]
+    args += ["--repl", repl_arg(fake_repl_script())]
+    full = run([*args, "--out", "/dev/full"])  # every write: ENOSPC
+    assert full.returncode == 2
+    assert one_line(full.stderr) == (
+        "prover: /dev/full: cannot write verdicts (No space left on device)"
+    )
+    with open("/dev/full", "w") as stdout:  # verdicts to a full standard output
+        piped = subprocess.run([sys.executable, "-m", "prover", *args], stdout=stdout,
+                               stderr=subprocess.PIPE, text=True, timeout=120)  # fmt: skip
+    assert piped.returncode == 2
+    assert (
+        one_line(piped.stderr) == "prover: stdout: cannot write verdicts (No space left on device)"
+    )
+    lean = tmp_path / "demo.lean"
+    lean.write_text(FILE)
+    for report in ([], ["--json"]):  # FILE mode's table or JSON to a full standard output
+        with open("/dev/full", "w") as stdout:
+            shown = subprocess.run([sys.executable, "-m", "prover", "check", str(lean), *report,
+                                    *args[3:]], stdout=stdout, stderr=subprocess.PIPE,
+                                   text=True, timeout=120)  # fmt: skip
+        assert shown.returncode == 2
+        assert one_line(shown.stderr) == (
+            "prover: stdout: cannot write the report (No space left on device)"
+        )
+
+
+def test_a_torn_last_line_is_cut_said_and_its_record_checked_again(
+    fake_repl_script, tmp_path
+) -> None:
+    items = items_file(tmp_path, 3)
+    out = tmp_path / "verdicts.jsonl"
+    args = ["check", "--jsonl", str(items), "--out", str(out), "--sandbox", "none"]
+    args += ["--repl", repl_arg(fake_repl_script())]
+    assert run(args).returncode == 0
+    whole = out.read_bytes()
+    lines = whole.splitlines(keepends=True)
+    torn = lines[-1][: len(lines[-1]) // 2]  # a write cut short by a full disk or a kill
+    out.write_bytes(b"".join(lines[:-1]) + torn)
+    again = run(args)
+    assert again.returncode == 0, again.stderr
+    cut, summary = again.stderr.strip().splitlines()
+    assert cut == (
+        f"prover check: {out}: cut a torn last line ({len(torn)} bytes, from an interrupted "
+        "write); its record is checked again"
+    )
+    assert "1 checked" in summary and "2 already in" in summary
+    repaired = [json.loads(line) for line in out.read_text().splitlines()]  # every line whole
+    assert [v["id"] for v in repaired] == [json.loads(line)["id"] for line in lines]
+    # a whole verdict that only lacks its newline is kept, not redone
+    out.write_bytes(out.read_bytes()[:-1])
+    third = run(args)
+    assert third.returncode == 0 and "cut a torn" not in third.stderr
+    assert "0 checked" in third.stderr and "3 already in" in third.stderr
+    assert out.read_bytes().endswith(b"}\n") and len(out.read_text().splitlines()) == 3
+
+
 def test_jsonl_to_stdout(fake_repl_script, tmp_path) -> None:
     result = run(
         [

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -16,7 +17,7 @@ import pytest
 
 from harness.metrics import pass_at_k
 
-from conftest import run_prover, shared_path
+from conftest import ROOT, run_prover, shared_path
 from serving import ScriptedOpenAI, scripted_openai
 
 MODEL = "deepseek-ai/DeepSeek-Prover-V1.5-SFT"  # a text prompt format: /v1/completions
@@ -63,8 +64,12 @@ def repl(fake_repl_script):
 def test_minif2f_records_give_exact_pass_at_k(tmp_path, repl) -> None:
     shared_path("benchmarks/minif2f-lean4.24.jsonl")
     answers = {  # n = 8: 4 correct (2 distinct), none, 8 correct (1 distinct)
-        "aime_1983_p1": ["  omega -- A\n```", "  simp -- BAD\n```", "  simp -- B\n```",
-                         "  simp -- BAD\n```"],  # fmt: skip
+        "aime_1983_p1": [
+            "  omega -- A\n```",
+            "  simp -- BAD\n```",
+            "  simp -- B\n```",
+            "  simp -- BAD\n```",
+        ],  # fmt: skip
         "aime_1983_p2": ["  simp -- BAD\n```"],
         "aime_1983_p3": ["  nlinarith -- C\n```"],
     }
@@ -287,3 +292,123 @@ def test_real_small_model_on_countdown_end_to_end(tmp_path) -> None:
     report = run_prover("report", str(out), "--markdown")
     assert report.returncode == 0, report.stderr
     assert "countdown" in report.stdout
+
+
+# --- bad suites, full disks, torn files, refused resumes --------------------------------------
+
+
+def one_line(stderr: str) -> str:
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr
+    return lines[0]
+
+
+def test_a_bad_suite_row_is_refused_before_the_model_is_asked(tmp_path, repl) -> None:
+    suite = lean_suite(tmp_path, ["a", "b", "c"])
+    rows = suite.read_text().splitlines()
+    rows[1] = rows[1].replace(" := by\\n", "")  # row 2: a statement with no `:=`
+    suite.write_text("\n".join(rows) + "\n")
+    model = ScriptedOpenAI({"a": ["  rfl\n```"]})
+    with scripted_openai(model) as api:
+        done = run_prover(*eval_args(str(suite), tmp_path / "run", repl.argv, api, "--n", "2"))
+    assert done.returncode == 2
+    assert one_line(done.stderr) == f"prover: {suite}:2: the formal statement has no `:=` (a " \
+        "statement ends in `:= by`)"  # fmt: skip
+    assert model.requests == [] and not (tmp_path / "run").exists()
+
+
+def test_a_full_disk_under_the_store_stops_in_one_line_and_the_advice_resumes(
+    tmp_path, repl
+) -> None:
+    lean_suite(tmp_path, ["a", "b"])
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "samples.jsonl").symlink_to("/dev/full")  # every write: ENOSPC
+    env = {"PYTHONPATH": str(ROOT)}  # run from tmp_path: import this checkout's prover
+    model = ScriptedOpenAI({"a": ["  rfl\n```"], "b": ["  simp -- BAD\n```"]})
+    with scripted_openai(model) as api:
+        args = eval_args("suite.jsonl", Path("run"), repl.argv, api, "--n", "2")
+        args.remove("--seed")
+        args.remove("0")  # a drawn seed: the resumed run must keep it
+        full = run_prover(*args, cwd=tmp_path, env=env)
+        assert full.returncode == 2 and "Traceback" not in full.stderr
+        assert full.stderr.strip().splitlines()[-1] == (
+            "prover: run/samples.jsonl: cannot write (No space left on device)"
+        )
+        advice = re.search(r"continue with `(prover [^`]+)`", full.stderr)
+        assert advice is not None, full.stderr
+        again = shlex.split(advice.group(1))
+        assert again[:3] == ["prover", "eval", "suite.jsonl"] and again[-1] == "--resume"
+        (run_dir / "samples.jsonl").unlink()  # space again
+        resumed = subprocess.run(
+            [sys.executable, "-m", *again], capture_output=True, text=True, timeout=120,
+            cwd=tmp_path, env={**os.environ, **env},
+        )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    assert results_of(run_dir)["problems"][0]["c"] == 2
+
+
+def test_a_full_disk_for_results_or_plot_is_one_line_and_resume_writes_them(tmp_path, repl) -> None:
+    suite = lean_suite(tmp_path, ["a"])
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "results.json.tmp").symlink_to("/dev/full")
+    model = ScriptedOpenAI({"a": ["  rfl\n```"]})
+    with scripted_openai(model) as api:
+        args = eval_args(str(suite), run_dir, repl.argv, api, "--n", "2")
+        no_results = run_prover(*args)
+        assert no_results.returncode == 2 and "Traceback" not in no_results.stderr
+        assert no_results.stderr.strip().splitlines()[-1] == (
+            f"prover: {run_dir}/results.json: cannot write (No space left on device)"
+        )
+        assert (
+            not (run_dir / "results.json").exists() and not (run_dir / "results.json.tmp").exists()
+        )
+        stored = (run_dir / "samples.jsonl").read_text()
+        (run_dir / "pass_at_k.png").symlink_to("/dev/full")
+        model.requests.clear()
+        no_plot = run_prover(*args, "--resume")
+        assert no_plot.returncode == 2 and "Traceback" not in no_plot.stderr
+        assert no_plot.stderr.strip().splitlines()[-1] == (
+            f"prover: {run_dir}/pass_at_k.png: cannot write (No space left on device)"
+        )
+        assert results_of(run_dir)["problems"][0]["c"] == 2
+        (run_dir / "pass_at_k.png").unlink()
+        done = run_prover(*args, "--resume")
+    assert done.returncode == 0, done.stderr
+    assert model.requests == [] and (run_dir / "samples.jsonl").read_text() == stored
+    assert (run_dir / "pass_at_k.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_torn_store_line_is_cut_said_and_redone(tmp_path, repl) -> None:
+    suite = lean_suite(tmp_path, ["a", "b"])
+    run_dir = tmp_path / "run"
+    model = ScriptedOpenAI({"a": ["  rfl\n```"], "b": ["  simp -- BAD\n```"]})
+    with scripted_openai(model) as api:
+        args = eval_args(str(suite), run_dir, repl.argv, api, "--n", "2")
+        assert run_prover(*args).returncode == 0
+        first = results_of(run_dir)
+        samples = run_dir / "samples.jsonl"
+        whole = samples.read_bytes()
+        samples.write_bytes(whole[:-9])  # the last verdict, cut short
+        resumed = run_prover(*args, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{samples}: cut a torn last line (" in resumed.stderr
+    assert resumed.stderr.count("cut a torn") == 1
+    lines = [json.loads(line) for line in samples.read_text().splitlines()]
+    assert len(lines) == 8 and samples.read_bytes().startswith(whole[: whole.rfind(b"\n", 0, -1)])
+    for key in ("pass_at_k", "problems"):
+        assert results_of(run_dir)[key] == first[key]
+
+
+def test_a_refused_resume_lists_the_differing_problems_once(tmp_path, repl) -> None:
+    suite = lean_suite(tmp_path, [f"p{i}" for i in range(9)])
+    run_dir = tmp_path / "run"
+    with scripted_openai(ScriptedOpenAI({})) as api:
+        args = eval_args(str(suite), run_dir, repl.argv, api, "--n", "1")
+        assert run_prover(*args).returncode == 0
+        refused = run_prover(*args, "--limit", "2", "--resume")
+    assert refused.returncode == 2
+    line = one_line(refused.stderr)
+    assert "was run with 9 problems, not 2 (only in the stored run: p2, p3, p4, p5, p6 and 2 " \
+        "more): resume with the same settings" in line  # fmt: skip

@@ -251,6 +251,13 @@ def broken(change: Any) -> dict:
         (broken(lambda d: d["problems"][1].update(name="p000")), 'problem "p000" appears twice'),
         (broken(lambda d: d.update(problems=[])), '"problems" must be a non-empty list'),
         (broken(lambda d: d["provenance"].update(model=3)), '"provenance"."model" must be'),
+        (broken(lambda d: d.update(machinery=[])), '"machinery" must be an object'),
+        (broken(lambda d: d.update(machinery={"retries": 2})), '"machinery"."crash_rechecks" must'),
+        (
+            broken(lambda d: d.update(machinery={"retries": -1, "crash_rechecks": 0})),
+            '"machinery"."retries" must be an integer >= 0',
+        ),  # fmt: skip
+        ({"suite": "s", "split": None, "stopped": ""}, '"stopped" must be a non-empty string'),
     ],
 )
 def test_schema_errors_are_one_line(tmp_path: Path, doc: object, message: str) -> None:
@@ -261,3 +268,50 @@ def test_schema_errors_are_one_line(tmp_path: Path, doc: object, message: str) -
     assert text.startswith(f"{run / 'results.json'}: ")
     assert message in text
     assert "\n" not in text
+
+
+# --- runs that stopped on a machinery failure ---------------------------------------------------
+
+
+def stopped_doc(cause: str = "the REPL could not start: lake: error: no such package") -> dict:
+    """What `prover eval` writes when it stops on a machinery failure: no metrics."""
+    return {"suite": "minif2f-test", "split": "test", "stopped": cause,
+            "machinery": {"retries": 3, "crash_rechecks": 0}}  # fmt: skip
+
+
+def test_a_stopped_run_is_refused_naming_its_cause_and_how_to_finish_it(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "run", stopped_doc("the REPL could not start:\n lake: error"))
+    with pytest.raises(ResultsError) as caught:
+        load_results(run)
+    assert isinstance(caught.value, GateError)  # the gate refuses it as any unreadable run
+    assert str(caught.value) == (
+        f"{run / 'results.json'}: the run stopped on a machinery failure (the REPL could not "
+        "start: lake: error), so it has no results: finish it with "
+        f"`prover eval minif2f-test ... --out {run} --resume`"
+    )
+    # even with numbers in it, a stopped run is no result
+    with pytest.raises(ResultsError, match="stopped on a machinery failure"):
+        validate_results({**results_doc([1, 2]), "stopped": "remote verifier answered 503"})
+
+
+def test_machinery_counts_are_read_when_present() -> None:
+    doc = {**results_doc([1, 2]), "machinery": {"retries": 4, "crash_rechecks": 1}}
+    validate_results(doc)
+    validate_results(results_doc([1, 2]))  # runs from before the counts: accepted
+
+
+def test_the_cli_refuses_a_stopped_run_as_baseline_and_in_report(tmp_path: Path) -> None:
+    from conftest import run_prover
+
+    run = write_run(tmp_path / "stopped", stopped_doc())
+    report = run_prover("report", str(run))
+    assert report.returncode == 2 and report.stdout == ""
+    assert report.stderr.count("\n") == 1 and "stopped on a machinery failure" in report.stderr
+    assert "no such package" in report.stderr and "--resume" in report.stderr
+    gate = run_prover("eval", "countdown", "--n", "2", "--out", str(tmp_path / "new"),
+                      "--baseline", str(run), "--backend", "openai", "--model", "m",
+                      "--api-base", "http://127.0.0.1:9")  # fmt: skip
+    assert gate.returncode == 2, gate.stderr
+    assert gate.stderr.startswith(f"prover: --baseline: {run / 'results.json'}: the run stopped")
+    assert gate.stderr.count("\n") == 1 and "Traceback" not in gate.stderr
+    assert not (tmp_path / "new").exists()  # refused before sampling

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from prover.errors import MachineryFailure
 from prover.lean.commands import statement_check_command
 from prover.lean.pool import ReplPool, VerifierConfig
 from prover.lean.verdict import CheckItem
@@ -94,9 +95,7 @@ def test_reference_is_elaborated_once_per_statement_and_process(
         for _ in range(5):
             assert pool.check(item(1)).accepted
         assert pool.check(item(2)).accepted
-    references = [
-        r for r in logged(log) if r.get("cmd", "").startswith("axiom prover_reference_")
-    ]
+    references = [r for r in logged(log) if r.get("cmd", "").startswith("axiom prover_reference_")]
     assert len(references) == 2
 
 
@@ -118,10 +117,12 @@ def test_a_benchmark_statement_that_does_not_elaborate(fake_repl_script) -> None
         "data": "unknown identifier 'Real.foo'",
     }
     rule = {"match": "(a b : ℕ)", "reference": True, "response": {"messages": [error]}}
+    # No proof can be judged against it: the benchmark is broken, not the model (no verdict).
     with pool_for(fake_repl_script([rule]), workers=1) as pool:
-        verdicts = [pool.check(item(i)) for i in range(2)]
-    assert all(v.reason == "error" for v in verdicts)
-    assert "benchmark statement does not elaborate: unknown identifier" in verdicts[0].detail
+        for i in range(2):
+            with pytest.raises(MachineryFailure, match="does not elaborate: unknown identifier"):
+                pool.check(item(i))
+        assert pool.stats.machinery_retries == 0  # Lean's own answer: retrying cannot help
 
 
 def test_timeout_kills_and_the_pool_recovers(fake_repl_script) -> None:
@@ -293,9 +294,9 @@ def test_header_that_does_not_elaborate(fake_repl_script) -> None:
         [{"match": "Mathlib.Nonexistent", "response": {"messages": [error]}}]
     )
     with pool_for(command, workers=1) as pool:
-        verdicts = [pool.check(item(i, header=bad)) for i in range(3)]
-        assert all(v.reason == "error" for v in verdicts)
-        assert "header does not elaborate" in verdicts[0].detail
+        for i in range(3):  # the machinery's failure, never a verdict on the proof
+            with pytest.raises(MachineryFailure, match="header does not elaborate"):
+                pool.check(item(i, header=bad))
         assert pool.stats.header_elaborations == 1  # not retried for every proof
         assert pool.check(item(9)).accepted  # other headers are unaffected
 
@@ -344,12 +345,31 @@ def test_check_many_passes_on_a_failing_input(fake_repl_script) -> None:
         list(pool.check_many(broken()))
 
 
-def test_a_process_dying_on_the_header_is_a_crash_with_a_hint(fake_repl_script) -> None:
-    command = fake_repl_script([{"match": "import Mathlib", "exit": 137}])
-    with pool_for(command, workers=1) as pool:
-        verdict = pool.check(item(1))
-    assert verdict.reason == "crash"
-    assert "while elaborating the header" in verdict.detail and "--memory-mb" in verdict.detail
+def test_a_process_dying_on_the_header_is_machinery_with_a_hint(fake_repl_script) -> None:
+    """Nothing of the model's was sent: no verdict, retried with backoff, then one line;
+    a process that died without a word is most likely out of address space."""
+    from prover.lean.sandbox import ReplCommand
+
+    command = ReplCommand(("sh", "-c", "exit 137"))
+    with pool_for(command, workers=1, machinery_backoff_s=0.01) as pool:
+        with pytest.raises(MachineryFailure) as failure:
+            pool.check(item(1))
+        assert pool.stats.machinery_retries == 2 and pool.stats.header_elaborations == 3
+    assert "while elaborating the header" in str(failure.value)
+    assert "--memory-mb" in str(failure.value) and "(3 attempts)" in str(failure.value)
+
+
+def test_a_process_that_says_why_it_died_gets_no_memory_hint(fake_repl_script) -> None:
+    command = fake_repl_script(
+        [{"match": "import Mathlib", "stderr": "lake: error: no such package", "exit": 1}]
+    )
+    with (
+        pool_for(command, workers=1, machinery_attempts=1) as pool,
+        pytest.raises(MachineryFailure) as failure,
+    ):
+        pool.check(item(1))
+    assert "lake: error: no such package" in str(failure.value)
+    assert "--memory-mb" not in str(failure.value)
 
 
 def test_close_kills_busy_processes(fake_repl_script) -> None:
@@ -358,27 +378,33 @@ def test_close_kills_busy_processes(fake_repl_script) -> None:
     command = fake_repl_script([{"match": "HANG", "sleep_s": 1000}])
     pool = pool_for(command, workers=1, timeout=600)
     result = {}
-    worker = threading.Thread(
-        target=lambda: result.setdefault("v", pool.check(item(1, "  exact h.symm -- HANG")))
-    )
+
+    def check() -> None:
+        try:
+            result["v"] = pool.check(item(1, "  exact h.symm -- HANG"))
+        except MachineryFailure as exc:
+            result["v"] = exc
+
+    worker = threading.Thread(target=check)
     worker.start()
     time.sleep(1.0)
     start = time.monotonic()
     pool.close()
     worker.join(timeout=10)
     assert not worker.is_alive() and time.monotonic() - start < 10
-    assert result["v"].reason == "crash"
+    # the check in hand is not judged: its process was killed by us, not by the proof
+    assert isinstance(result["v"], MachineryFailure) and "shutting down" in str(result["v"])
 
 
 def test_endless_output_still_times_out(tmp_path) -> None:
-    from prover.lean.repl import LeanRepl, ReplFailure
+    from prover.lean.repl import LeanRepl, StartFailure
     from prover.lean.sandbox import ReplCommand
 
     command = ReplCommand(("sh", "-c", "yes '\"x\",'"))
     start = time.monotonic()
-    with pytest.raises(ReplFailure) as failure:
+    with pytest.raises(StartFailure) as failure:
         LeanRepl(plain_factory(command)(), "import Mathlib", header_timeout=2)
-    assert failure.value.reason == "timeout" and time.monotonic() - start < 10
+    assert failure.value.failure.reason == "timeout" and time.monotonic() - start < 10
 
 
 def test_a_repl_that_stops_reading_times_out(tmp_path) -> None:

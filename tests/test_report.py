@@ -229,3 +229,83 @@ def test_plot_method_means_draws_one_colour_per_method(tmp_path: Path) -> None:
     assert pixels_near(single, BLUE) > 20 and pixels_near(single, ORANGE) == 0
     with pytest.raises(ValueError):
         plot_method_means({"base": []}, tmp_path / "none.png")
+
+
+@pytest.mark.parametrize(
+    "counts", [[0, 1, 3, 8, 2, 0], [0, 0, 0, 0], [32, 32, 32], [1, 0, 0, 0, 0, 0, 0, 0]]
+)
+def test_the_pass_at_k_legend_covers_no_part_of_the_plot(counts: list[int]) -> None:
+    from harness.plots import pass_at_k_figure
+
+    fig = pass_at_k_figure(results_doc(counts, n=32))
+    fig.canvas.draw()
+    [ax] = fig.axes
+    legend = ax.get_legend().get_window_extent()
+    assert not legend.overlaps(ax.get_window_extent())  # outside the axes: no curve under it
+    assert {t.get_text() for t in ax.get_legend().get_texts()} == {
+        "pass@k", "95% bootstrap interval"}  # fmt: skip
+    # and inside the saved figure, which bbox_inches="tight" grows to hold it
+    assert fig.get_tightbbox().contains(legend.x0 / fig.dpi, legend.y0 / fig.dpi)
+
+
+# --- the terminal table at 80 columns, and machinery retries ----------------------------------
+
+
+def rendered(runs: list[dict[str, Any]], width: int) -> list[str]:
+    from io import StringIO
+
+    from rich.console import Console
+
+    from harness.report import render_rich
+
+    out = StringIO()
+    Console(width=width, file=out, force_terminal=False).print(
+        render_rich(leaderboard(runs), width=width)
+    )
+    return out.getvalue().splitlines()
+
+
+def header_words(lines: list[str]) -> list[str]:
+    """Each column's header as rich drew it, its lines joined by spaces."""
+    head = [line.strip("┃").split("┃") for line in lines if line.startswith("┃")]
+    columns = zip(*head, strict=True)
+    return [" ".join(part.strip() for part in column if part.strip()) for column in columns]
+
+
+@pytest.mark.parametrize("n", [8, 32, 1024])
+@pytest.mark.parametrize("width", [80, 100, 200])
+def test_headers_are_never_broken_mid_word(n: int, width: int) -> None:
+    long_name = run_doc(0.31, 0.55, model="org/a-rather-long-model-name", label="t=0.7", n=n)
+    lines = rendered([long_name, run_doc(0.41, 0.62, n=n)], width)
+    words = header_words(lines)
+    assert words[:5] == ["model / label", "suite", "split", "n", "pass@1"]
+    assert words[-1] == "coverage"  # not "covera ge"
+    assert all(w.startswith("pass@") and w[5:].isdigit() for w in words[4:-1]), words
+    assert max(len(line) for line in lines) <= width  # and nothing cut at the right
+    shown = len(words) - 5
+    if shown < len(k_columns([long_name])):  # what does not fit is named, not silently lost
+        assert f"left out to fit {width} columns" in " ".join(" ".join(lines).split())
+
+
+def test_cli_table_at_80_columns(two_runs: list[str]) -> None:
+    done = run_prover("report", *two_runs, env={"COLUMNS": "80"})
+    assert done.returncode == 0, done.stderr
+    assert header_words(done.stdout.splitlines())[-1] == "coverage"
+    assert max(len(line) for line in done.stdout.splitlines()) <= 80
+
+
+def test_machinery_retries_are_shown_only_when_there_were_some(tmp_path: Path) -> None:
+    retried = {**run_doc(0.31, 0.55, model="org/alpha"),
+               "machinery": {"retries": 3, "crash_rechecks": 1}}  # fmt: skip
+    clean = {**run_doc(0.41, 0.62, model="org/beta"),
+             "machinery": {"retries": 0, "crash_rechecks": 0}}  # fmt: skip
+    notes = leaderboard([retried, clean, run_doc(0.2, 0.3, model="old")]).notes
+    assert [n for n in notes if n.startswith("machinery")] == [
+        "machinery retries: 3 in org/alpha (checks run again after the verifier's machinery "
+        "failed; none counted as a verdict)"
+    ]
+    runs = [str(write_run(tmp_path / "a", retried)), str(write_run(tmp_path / "b", clean))]
+    done = run_prover("report", *runs, "--markdown")
+    assert done.returncode == 0, done.stderr
+    assert "machinery retries: 3 in org/alpha" in done.stdout
+    assert "machinery retries: 0" not in done.stdout

@@ -191,20 +191,29 @@ def test_full_queue_answers_429_at_once(fake_repl_script) -> None:
     code = HEADER + "theorem t : (1 : ℕ) = 1 := by\n  rfl -- SLOW"
     with running_server(pool_factory(command, workers=1), max_queue=2) as url:
 
-        def one(_: int) -> int:
-            return httpx.post(
+        def one(_: int) -> tuple[int, str | None]:
+            reply = httpx.post(
                 url + "/api/check",
                 json={"snippets": [{"id": "x", "code": code}], "timeout": 30},
                 timeout=60,
-            ).status_code
+            )
+            return reply.status_code, reply.headers.get("retry-after")
 
         with ThreadPoolExecutor(5) as clients:
-            statuses = Counter(clients.map(one, range(5)))
+            answers = list(clients.map(one, range(5)))
+        statuses = Counter(status for status, _ in answers)
         assert statuses[429] >= 2 and statuses[200] >= 1
         assert statuses[200] + statuses[429] == 5
-        # a request bigger than the whole queue can never be served
+        # busy now, would fit later: when to come back, in whole seconds
+        waits = [wait for status, wait in answers if status == 429]
+        assert all(wait is not None and wait.isdigit() and int(wait) >= 1 for wait in waits)
+        # a request bigger than the whole queue can never be served: 413, not "retry later"
         many = [{"id": str(i), "code": code} for i in range(3)]
-        assert httpx.post(url + "/api/check", json={"snippets": many}).status_code == 429
+        too_big = httpx.post(url + "/api/check", json={"snippets": many})
+        assert too_big.status_code == 413
+        assert too_big.json()["detail"] == (
+            "3 snippets; this server admits at most 2 per request: split the request"
+        )
 
 
 def test_api_key_and_size_limit(fake_repl_script) -> None:

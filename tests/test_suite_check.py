@@ -298,3 +298,19 @@ def test_suite_list_says_whether_the_data_is_here(tmp_path) -> None:
     proofnet = rows["proofnet"]
     shared_copy = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / proofnet["data"]
     assert (proofnet["data_path"] is None) == (not shared_copy.exists())
+
+
+def test_the_table_shows_the_end_of_a_crash_detail(fake_repl_script, tmp_path) -> None:
+    """A dying REPL's last stderr line says why (`lake: error: ...`): the table keeps it."""
+    suite = write_suite(tmp_path / "mini.jsonl", ["good_a", "boom"])
+    stderr = "\n".join(
+        ["warning: manifest out of date: git revision of dependency 'mathlib' changed"] * 3
+        + ["lake: error: no such package 'Mathlib'"]
+    )
+    rules = [{"match": "theorem boom", "exit": 1, "stderr": stderr}]
+    result = check(suite, fake_repl_script(rules), "--workers", "1")
+    assert result.returncode == 1, result.stderr
+    rows = [line for line in result.stdout.splitlines() if line.startswith("│")]
+    detail = " ".join(row.split("│")[-2].strip() for row in rows)
+    assert "crash" in rows[0] and "REPL died" in detail
+    assert "lake: error: no such package 'Mathlib'" in detail, result.stdout

@@ -215,3 +215,72 @@ def test_lean_version_warning() -> None:
     assert warning is not None and "\n" not in warning
     assert "4.24.0" in warning and "4.9.0" in warning and "s" in warning
     assert lean_version_warning(suite, "leanprover/lean4:v4.24.1") is not None
+
+
+@pytest.mark.parametrize(
+    ("statement", "words"),
+    [
+        ("theorem b : 2 + 2 = 4", "no `:=`"),
+        ("theorem b : 2 + 2 = 4 by", "no `:=`"),
+        ("def b : ℕ := 4", "declares no theorem or lemma (found `def`)"),
+        ("-- nothing but a comment", "declares no theorem or lemma (found nothing)"),
+        ("theorem : 2 + 2 = 4 := by", "has no name"),
+        ("theorem b : 1 = 1 := by\ntheorem c : 2 = 2 := by", "declares 2 theorems (b, c)"),
+        ("theorem b : 2 + 2 = 4 := by norm_num", "must end in `:= by`"),
+    ],
+)
+def test_a_statement_no_proof_could_be_judged_is_refused_at_load(
+    tmp_path: Path, statement: str, words: str
+) -> None:
+    row = {**ROWS[1], "formal_statement": statement}
+    path = _write_jsonl(tmp_path / "bad.jsonl", [ROWS[0], row])
+    with pytest.raises(SuiteError) as err:
+        load_suite(str(path), split="test")  # the bad row is in another split: still refused
+    message = str(err.value)
+    assert message.startswith(f"{path}:2: ") and words in message and "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"name": " "}, "field `name` is blank"),
+        ({"name": "a\nb"}, "field `name` spans several lines"),
+        ({"split": ""}, "field `split` is blank"),
+        ({"context": 3}, "field `context` is a number, not a string"),
+        ({"informal_prefix": {"x": 1}}, "field `informal_prefix` is an object, not a string"),
+    ],
+)
+def test_other_unusable_fields_are_refused_at_load(
+    tmp_path: Path, change: dict, words: str
+) -> None:
+    path = _write_jsonl(tmp_path / "bad.jsonl", [ROWS[0], {**ROWS[1], **change}])
+    with pytest.raises(SuiteError, match=rf"bad\.jsonl:2: {words}"):
+        load_suite(str(path))
+
+
+def test_a_lean_folder_problem_knows_its_file_and_line(tmp_path: Path) -> None:
+    (tmp_path / "ok.lean").write_text("import Mathlib\n\n-- one\ntheorem ok : 1 = 1 := by sorry\n")
+    assert load_suite(str(tmp_path)).problems[0].where == f"{tmp_path / 'ok.lean'}:4"
+
+
+def test_duplicate_names_say_both_lines(tmp_path: Path) -> None:
+    path = _write_jsonl(tmp_path / "dup.jsonl", [ROWS[0], ROWS[1], ROWS[0]])
+    with pytest.raises(SuiteError, match=r"dup\.jsonl:3: duplicate problem name a \(first at "
+                       r".*dup\.jsonl:1\)"):  # fmt: skip
+        load_suite(str(path))
+
+
+def test_every_shipped_minif2f_statement_passes_the_load_checks() -> None:
+    need_shared("minif2f-lean4.24.jsonl")
+    need_shared("minif2f-lean4.9-deepseek.jsonl")
+    for name in ("minif2f-test", "minif2f-valid", "minif2f-deepseek-test"):
+        assert len(load_suite(name).problems) == 244
+
+
+def test_a_puzzle_suite_in_jsonl_is_not_read_as_lean(tmp_path: Path) -> None:
+    puzzle = json.dumps({"numbers": [1, 2], "target": 3})
+    path = _write_jsonl(tmp_path / "p.jsonl", [{**ROWS[0], "formal_statement": puzzle}])
+    assert load_suite(str(path)).problems[0].formal_statement == puzzle
+    broken = _write_jsonl(tmp_path / "b.jsonl", [{**ROWS[0], "formal_statement": "{not json"}])
+    with pytest.raises(SuiteError, match=r"b\.jsonl:1: .*declares no theorem"):
+        load_suite(str(broken))

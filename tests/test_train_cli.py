@@ -396,3 +396,165 @@ def test_resume_after_sigkill_continues_from_the_last_checkpoint(tmp_path: Path)
     assert [e["step"] for e in state["log_history"] if "loss" in e] == list(range(1, steps + 1))
     assert done.stdout.strip() == f"final model: {out / 'final'}"
     assert (out / "final" / "model.safetensors").exists()
+
+
+# --- a finished run, a broken verifier, the summary lines ---------------------------------------
+
+
+def copy_run(finished_runs, method: str, to: Path) -> tuple[Path, Path]:
+    """(config, output_dir) of a copy of a finished toy run: tests may resume it freely."""
+    import shutil
+
+    final, _ = finished_runs[method]
+    shutil.copytree(final.parent, to)
+    return final.parent.parent / f"{method}.yaml", to
+
+
+def snapshot(folder: Path) -> dict[str, tuple[int, bytes]]:
+    return {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in folder.iterdir()}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["alpha-dpg", "grpo"])
+def test_resuming_a_finished_run_trains_nothing(finished_runs, method: str, tmp_path: Path) -> None:
+    config, out = copy_run(finished_runs, method, tmp_path / "run")
+    final, history = snapshot(out / "final"), (out / "log_history.json").read_bytes()
+    done = run_prover("train", str(config), f"output_dir={out}", "--resume")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == f"already finished: step 2/2 in {out}\n"
+    assert done.stdout == f"final model: {out / 'final'}\n"
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-1", "checkpoint-2"]
+    assert snapshot(out / "final") == final  # not written again
+    assert (out / "log_history.json").read_bytes() == history
+
+
+@pytest.mark.slow
+def test_a_finished_run_that_died_before_final_gets_it_from_its_checkpoint(
+    finished_runs, tmp_path: Path
+) -> None:
+    import shutil
+
+    config, out = copy_run(finished_runs, "alpha-dpg", tmp_path / "run")
+    shutil.rmtree(out / "final")
+    (out / "log_history.json").unlink()
+    done = run_prover("train", str(config), f"output_dir={out}", "--resume")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == (
+        f"already finished: step 2/2 in {out} (final/ written from checkpoint-2)\n"
+    )
+    weights = (out / "checkpoint-2" / "model.safetensors").read_bytes()
+    assert (out / "final" / "model.safetensors").read_bytes() == weights
+    assert {"config.json", "tokenizer.json"} <= {p.name for p in (out / "final").iterdir()}
+    assert not list((out / "final").glob("optimizer.pt"))
+    assert not (out / "final.partial").exists()
+    history = json.loads((out / "log_history.json").read_text())
+    assert [e["step"] for e in history if "reward" in e] == [1, 2]
+
+
+@pytest.mark.slow
+def test_a_raised_max_steps_trains_only_the_new_steps_and_says_so(
+    finished_runs, tmp_path: Path
+) -> None:
+    config, out = copy_run(finished_runs, "grpo", tmp_path / "run")
+    done = run_prover("train", str(config), f"output_dir={out}", "optim.max_steps=3", "--resume")
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert [line.split()[1] for line in lines if line.startswith("step ")] == ["3/3"]
+    [summary] = [line for line in lines if line.startswith("done: ")]
+    assert summary.startswith("done: 1 step in ") and summary.endswith(", step 3/3")
+    assert (out / "checkpoint-3").is_dir() and not (out / "checkpoint-4").exists()
+
+
+BROKEN_VERIFIER = Path(__file__).resolve().parent / "doubles" / "broken_verifier_prover.py"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["alpha-dpg", "grpo"])
+def test_a_machinery_failure_stops_training_without_a_checkpoint_of_its_step(
+    tmp_path: Path, method: str
+) -> None:
+    pytest.importorskip("trl")
+    path = toy_config(tmp_path, method)
+    out, log = tmp_path / "out", tmp_path / "checks.log"
+    # a step checks 8 completions: check 10 falls in step 2
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "BREAK_ON_CHECK": "10", "CHECK_LOG": str(log)}
+    done = subprocess.run(
+        [sys.executable, str(BROKEN_VERIFIER), "train", str(path)],
+        capture_output=True, text=True, timeout=300, env=env,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and done.stdout == ""
+    last = done.stderr.splitlines()[-1]
+    assert last == (
+        "prover: verifier machinery failed (not a verdict on any proof): the REPL could not "
+        "start (double: check 10); training stopped in step 2; continue from checkpoint-1 with "
+        "--resume once the verifier works"
+    )
+    assert [line for line in done.stderr.splitlines() if line.startswith("prover:")] == [last]
+    logged = [line.split()[1] for line in done.stderr.splitlines() if line.startswith("step ")]
+    assert logged == ["1/2"]
+    assert log.read_text().split() == [str(i) for i in range(1, 11)]  # stopped at once
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-1"]
+    assert not (out / "final").exists() and not (out / "log_history.json").exists()
+
+
+@pytest.mark.slow
+def test_a_machinery_failure_in_the_first_step_leaves_no_checkpoint(tmp_path: Path) -> None:
+    pytest.importorskip("trl")
+    path = toy_config(tmp_path)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "BREAK_ON_CHECK": "1"}
+    done = subprocess.run(
+        [sys.executable, str(BROKEN_VERIFIER), "train", str(path)],
+        capture_output=True, text=True, timeout=300, env=env,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines()[-1].endswith(
+        "(double: check 1); training stopped in step 1, before any checkpoint: start it again"
+    )
+    assert not list((tmp_path / "out").glob("checkpoint-*"))
+
+
+def test_the_last_summary_line_counts_the_steps_this_run_trained() -> None:
+    pytest.importorskip("trl")
+    from types import SimpleNamespace
+
+    from training.train_run import summary_callback
+
+    lines: list[str] = []
+    summary = summary_callback(lines.append)
+    state = SimpleNamespace(global_step=2, max_steps=5, is_world_process_zero=True)
+    summary.on_train_begin(None, state, None)  # resumed from checkpoint-2
+    for step in (3, 4, 5):
+        state.global_step = step
+        summary.on_log(None, state, None, logs={"loss": 0.5})
+    summary.on_log(None, state, None, logs={"train_runtime": 1000.0})
+    assert [line.split()[:2] for line in lines[:3]] == [["step", "3/5"], ["step", "4/5"],
+                                                         ["step", "5/5"]]  # fmt: skip
+    assert lines[3].startswith("done: 3 steps in ") and lines[3].endswith(", step 5/5")
+    # one clock for both: the run's time is not TRL's own (which it measures elsewhere)
+    seconds = float(lines[3].split()[4].rstrip("s,"))
+    assert seconds < 60 and seconds >= float(lines[2].split()[-1].rstrip("s")) - 1
+
+
+def test_a_broken_lean_verifier_stops_training_before_the_model_loads(tmp_path: Path) -> None:
+    """A known-good check runs first: no step may learn from a verifier that cannot judge."""
+    suite = tmp_path / "lean.jsonl"
+    rows = [
+        {"name": f"t{i}", "split": "train", "header": "import Mathlib\n",
+         "formal_statement": f"theorem t{i} : {i} + 1 = {i + 1} := by\n"}
+        for i in range(4)
+    ]  # fmt: skip
+    suite.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    path = toy_config(
+        tmp_path,
+        data={"suite": str(suite)},
+        model={"prompt_format": "deepseek-v1.5"},
+        verifier={"kind": "lean", "repl": "sh -c 'exit 1'", "sandbox": "none", "replay": False},
+    )
+    done = run_prover("train", str(path))
+    assert done.returncode == 2, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert "machinery failed" in last and "before training: nothing was trained" in last
+    assert "Traceback" not in done.stderr
+    assert not list((tmp_path / "out").glob("checkpoint-*"))
+    assert not (tmp_path / "out" / "final").exists()

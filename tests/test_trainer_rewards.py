@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator
 import pytest
 
 from harness.countdown import CountdownVerifier, Puzzle
+from prover.errors import MachineryFailure
 from prover.lean.verdict import CheckItem, Verdict
 from training.rewards import countdown_rows, verifier_reward
 
@@ -47,3 +48,49 @@ def test_conversational_completions_and_problems_by_prompt() -> None:
 def test_a_dataset_without_problem_columns_is_refused() -> None:
     with pytest.raises(ValueError, match="problem_row"):
         verifier_reward(CountdownVerifier())(prompts=["x"], completions=["1"])
+
+
+class BreaksOnCheck:
+    """A verifier double whose machinery fails on its Nth check (as a Lean pool whose REPL can
+    no longer start raises), after answering the checks before it."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.calls = n, 0
+
+    def check_many(self, items: Iterable[CheckItem]) -> Iterator[tuple[CheckItem, Verdict]]:
+        for item in items:
+            self.calls += 1
+            if self.calls >= self.n:
+                raise MachineryFailure(f"the REPL could not start (check {self.calls})")
+            yield item, CountdownVerifier().check(item)
+
+
+class Drops:
+    """A verifier double that ends without a verdict for some items."""
+
+    def check_many(self, items: Iterable[CheckItem]) -> Iterator[tuple[CheckItem, Verdict]]:
+        yield from list(CountdownVerifier().check_many(items))[:2]
+
+
+@pytest.mark.parametrize("n", [1, 3, len(ANSWERS)])
+def test_a_machinery_failure_is_raised_never_a_zero_reward(n: int) -> None:
+    data = columns()
+    verifier = BreaksOnCheck(n)
+    with pytest.raises(MachineryFailure, match=f"check {n}"):
+        verifier_reward(verifier)(prompts=data.pop("prompt"), completions=ANSWERS, **data)
+    assert verifier.calls == n  # stopped at once
+
+
+def test_the_formatted_reward_passes_a_machinery_failure_through() -> None:
+    from training.train_data import FormattedReward, choose_format
+
+    data = columns()
+    fmt = choose_format("countdown", "toy", "countdown-text")
+    with pytest.raises(MachineryFailure, match="check 2"):
+        FormattedReward(BreaksOnCheck(2), fmt)(data.pop("prompt"), ANSWERS, **data)
+
+
+def test_a_verifier_that_gives_no_verdict_for_some_completions_is_machinery() -> None:
+    data = columns()
+    with pytest.raises(MachineryFailure, match="no verdict for 3 of 5 completions"):
+        verifier_reward(Drops())(prompts=data.pop("prompt"), completions=ANSWERS, **data)

@@ -61,3 +61,21 @@ def test_plot_training_curves_writes_a_png(tmp_path):
     out = tmp_path / "curves.png"
     plot_training_curves({"a": [log([0.1, 0.2])], "b": [log([0.3]), log([0.2, 0.1])]}, out)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("rate", [0.0, 1.0, 0.37])
+def test_a_flat_pass_rate_is_drawn_on_a_zero_to_one_axis(rate: float) -> None:
+    from training.curves import training_curves_figure
+
+    flat = [{"step": s, "reward": rate, "entropy": 1.5} for s in range(1, 6)]
+    pass_rate, entropy, _ = training_curves_figure({"a": [flat]}).axes
+    assert pass_rate.get_ylim() == (0.0, 1.0)  # not -0.04..0.04 around a flat 0
+    low, high = entropy.get_ylim()  # other metrics keep their own scale
+    assert low < 1.5 < high and high - low < 1
+
+
+def test_a_rising_pass_rate_axis_still_spans_zero_to_one() -> None:
+    from training.curves import training_curves_figure
+
+    [pass_rate, *_] = training_curves_figure({"a": [log([0.2, 0.3, 0.4])]}).axes
+    assert pass_rate.get_ylim() == (0.0, 1.0)

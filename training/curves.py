@@ -15,6 +15,7 @@ from typing import Any
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 LogHistory = Sequence[Mapping[str, Any]]
 # metric key in the log -> axis title
@@ -23,6 +24,8 @@ DEFAULT_METRICS: dict[str, str] = {
     "entropy": "token entropy (nats)",
     "completions/mean_length": "completion length (tokens)",
 }
+# Metrics that are fractions of samples (the verifier's 0/1 reward's mean is one)
+RATE_METRICS = frozenset({"reward", "rewards/verifier/mean", "alpha_dpg/pass_rate"})
 
 
 def series(log: LogHistory, metric: str) -> list[tuple[int, float]]:
@@ -109,23 +112,41 @@ def plot_training_curves(
 ) -> None:
     """One panel per metric; per method a thick line (mean over seeds, smoothed over `window`
     log entries) over thin ones (each seed). Written as PNG to `out`."""
+    fig = training_curves_figure(runs, metrics=metrics, window=window)
+    fig.savefig(out, format="png", bbox_inches="tight")
+
+
+def training_curves_figure(
+    runs: Mapping[str, Sequence[LogHistory]],
+    *,
+    metrics: Mapping[str, str] = DEFAULT_METRICS,
+    window: int = 5,
+) -> Figure:
+    """The figure `plot_training_curves` writes; a rate's axis is [0, 1] whatever the curve."""
     fig = Figure(figsize=(5 * len(metrics), 4), dpi=110)
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, len(metrics), squeeze=False)[0]
     colors = [f"C{i}" for i in range(10)]
     for ax, (metric, title) in zip(axes, metrics.items(), strict=True):
+        # a rate's line may lie on the axis's edge (all 0, all 1): drawn over the frame
+        style = {"clip_on": False, "zorder": 3} if metric in RATE_METRICS else {}
         for color, (name, logs) in zip(colors * 10, runs.items(), strict=False):
             for log in logs:
                 points = series(log, metric)
                 if points:
                     steps, values = zip(*points, strict=True)
-                    ax.plot(steps, smooth(values, window), color=color, alpha=0.25, lw=0.8)
+                    ax.plot(steps, smooth(values, window), color=color, alpha=0.25, lw=0.8,
+                            **style)  # fmt: skip
             mean = mean_over_seeds(logs, metric)
             if mean:
                 steps, values = zip(*mean, strict=True)
-                ax.plot(steps, smooth(values, window), color=color, lw=2, label=name)
+                ax.plot(steps, smooth(values, window), color=color, lw=2, label=name, **style)
+        if metric in RATE_METRICS:
+            # autoscaling a flat line gives -0.04..0.04: a rate lies in [0, 1]
+            ax.set_ylim(0.0, 1.0)
         ax.set_title(title)
         ax.set_xlabel("step")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no step 1.5
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize="small")
-    fig.savefig(out, format="png", bbox_inches="tight")
+    axes[0].legend(fontsize="small", loc="best")
+    return fig

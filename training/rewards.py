@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from harness.countdown import Puzzle
+from prover.errors import MachineryFailure
 from prover.lean.verdict import CheckItem, Verdict
 
 
@@ -43,12 +44,18 @@ class VerifierReward:
             self._item(i, prompt, _text(completion), columns)
             for i, (prompt, completion) in enumerate(zip(prompts, completions, strict=True))
         ]
-        # check_many yields verdicts as they finish, not in order
+        # check_many yields verdicts as they finish, not in order; a MachineryFailure it raises
+        # passes through: a broken verifier stops training, its silence is never reward 0
         position = {id(item): i for i, item in enumerate(items)}
-        rewards = [0.0] * len(items)
+        rewards: list[float | None] = [None] * len(items)
         for item, verdict in self.verifier.check_many(items):
             rewards[position[id(item)]] = 1.0 if verdict.accepted else 0.0
-        return rewards
+        missing = sum(reward is None for reward in rewards)
+        if missing:
+            raise MachineryFailure(
+                f"the verifier returned no verdict for {missing} of {len(items)} completions"
+            )
+        return [reward or 0.0 for reward in rewards]
 
     def _item(self, i: int, prompt: Any, proof: str, columns: Mapping[str, Any]) -> CheckItem:
         if self.problems_by_prompt is not None:

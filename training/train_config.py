@@ -69,6 +69,7 @@ class VerifierSection:
     allow_native: bool = False
     recycle_after: int = _opt(1000, low=1)
     replay: bool = True  # the kernel replay rung (`--no-replay` elsewhere)
+    header_timeout: float = _opt(300.0, low=0.001)  # per REPL start (`--header-timeout`)
 
 
 @dataclass

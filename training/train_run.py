@@ -4,6 +4,7 @@ output_dir (TRL's), the final model and tokenizer in output_dir/final."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import sys
@@ -13,6 +14,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from prover.errors import MachineryFailure
 from training.train_config import (
     AlphaDPGMethod,
     ConfigError,
@@ -74,6 +76,36 @@ def last_complete_checkpoint(output_dir: Path) -> Path | None:
             continue
         return folder
     return None
+
+
+def checkpoint_step(folder: Path) -> int:
+    """The global step a checkpoint was saved at (its trainer_state.json, else its name)."""
+    try:
+        state = json.loads((folder / "trainer_state.json").read_text(encoding="utf-8"))
+        return int(state["global_step"])
+    except (OSError, ValueError, KeyError, TypeError):
+        m = _CHECKPOINT.match(folder.name)
+        return int(m.group(1)) if m else 0
+
+
+# What a checkpoint holds beyond the model and tokenizer `save_model` writes into final/.
+_TRAINING_STATE = re.compile(
+    r"^(optimizer|scheduler|scaler|rng_state.*)\.(pt|pth)$|^trainer_state\.json$"
+)
+
+
+def finish_from_checkpoint(checkpoint: Path, final: Path) -> None:
+    """final/ as `save_model` would have written it, from the last checkpoint's model and
+    tokenizer files (a run killed after its last checkpoint, before final/ was written)."""
+    import shutil
+
+    partial = final.with_name(final.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir()
+    for item in checkpoint.iterdir():
+        if item.is_file() and not _TRAINING_STATE.match(item.name):
+            shutil.copy2(item, partial / item.name)
+    partial.rename(final)  # whole or not at all
 
 
 def prepare(config: TrainConfig, *, strict_data: bool) -> Prepared:
@@ -278,16 +310,26 @@ def summary_callback(emit: Callable[[str], None]) -> Any:
     from transformers import TrainerCallback
 
     class Summary(TrainerCallback):
-        """One line per logging step (main process only), then one for the whole run."""
+        """One line per logging step (main process only), then one for the whole run. Its
+        times and step count are this `train()` call's (a resumed run counts from its
+        checkpoint), on one clock, so the last line agrees with the step lines."""
 
         def __init__(self) -> None:
             self.started = time.monotonic()
+            self.first_step = 0  # the checkpoint's step on a resume
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, **_: Any) -> None:
+            self.started = time.monotonic()
+            self.first_step = state.global_step
 
         def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **_: Any) -> None:
             if not state.is_world_process_zero or not logs:
                 return
+            elapsed = time.monotonic() - self.started
             if "train_runtime" in logs:
-                emit(f"done: {state.global_step} steps in {logs['train_runtime']:.1f}s")
+                run = state.global_step - self.first_step
+                emit(f"done: {run} step{'s' if run != 1 else ''} in {elapsed:.1f}s, "
+                     f"step {state.global_step}/{state.max_steps}")  # fmt: skip
                 return
             parts = [f"step {state.global_step}/{state.max_steps}"]
             parts += [
@@ -295,7 +337,7 @@ def summary_callback(emit: Callable[[str], None]) -> Any:
                 for key, label in SUMMARY_KEYS
                 if logs.get(key) is not None
             ]
-            parts.append(f"{time.monotonic() - self.started:.0f}s")
+            parts.append(f"{elapsed:.0f}s")
             emit("  ".join(parts))
 
     return Summary()
@@ -316,6 +358,11 @@ def run(
     say = emit or (lambda line: print(line, file=sys.stderr, flush=True))
     output_dir = Path(config.output_dir)
     checkpoint = check_resume(config, output_dir, resume)
+    if checkpoint is not None:
+        step = checkpoint_step(checkpoint)
+        if step >= config.optim.max_steps:
+            # Trainer.train would still run one more step before it checks max_steps
+            return _already_finished(output_dir, checkpoint, step, config, say)
     prepared = prepare(config, strict_data=strict_data)
     args = trainer_args(config)
     main_process = is_main_process()
@@ -325,15 +372,31 @@ def run(
         output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / SAVED_CONFIG).write_text(dump_train_config(config), encoding="utf-8")
     _quiet()
-    model, tokenizer = load_model(config)
+    verifier = open_task_verifier(config, prepared.task)
+    close = getattr(verifier, "close", lambda: None)
+    try:  # a known-good check first: a broken verifier stops the run before the model loads
+        if prepared.task == "lean" and prepared.rows:
+            from harness.tasks import learn_lean_version
+
+            learn_lean_version(verifier, str(prepared.rows[0].get("header", "")))
+        model, tokenizer = load_model(config)
+    except MachineryFailure as exc:
+        with contextlib.suppress(Exception):
+            close()
+        raise MachineryFailure(f"{exc.cause}; before training: nothing was trained") from exc
+    except BaseException:
+        with contextlib.suppress(Exception):
+            close()
+        raise
     from training.train_data import is_conversational
 
     if is_conversational(prepared.rows) and not getattr(tokenizer, "chat_template", None):
+        close()
         raise ConfigError(
             f"model.prompt_format: {prepared.prompt_format.name} is a chat format and the model "
             "has no chat template: choose a text format (deepseek-v1.5, countdown-text)"
         )
-    verifier = open_task_verifier(config, prepared.task)
+    trainer = None
     try:
         trainer = build_trainer(config, prepared, args, model, tokenizer, verifier,
                                 [summary_callback(say)])  # fmt: skip
@@ -345,14 +408,55 @@ def run(
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
         final = output_dir / FINAL
         trainer.save_model(str(final))  # with the tokenizer (the trainer's processing_class)
-    finally:
-        getattr(verifier, "close", lambda: None)()
+    except MachineryFailure as exc:
+        # the step in hand is dropped whole: no checkpoint, no final model from its rewards
+        with contextlib.suppress(Exception):
+            close()
+        step = trainer.state.global_step if trainer is not None else 0
+        raise MachineryFailure(f"{exc.cause}; {stopped_at(output_dir, step)}") from exc
+    except BaseException:
+        with contextlib.suppress(Exception):
+            close()  # the failure in hand is the one to report
+        raise
+    close()
     if main_process:
         write_training_log(trainer.state.log_history, output_dir, config.method.name)
         say(f"training curves: {output_dir / CURVES}")
         suite = config.data.eval_suite or ("countdown" if prepared.task == "countdown" else "SUITE")
         say(f"evaluate with: prover eval {suite} --model {final} "
             f"--prompt-format {prepared.prompt_format.name}")  # fmt: skip
+    return final
+
+
+def stopped_at(output_dir: Path, step: int) -> str:
+    """Where a run stopped by a machinery failure stands, and how to go on."""
+    checkpoint = last_complete_checkpoint(output_dir)
+    if checkpoint is None:
+        return f"training stopped in step {step + 1}, before any checkpoint: start it again"
+    return (f"training stopped in step {step + 1}; continue from {checkpoint.name} "
+            "with --resume once the verifier works")  # fmt: skip
+
+
+def _already_finished(
+    output_dir: Path,
+    checkpoint: Path,
+    step: int,
+    config: TrainConfig,
+    say: Callable[[str], None],
+) -> Path:
+    """A resume of a run that reached max_steps: nothing to train; final/ is left as it is
+    (written from the checkpoint only where the run died before writing it)."""
+    final, max_steps, method = output_dir / FINAL, config.optim.max_steps, config.method.name
+    if not is_main_process():
+        return final
+    if final.exists():
+        say(f"already finished: step {step}/{max_steps} in {output_dir}")
+        return final
+    finish_from_checkpoint(checkpoint, final)
+    state = json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+    write_training_log(state.get("log_history", []), output_dir, method)
+    say(f"already finished: step {step}/{max_steps} in {output_dir} "
+        f"(final/ written from {checkpoint.name})")  # fmt: skip
     return final
 
 
@@ -395,6 +499,7 @@ def open_task_verifier(config: TrainConfig, task: str) -> Any:
             timeout=v.timeout, memory_mb=v.memory_mb, sandbox=v.sandbox, repl=v.repl,
             repl_cwd=v.repl_cwd, workers=v.workers, allow_native=v.allow_native,
             recycle_after=v.recycle_after, verifier_url=v.url, replay=v.replay,
+            header_timeout=v.header_timeout,
         ),
     )  # fmt: skip
 

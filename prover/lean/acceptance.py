@@ -16,7 +16,8 @@ from prover.lean.verdict import STANDARD_AXIOMS
 # The sorry warning in both quote styles (backticks from Lean v4.28 on).
 # Bump when any rung (here, in the banned scan or in the verifier's own commands) changes what
 # is accepted: verdicts cached under an older revision are then not reused.
-RULES_REVISION = 2  # 2: statement checked as written; allowlist scan over Lean's tokens
+RULES_REVISION = 3  # 2: statement checked as written; allowlist scan over Lean's tokens;
+# 3: a `crash` is judged only after a re-check beside a known-good canary (machinery apart)
 
 _SORRY_WARNING = re.compile(r"declaration uses ['`]sorry['`]")
 _NATIVE_AXIOMS = frozenset({"Lean.ofReduceBool", "Lean.trustCompiler"})

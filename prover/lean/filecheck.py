@@ -35,6 +35,13 @@ from prover.lean.acceptance import axioms_reason, has_sorry, parse_axioms
 from prover.lean.banned import _SEARCH_TACTICS as SEARCH_TACTICS  # tactics, proof-local
 from prover.lean.banned import scan
 from prover.lean.commands import lean_name
+from prover.lean.file_by_declaration import (
+    SPLIT_ON,
+    FileRun,
+    Replayed,
+    run_by_declaration,
+    uses_unfinished,
+)
 from prover.lean.lexer import line_col, tokenize
 from prover.lean.pool import ReplPool
 from prover.lean.protocol import (
@@ -69,6 +76,9 @@ class FileReport:
     lean_version: str | None
     theorems: list[Verdict] = field(default_factory=list)
     file_messages: list[dict[str, Any]] = field(default_factory=list)  # outside any theorem
+    # Why the file was judged declaration by declaration (the whole file's `reason: detail`
+    # when sent as one command); None: judged as one command.
+    per_declaration: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -77,6 +87,7 @@ class FileReport:
             "lean_version": self.lean_version,
             "theorems": [v.to_json() for v in self.theorems],
             "file_messages": self.file_messages,
+            "per_declaration": self.per_declaration,
         }
 
 
@@ -162,41 +173,43 @@ def check_file(pool: ReplPool | RemoteVerifier, path: str, text: str) -> FileRep
     text_scan = pool.config.text_scan if isinstance(pool, ReplPool) else pool.text_scan
     banned = _banned(text, len(header), decls) if text_scan else {}
     verdicts = {i: Verdict(shown[i], False, "banned", detail=why) for i, why in banned.items()}
-    response: CommandResponse | None = None
-    axioms: dict[str, list[str]] = {}
-    failure: tuple[str, str] | None = None
     names = tuple(sent.names[i] for i in range(len(decls)) if i not in verdicts)
-    # _root_ and «escapes»: the exact constant, whatever namespace is open
-    query = "\n".join(f"#print axioms _root_.{lean_name(name)}" for name in names)
-    replayed: dict[str, list[str]] | ReplayFailed | None = None
+    run = FileRun(None)
     if len(verdicts) < len(decls):
         if isinstance(pool, ReplPool):
-            response, axioms, failure, replayed = _run_local(
-                pool, header, offset, sent.rest, query, names
-            )
+            lines = [decls[i].start_line + offset for i in range(len(decls)) if i not in verdicts]
+            run = _run_local(pool, header, offset, sent.rest, list(zip(names, lines, strict=True)))
         else:
+            query = "\n".join(f"#print axioms _root_.{lean_name(name)}" for name in names)
             response, axioms, failure = _run_remote(pool, header, offset, sent.rest, query)
-    if response is not None:
-        response = sent.columns.restore(response)
+            run = FileRun(response, axioms, failure)
+    response = sent.columns.restore(run.response) if run.response is not None else None
     allow_native = pool.config.allow_native if isinstance(pool, ReplPool) else pool.allow_native
-    report = FileReport(path, False, pool.lean_version)
+    report = FileReport(path, False, pool.lean_version, per_declaration=run.split_because)
+    unfinished = _unfinished_names(rest, offset, run)
     for i, decl in enumerate(decls):
         name = sent.names[i]
+        stopped = run.unfinished_at(decl.start_line + offset)
         if i in verdicts:
             verdict = verdicts[i]
-        elif failure is not None:
-            verdict = Verdict(shown[i], False, failure[0], detail=failure[1])  # type: ignore[arg-type]
+        elif stopped is not None:
+            verdict = Verdict(shown[i], False, stopped.reason, detail=stopped.detail)  # type: ignore[arg-type]
+        elif run.failure is not None:
+            verdict = Verdict(shown[i], False, run.failure[0], detail=run.failure[1])  # type: ignore[arg-type]
         else:
             assert response is not None
             within = _within(response, decl, offset)
-            verdict = _judge(shown[i], name, within, axioms, allow_native)
-        if verdict.accepted and replayed is not None:
-            verdict = _after_replay(verdict, name, replayed, allow_native)
+            verdict = _judge(shown[i], name, within, run.axioms, allow_native)
+            if verdict.reason == "error" and not verdict.detail:
+                verdict.detail = _dependency_note(rest[decl.start : decl.end], unfinished)
+        if verdict.accepted and run.replayed is not None:
+            verdict = _after_replay(verdict, name, run.replayed, allow_native)
         report.theorems.append(verdict)
     if response is not None:
         report.file_messages = [
             m.to_json() for m in response.messages if not any(_in_decl(m, d, offset) for d in decls)
         ]
+    report.file_messages += _unjudged_commands(run, [d.start_line + offset for d in decls])
     file_errors = any(m["severity"] == "error" for m in report.file_messages)
     report.accepted = all(v.accepted for v in report.theorems) and not file_errors
     elapsed = round(time.monotonic() - start, 4)
@@ -299,7 +312,6 @@ def _name_examples(rest: str, decls: list[Declaration], offset: int) -> _Sent:
 
 
 Run = tuple[CommandResponse | None, dict[str, list[str]], tuple[str, str] | None]
-Replayed = dict[str, list[str]] | ReplayFailed | None
 
 
 def _after_replay(
@@ -324,14 +336,21 @@ def _after_replay(
 
 
 def _run_local(
-    pool: ReplPool, header: str, offset: int, rest: str, query: str, names: tuple[str, ...]
-) -> tuple[CommandResponse | None, dict[str, list[str]], tuple[str, str] | None, Replayed]:
+    pool: ReplPool, header: str, offset: int, rest: str, theorems: list[tuple[str, int]]
+) -> FileRun:
     """The file as one command (padded so positions are the file's lines), then the axioms;
-    then, with replay on, the file's environment replayed and its theorems' axioms again."""
+    then, with replay on, the file's environment replayed and its theorems' axioms again.
+    When the file's command or the axioms' times out or kills the process, the file is judged
+    again declaration by declaration (file_by_declaration.py). `theorems`: (full name, file
+    line) of each declaration judged."""
+    names = tuple(name for name, _ in theorems)
+    query = "\n".join(f"#print axioms _root_.{lean_name(name)}" for name in names)
     pickled: bytes | None = None
     deadline = float("inf")
+    started = False  # past the header: a failure from here on is the file's text
     try:
         with pool.repl_for(header) as repl:
+            started = True
             deadline = time.monotonic() + pool.config.timeout
             response = repl.command(
                 "\n" * offset + rest, env=repl.header_env, timeout=pool.config.timeout
@@ -349,11 +368,13 @@ def _run_local(
                     pickled = pickle_env(repl, response.env, left)
                 except ReplayFailed as exc:
                     axioms = parse_axioms(printed.messages) if printed else {}
-                    return response, axioms, None, exc
+                    return FileRun(response, axioms, replayed=exc)
     except HeaderFailure as exc:
-        return None, {}, ("error", str(exc)), None
+        return FileRun(None, failure=("error", str(exc)))
     except ReplFailure as exc:
-        return None, {}, (exc.reason, exc.detail), None
+        if started and exc.reason in SPLIT_ON:
+            return run_by_declaration(pool, header, offset, rest, theorems, exc)
+        return FileRun(None, failure=(exc.reason, exc.detail))
     axioms = parse_axioms(printed.messages) if printed else {}
     replayed: Replayed = None
     if pickled is not None:
@@ -361,7 +382,41 @@ def _run_local(
             replayed = pool.replay(pickled, ReplayPlan(header, names), deadline)
         except ReplayFailed as exc:
             replayed = exc
-    return response, axioms, None, replayed
+    return FileRun(response, axioms, replayed=replayed)
+
+
+def _unfinished_names(rest: str, offset: int, run: FileRun) -> list[str]:
+    """Full names of the declarations (any kind) whose command got no answer."""
+    if not run.unfinished:
+        return []
+    return [
+        d.name
+        for d in declarations(rest)
+        if d.name and run.unfinished_at(d.start_line + offset) is not None
+    ]
+
+
+def _dependency_note(text: str, unfinished: list[str]) -> str:
+    """For a declaration Lean rejected: whether it names one that got no verdict of its own
+    (Lean's error is then likely an unknown identifier, not a wrong proof)."""
+    used = uses_unfinished(text, unfinished)
+    if used is None:
+        return ""
+    return f"it uses `{used}`, a declaration that did not elaborate (no answer from Lean)"
+
+
+def _unjudged_commands(run: FileRun, judged_lines: list[int]) -> list[dict[str, Any]]:
+    """An error for each command without a judged declaration that got no answer (a `def`
+    that hangs, say): the file is then not accepted, as when such a command fails in Lean."""
+    return [
+        Message(
+            "error",
+            f"this command got no answer from Lean ({u.reason}: {u.detail})",
+            Pos(u.first_line, 0),
+        ).to_json()
+        for u in run.unfinished
+        if not any(u.holds(line) for line in judged_lines)
+    ]
 
 
 def _run_remote(verifier: RemoteVerifier, header: str, offset: int, rest: str, query: str) -> Run:

@@ -66,7 +66,10 @@ def item_problem(item: CheckItem) -> str | None:
         problem = text_problem(field, getattr(item, field))
         if problem is not None:
             return problem
-    return None
+    from prover.lean.statement_shape import reference_refusal  # it imports the Lean lexer
+
+    refused = reference_refusal(item.formal_statement)  # no proof could be judged against it
+    return f"formal_statement: {refused}" if refused else None
 
 
 def clean_name(value: Any) -> str:

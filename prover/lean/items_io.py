@@ -19,6 +19,7 @@ from prover.lean.input_check import (
     text_problem,
     unencodable_at,
 )
+from prover.lean.statement_shape import reference_refusal
 from prover.lean.verdict import CheckItem, Verdict
 
 REQUIRED = ("name", "header", "formal_statement", "proof")
@@ -84,7 +85,7 @@ def _record_problem(value: Any) -> str | None:
         problem = text_problem(field, value[field])
         if problem is not None:
             return problem
-    return None
+    return reference_refusal(value["formal_statement"])  # else the check itself would fail
 
 
 def read_items(path: Path) -> list[tuple[str, Entry]]:
@@ -127,11 +128,14 @@ def read_items(path: Path) -> list[tuple[str, Entry]]:
 
 
 def finished_keys(path: Path) -> set[str]:
-    """Keys of verdicts already in `path`; a torn last line (a crash mid-write) is ignored."""
+    """Keys of verdicts already in `path`; a torn last line (a crash mid-write) is ignored.
+    A device or a pipe (`/dev/stdout`) holds nothing to resume from: never read."""
     if not path.exists():
         return set()
+    if path.is_dir():
+        raise UsageError(f"{path}: cannot write verdicts (a directory)")
     if not path.is_file():
-        raise UsageError(f"{path}: cannot write verdicts (not a file)")
+        return set()
     keys: set[str] = set()
     with path.open("rb") as f:
         for raw in f:
@@ -145,29 +149,67 @@ def finished_keys(path: Path) -> set[str]:
     return keys
 
 
-class VerdictWriter:
-    """Appends one verdict per line and makes it durable before the next one is written."""
+def repair_torn_tail(path: Path) -> str | None:
+    """Make `path` end on a whole line before verdicts are appended to it. A last line with no
+    newline is what a kill or a full disk leaves mid-write: a whole verdict keeps its line (the
+    newline is added); a torn one (or the zeros of a power loss) is cut off, and its record is
+    checked again. Returns one line saying what was cut, or None."""
+    try:
+        with path.open("r+b") as f:
+            size = f.seek(0, os.SEEK_END)
+            if size == 0:
+                return None
+            f.seek(max(0, size - _TAIL_WINDOW))
+            window = f.read()
+            if window.endswith(b"\n"):
+                return None
+            cut = window.rfind(b"\n")
+            if cut < 0 and size > len(window):  # a last line longer than the window
+                f.seek(0)
+                window = f.read()
+                cut = window.rfind(b"\n")
+            start = size - len(window) + cut + 1
+            try:
+                record = parse_json_text(window[cut + 1 :])
+            except BadLine:
+                record = None
+            if isinstance(record, dict) and "reason" in record:
+                f.write(b"\n")
+                return None
+            f.truncate(start)
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot repair its last line ({exc.strerror})") from None
+    return (
+        f"prover check: {path}: cut a torn last line ({size - start} bytes, from an interrupted "
+        "write); its record is checked again"
+    )
 
-    def __init__(self, stream: IO[str], *, durable: bool) -> None:
+
+_TAIL_WINDOW = 1 << 20
+
+
+class VerdictWriter:
+    """Appends one verdict per line and makes it durable before the next one is written. A
+    failed write (a full disk, an I/O error) is a UsageError naming the file and the OS error;
+    the lines written before it stay, and a re-run cuts a torn last one."""
+
+    def __init__(self, stream: IO[str], *, durable: bool, name: str = "stdout") -> None:
         self._stream = stream
         self._durable = durable
+        self._name = name
+        self._failed = False
+        self.repaired: str | None = None  # what `open` cut off the end of the file
 
     @classmethod
     def open(cls, path: Path) -> VerdictWriter:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            # A crash mid-line leaves a torn tail: start on a fresh line, so it stays one
-            # unreadable line that resuming skips.
-            if path.exists() and path.stat().st_size:
-                with path.open("rb") as f:
-                    f.seek(-1, os.SEEK_END)
-                    torn = f.read(1) != b"\n"
-                if torn:
-                    with path.open("a") as f:
-                        f.write("\n")
-            return cls(path.open("a", encoding="utf-8"), durable=True)
+            repaired = repair_torn_tail(path) if path.is_file() else None
+            writer = cls(path.open("a", encoding="utf-8"), durable=True, name=str(path))
         except OSError as exc:
             raise UsageError(f"{path}: cannot write verdicts ({exc.strerror})") from None
+        writer.repaired = repaired
+        return writer
 
     def write(self, key: str, verdict: Verdict) -> None:
         record = {"id": key, **verdict.to_json()}
@@ -176,13 +218,25 @@ class VerdictWriter:
             # text from elsewhere (a remote server's messages) with a lone surrogate: \u
             # escapes keep the line valid JSON instead of failing halfway through a write
             line = json.dumps(record, ensure_ascii=True)
-        self._stream.write(line + "\n")
-        self._stream.flush()
-        if self._durable:
-            os.fsync(self._stream.fileno())
+        try:
+            self._stream.write(line + "\n")
+            self._stream.flush()
+            if self._durable:
+                os.fsync(self._stream.fileno())
+        except OSError as exc:
+            self._failed = True
+            raise self._error(exc) from None
+
+    def _error(self, exc: OSError) -> UsageError:
+        why = exc.strerror or " ".join(str(exc).split()) or type(exc).__name__
+        return UsageError(f"{self._name}: cannot write verdicts ({why})")
 
     def close(self) -> None:
-        self._stream.close()
+        try:
+            self._stream.close()
+        except OSError as exc:
+            if not self._failed:  # else already reported; the unwritten rest is dropped
+                raise self._error(exc) from None
 
 
 def iter_pending(items: list[tuple[str, Entry]], done: set[str]) -> Iterator[tuple[str, Entry]]:

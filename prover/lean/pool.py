@@ -8,6 +8,7 @@ A process is recycled after `recycle_after` checks because the REPL never frees 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import queue
 import threading
@@ -18,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from prover.errors import MachineryFailure
 from prover.lean import sandbox as sandboxes
 from prover.lean.acceptance import axioms_reason, elaboration_reason, parse_axioms
 from prover.lean.commands import (
@@ -28,7 +30,8 @@ from prover.lean.commands import (
 )
 from prover.lean.extract import plan_check
 from prover.lean.input_check import invalid_input_verdict, item_problem
-from prover.lean.repl import HeaderFailure, LeanRepl, ReplFailure
+from prover.lean.machinery import BreakerOpen, CircuitBreaker, canary_item
+from prover.lean.repl import HeaderFailure, LeanRepl, ReplFailure, StartFailure
 from prover.lean.replay import (
     Replayers,
     ReplayFailed,
@@ -42,10 +45,16 @@ from prover.lean.transport import Transport
 from prover.lean.verdict import CheckItem, Verdict
 
 MB = 1024 * 1024
+log = logging.getLogger(__name__)  # unconfigured, WARNING lines still reach stderr
 
 
-class StatementFailure(Exception):
-    """The benchmark statement itself does not elaborate under its header."""
+class StatementFailure(MachineryFailure):
+    """The benchmark statement itself (or the file above it) does not elaborate under its
+    header: no proof can be judged against it, whatever the model wrote."""
+
+
+class PoolClosed(MachineryFailure):
+    """The pool was closed (the command is stopping) while a check waited for a process."""
 
 
 @dataclass
@@ -57,7 +66,11 @@ class VerifierConfig:
     sandbox: str = "auto"
     memory_mb: int = 12288
     timeout: float = 300.0  # wall clock per check (all its commands together)
-    header_timeout: float = 600.0  # a cold `import Mathlib` can take minutes on slow disks
+    header_timeout: float = 300.0  # per process start: a cold `import Mathlib` takes minutes
+    # A check that failed for machinery reasons is tried this many times in all, waiting
+    # `machinery_backoff_s`, then twice that, ... in between; then the command stops.
+    machinery_attempts: int = 3
+    machinery_backoff_s: float = 1.0
     workers: int | None = None  # None: min(CPU count - 1, free memory / memory cap), >= 1
     recycle_after: int = 1000
     allow_native: bool = False
@@ -94,6 +107,8 @@ class PoolStats:
     checks: int = 0
     replays: int = 0  # accepted proofs sent through the kernel replay rung
     replay_processes: int = 0  # replay processes started
+    machinery_retries: int = 0  # check attempts retried after a machinery failure
+    crash_rechecks: int = 0  # checks run again (after a canary) because their process died
 
     def to_json(self) -> dict[str, int]:
         return asdict(self)
@@ -142,6 +157,7 @@ class ReplPool:
         # tied to the thread that forked it, and worker threads come and go.
         self._launcher = ThreadPoolExecutor(1, thread_name_prefix="lean-launch")
         self._closed = False
+        self._breaker = CircuitBreaker()
         self._replayers = Replayers(
             self._start_replayer,
             self.config.replay_workers or max(1, self.workers // 2),
@@ -154,13 +170,13 @@ class ReplPool:
         try:
             return self._launcher.submit(self._start_transport).result()
         except OSError as exc:
-            raise ReplFailure("crash", f"cannot start the REPL: {exc}") from None
+            raise StartFailure(ReplFailure("crash", f"cannot start the REPL: {exc}")) from None
 
     def _start(self, header: str, key: str) -> LeanRepl:
         with self._cond:
             if key in self._header_failures:
                 raise self._header_failures[key]
-        for attempt in (1, 2):
+        for _ in (1, 2):  # a second start if the version question killed the first
             with self._cond:
                 if header.strip():
                     self.stats.header_elaborations += 1
@@ -173,16 +189,24 @@ class ReplPool:
                     header,
                     key=key,
                     header_timeout=self.config.header_timeout,
+                    on_header_wait=self._header_wait,
                 )
             except HeaderFailure as exc:
                 with self._cond:
                     self._header_failures[key] = exc
                 raise
-            if self._version_known or self._learn_version(repl) or attempt == 2:
+            if self._version_known or self._learn_version(repl):
                 return repl
             with self._cond:  # the version question killed it: the proof is not charged
                 self._deaths += 1
-        raise AssertionError("unreachable")
+        raise StartFailure(ReplFailure("crash", "the REPL died when asked its Lean version, twice"))
+
+    def _header_wait(self, waited: float) -> None:
+        log.warning(
+            "prover: still elaborating the header: %.0f s of at most %g s (--header-timeout)",
+            waited,
+            self.config.header_timeout,
+        )
 
     def _start_replayer(self) -> LeanRepl:
         """A replay process runs no header: each unpickle imports the pickle's own modules."""
@@ -192,7 +216,8 @@ class ReplPool:
         return repl
 
     def _learn_version(self, repl: LeanRepl) -> bool:
-        """Ask the first process which Lean it runs; False if that killed it."""
+        """Ask the first process which Lean it runs; False if that killed it (the next
+        process started asks again: a transient death must not leave the version unknown)."""
         with self._cond:
             if self._version_known:
                 return True
@@ -200,19 +225,30 @@ class ReplPool:
         try:
             self._lean_version = repl.lean_version()
         except ReplFailure:
-            self._lean_version = None
+            with self._cond:
+                self._version_known = False
             return False
-        finally:
-            self._version_learned.set()
+        self._version_learned.set()
         return True
 
-    def _acquire(self, header: str) -> LeanRepl:
+    def _acquire(self, header: str, fresh: bool = False) -> LeanRepl:
         key = normalize_header(header)
         evict: LeanRepl | None = None
         with self._cond:
             while True:
                 if self._closed:
-                    raise ReplFailure("crash", "the verifier is shutting down")
+                    raise PoolClosed("the verifier is shutting down")
+                if fresh:  # a new process: what earlier checks left in one cannot matter
+                    if self._live < self.workers:
+                        self._live += 1
+                        break
+                    if self._idle:
+                        evict = self._idle.popleft()
+                        self._all.discard(evict)
+                        self.stats.evictions += 1
+                        break
+                    self._cond.wait()
+                    continue
                 repl = next((r for r in reversed(self._idle) if r.key == key), None)
                 if repl is not None:  # the most recently used process of this header
                     self._idle.remove(repl)
@@ -268,9 +304,10 @@ class ReplPool:
             repl.close()
 
     @contextlib.contextmanager
-    def repl_for(self, header: str) -> Iterator[LeanRepl]:
-        """Borrow a process whose header environment is `header` (started if needed)."""
-        repl = self._acquire(header)
+    def repl_for(self, header: str, *, fresh: bool = False) -> Iterator[LeanRepl]:
+        """Borrow a process whose header environment is `header` (started if needed; with
+        `fresh`, always a newly started one)."""
+        repl = self._acquire(header, fresh)
         try:
             yield repl
         finally:
@@ -284,13 +321,77 @@ class ReplPool:
     # -- checking ------------------------------------------------------------------------
 
     def check(self, item: CheckItem) -> Verdict:
+        """The verdict on `item`'s proof; MachineryFailure when the machinery could not judge
+        it (retries spent, or the circuit breaker open): never a verdict then."""
         start = time.monotonic()
         problem = item_problem(item)  # text Lean cannot even be sent (a lone surrogate, NUL)
-        verdict = invalid_input_verdict(item.name, problem) if problem else self._check(item)
+        verdict = invalid_input_verdict(item.name, problem) if problem else self._judged(item)
         verdict.time_s = round(time.monotonic() - start, 4)
         with self._cond:
             self.stats.checks += 1
         return verdict
+
+    def _judged(self, item: CheckItem) -> Verdict:
+        """`_check` with the machinery rules. A machinery failure is retried with backoff, in
+        a newly started process, up to `machinery_attempts` attempts in all. A check whose
+        process died (or ran out of memory) on the model's code is run once more in a newly
+        started process after a known-good canary check passed there: a second failure is the
+        proof's own (`crash`: a policy must not halt a run by writing proofs that crash Lean),
+        and the first cannot be blamed on what earlier proofs left in a reused process; a
+        failing canary means the machinery is broken."""
+        attempts = 0
+        recheck = False
+        while True:
+            self._breaker.check()
+            try:
+                if recheck:
+                    verdict, crashed = self._canary_then_check(item)
+                else:
+                    verdict, crashed = self._check(item, fresh=attempts > 0)
+            except (BreakerOpen, PoolClosed):
+                raise
+            except MachineryFailure as exc:
+                self._breaker.record(True, exc.cause)
+                attempts += 1
+                if isinstance(exc, HeaderFailure | StatementFailure):  # Lean's own answer
+                    raise
+                if attempts >= self.config.machinery_attempts:
+                    raise MachineryFailure(f"{exc.cause} ({attempts} attempts)") from exc
+                with self._cond:
+                    self.stats.machinery_retries += 1
+                log.info(  # the final failure is the command's one line; this is detail
+                    "prover: verifier machinery failed (attempt %d of %d), retrying: %s",
+                    attempts,
+                    self.config.machinery_attempts,
+                    exc.cause,
+                )
+                time.sleep(self.config.machinery_backoff_s * 2 ** (attempts - 1))
+                continue
+            self._breaker.record(False)
+            if crashed and self._closed:  # we killed it: the proof was not judged
+                raise PoolClosed("the verifier is shutting down")
+            if crashed and not recheck:
+                recheck = True
+                with self._cond:
+                    self.stats.crash_rechecks += 1
+                continue
+            if crashed:
+                verdict.detail += (
+                    " (it failed again in a new process, after a known-good check passed there)"
+                )
+            return verdict
+
+    def _canary_then_check(self, item: CheckItem) -> tuple[Verdict, bool]:
+        """In one newly started process: a known-good check (MachineryFailure unless it is
+        accepted), then `item` again."""
+        with self.repl_for(item.header, fresh=True) as repl:
+            canary, _ = self._check(canary_item(item.header), borrowed=repl)
+            if not canary.accepted:
+                raise MachineryFailure(
+                    "a check's REPL died, and then a known-good check failed too "
+                    f"({canary.reason}: {canary.detail or 'no detail'})"
+                )
+            return self._check(item, borrowed=repl)
 
     def _base_env(self, repl: LeanRepl, context: str, timeout: float) -> int | None:
         """The header env, or the env of `context` elaborated on it (once per process). Lean's
@@ -327,7 +428,12 @@ class ReplPool:
                 self._bad_statements[(repl.key, key)] = bad
         raise StatementFailure(bad)
 
-    def _check(self, item: CheckItem) -> Verdict:
+    def _check(
+        self, item: CheckItem, *, fresh: bool = False, borrowed: LeanRepl | None = None
+    ) -> tuple[Verdict, bool]:
+        """The verdict, and whether a process died (or ran out of memory) on the model's code
+        or its replay: MachineryFailure for what failed before the code was sent. Runs on
+        `borrowed` if given, else on a process of the pool (a new one with `fresh`)."""
         scan_began = time.monotonic()
         plan = plan_check(item)
         scan_s = time.monotonic() - scan_began  # the scan is the check's time too
@@ -338,11 +444,12 @@ class ReplPool:
             return Verdict(name, reason == "ok", reason, statement_rewritten=rewritten, **fields)  # type: ignore[arg-type]
 
         if plan.no_proof:
-            return verdict("no_proof", detail="nothing to check in the proof text")
+            return verdict("no_proof", detail="nothing to check in the proof text"), False
         if plan.banned and self.config.text_scan:
-            return verdict("banned", detail=plan.banned)
+            return verdict("banned", detail=plan.banned), False
         if scan_s >= self.config.timeout:
-            return verdict("timeout", detail=f"the pre-Lean scan alone took {scan_s:.1f} s")
+            detail = f"the pre-Lean scan alone took {scan_s:.1f} s"
+            return verdict("timeout", detail=detail), False
         deadline = float("inf")
 
         def remaining() -> float:
@@ -351,21 +458,37 @@ class ReplPool:
         namespace = open_namespace(item.context) if item.context else ""
         full_name = f"{namespace}.{plan.name}" if namespace else plan.name
         pickled: bytes | None = None
+        messages: list[dict[str, Any]] = []
+        process = (
+            contextlib.nullcontext(borrowed)
+            if borrowed is not None
+            else self.repl_for(item.header, fresh=fresh)
+        )
         try:
-            with self.repl_for(item.header) as repl:
-                # the clock starts once a process is ours: waiting in line is not the proof's
-                deadline = time.monotonic() + self.config.timeout - scan_s
+            with process as repl:
                 if self.config.replay:
                     self.require_replay_support()
-                env, ref_name = self._reference(
-                    repl, item.formal_statement, item.context, remaining()
-                )
+                try:  # the statement's own time: no proof text has reached Lean yet
+                    env, ref_name = self._reference(
+                        repl, item.formal_statement, item.context, self.config.timeout
+                    )
+                except ReplFailure as exc:  # nothing of the model's was sent yet
+                    what = "the file above the theorem" if item.context else "the statement"
+                    raise StartFailure(
+                        ReplFailure(exc.reason, f"while elaborating {what}: {exc.detail}")
+                    ) from None
+                except StatementFailure as exc:
+                    raise StatementFailure(
+                        f"the benchmark statement of {item.name!r} does not elaborate: {exc}"
+                    ) from None
+                # the proof's clock starts once its code goes to Lean (the scan counts too)
+                deadline = time.monotonic() + self.config.timeout - scan_s
                 response = repl.command(plan.code, env=env, timeout=remaining())
                 repl.checks_done += 1
                 messages = [m.to_json() for m in response.messages]
                 reason = elaboration_reason(response)
                 if reason != "ok":
-                    return verdict(reason, messages=messages)
+                    return verdict(reason, messages=messages), False
                 final = repl.command(
                     statement_check_command(full_name, ref_name),
                     env=response.env,
@@ -375,17 +498,13 @@ class ReplPool:
                 if judged.accepted and self.replays_on(repl) and response.env is not None:
                     # the environment right after the model's code, before our commands
                     pickled = pickle_env(repl, response.env, remaining())
-        except HeaderFailure as exc:
-            messages = [m.to_json() for m in exc.response.messages]
-            return verdict("error", messages=messages, detail=str(exc))
-        except StatementFailure as exc:
-            return verdict("error", detail=f"the benchmark statement does not elaborate: {exc}")
         except ReplFailure as exc:
-            return verdict(exc.reason, detail=exc.detail)
+            died = exc.reason in ("crash", "memory")
+            return verdict(exc.reason, messages=messages, detail=exc.detail), died
         except ReplayFailed as exc:
-            return verdict(exc.reason, messages=messages, detail=exc.detail)
+            return verdict(exc.reason, messages=messages, detail=exc.detail), exc.crashed
         if pickled is None:
-            return judged
+            return judged, False
         # A check with a context cannot elaborate the statement again after replay (the
         # context's notations and instances are gone, replay.py): it is checked there against
         # this process's own reference, which was rebuilt through the kernel with the rest.
@@ -398,9 +517,10 @@ class ReplPool:
         try:
             axioms = self.replay(pickled, replay_plan, deadline)[full_name]
         except ReplayFailed as exc:
-            return verdict(exc.reason, messages=messages, detail=exc.detail)
+            return verdict(exc.reason, messages=messages, detail=exc.detail), exc.crashed
         except KeyError:
-            return verdict("replay", messages=messages, detail="no `#print axioms` after replay")
+            detail = "no `#print axioms` after replay"
+            return verdict("replay", messages=messages, detail=detail), False
         reason = axioms_reason(axioms, allow_native=self.config.allow_native)
         if reason != "ok":
             return verdict(
@@ -408,10 +528,10 @@ class ReplPool:
                 messages=messages,
                 axioms=sorted(axioms),
                 detail=f"after replay the proof rests on axioms [{', '.join(sorted(axioms))}]",
-            )
+            ), False
         judged.axioms = sorted(axioms)
         judged.replayed = True
-        return judged
+        return judged, False
 
     def replays_on(self, repl: LeanRepl) -> bool:
         """Whether the replay rung runs for checks on `repl`: on, and possible (every built-in
@@ -421,7 +541,10 @@ class ReplPool:
     def require_replay_support(self) -> None:
         """Raise ReplayUnsupported unless this REPL's Lean re-checks on unpickling (call with
         a process started: the first one is asked its version)."""
-        self._version_learned.wait(60.0)  # another thread may be asking it right now
+        if not self._version_learned.wait(60.0):  # another thread may be asking it right now
+            raise StartFailure(
+                ReplFailure("timeout", "the REPL's Lean version could not be learned in 60 s")
+            )
         check_version(self._lean_version)
 
     def replay(self, pickled: bytes, plan: ReplayPlan, deadline: float) -> dict[str, list[str]]:
@@ -519,7 +642,7 @@ class ReplPool:
                 feeder.join(timeout=0.001)
 
     def close(self) -> None:
-        """Stop: every process is killed, busy ones too (their checks end as `crash`)."""
+        """Stop: every process is killed, busy ones too (their checks raise PoolClosed)."""
         with self._cond:
             self._closed = True
             repls, self._idle = list(self._all), deque()

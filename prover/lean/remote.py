@@ -8,19 +8,28 @@ rest travels as one snippet per proof (see `snippet.py`) and is judged here by t
 from __future__ import annotations
 
 import math
+import re
 import threading
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
-from prover.errors import MachineryFailure
+from prover.errors import MachineryFailure, UsageError
 from prover.lean.extract import plan_check
 from prover.lean.input_check import invalid_input_verdict, item_problem
+from prover.lean.machinery import CircuitBreaker, canary_item
 from prover.lean.snippet import judge_remote, remote_snippet, replay_hint
 from prover.lean.verdict import CheckItem, Verdict
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# What Lean says when imports fail. A model cannot write `import`, but it can make an error say
+# anything (`fail "..."`): such an answer only triggers a canary check, it is never trusted.
+_IMPORT_FAILURE = re.compile(
+    r"unknown module prefix|unknown package|object file .* does not exist|"
+    r"No directory .* in the search path|could not resolve import",
+    re.IGNORECASE,
+)
 
 
 class VerifierUnavailable(MachineryFailure):
@@ -39,13 +48,21 @@ class RemoteVerifier:
         api_key: str | None = None,
         concurrency: int = 8,
         batch_size: int = 4,
-        max_attempts: int = 6,
+        max_attempts: int = 3,
         backoff_s: float = 0.5,
         max_wait_s: float = 3600.0,
         text_scan: bool = True,
     ) -> None:
         import httpx  # the HTTP client is only needed here
 
+        try:
+            parsed = httpx.URL(url)
+        except (httpx.InvalidURL, TypeError) as exc:
+            raise UsageError(f"--verifier {url!r}: not a URL ({exc})") from None
+        if parsed.scheme not in ("http", "https") or not parsed.host:
+            raise UsageError(
+                f"--verifier {url!r}: not an http(s) URL with a host (e.g. http://localhost:8000)"
+            )
         self.url = url.rstrip("/")
         self.timeout = timeout
         self.allow_native = allow_native
@@ -63,16 +80,20 @@ class RemoteVerifier:
         self._lean_version: str | None = None
         self._version_asked = False
         self._lock = threading.Lock()
+        # timeouts of the last 20 snippets: a server whose REPLs all hang is asked a canary
+        self._timeouts = CircuitBreaker()
 
     @property
     def lean_version(self) -> str | None:
         with self._lock:
             if not self._version_asked:
-                self._version_asked = True
                 try:
-                    health = self._client.get(self.url + "/health", timeout=10).json()
-                    self._lean_version = health.get("lean_version")
+                    reply = self._client.get(self.url + "/health", timeout=10)
+                    self._lean_version = reply.json().get("lean_version")
+                    # a server still starting (503) may not know yet: ask again next time
+                    self._version_asked = reply.status_code == 200 or bool(self._lean_version)
                 except (self._httpx.HTTPError, ValueError, AttributeError):
+                    self._version_asked = True
                     self._lean_version = None  # a Kimina server does not say
         return self._lean_version
 
@@ -87,6 +108,8 @@ class RemoteVerifier:
         while True:
             try:
                 reply = self._client.post(self.url + path, json=payload)
+            except (self._httpx.UnsupportedProtocol, self._httpx.InvalidURL) as exc:
+                raise VerifierUnavailable(f"verifier {self.url}: {exc}") from None  # never heals
             except self._httpx.TransportError as exc:
                 reply, last = None, f"{type(exc).__name__}: {exc}"
             if reply is not None and reply.status_code == 200:
@@ -163,14 +186,110 @@ class RemoteVerifier:
                 "/api/check",
                 {"snippets": snippets, "timeout": math.ceil(self.timeout), "reuse": True},
             )
-            results = {str(r.get("id")): r for r in answer.get("results", [])}
-            for snippet in snippets:
-                i = int(snippet["id"])
-                result = results.get(snippet["id"], {"error": "no result for this snippet"})
-                plan = plans[i]
-                assert plan is not None
-                verdicts[i] = judge_remote(items[i], plan, result, allow_native=self.allow_native)
+            self._judge_answer(answer, snippets, items, plans, verdicts)
+            suspect = [s for s in snippets if _suspect(verdicts[int(s["id"])])]
+            if suspect:
+                self._recheck_crashed(suspect, items, plans, verdicts)
+            self._watch_timeouts(snippets, items, verdicts)
         return [v for v in verdicts if v is not None]
+
+    def _watch_timeouts(
+        self,
+        snippets: list[dict[str, Any]],
+        items: list[CheckItem],
+        verdicts: list[Verdict | None],
+    ) -> None:
+        """When 80% of the last 20 snippets timed out, a canary must pass (its header is the
+        last timed-out item's): a server whose REPLs all hang is machinery, not 20 bad proofs."""
+        timed_out = None
+        for snippet in snippets:
+            verdict = verdicts[int(snippet["id"])]
+            is_timeout = verdict is not None and verdict.reason == "timeout"
+            self._timeouts.record(is_timeout, "timeout")
+            if is_timeout:
+                timed_out = items[int(snippet["id"])]
+        try:
+            self._timeouts.check()
+        except MachineryFailure:
+            header = timed_out.header if timed_out is not None else items[0].header
+            self._timeouts = CircuitBreaker()  # the canary decides; the window starts over
+            self._canary(header, "most snippets timed out")
+
+    def _judge_answer(
+        self,
+        answer: dict[str, Any],
+        snippets: list[dict[str, Any]],
+        items: list[CheckItem],
+        plans: list[Any],
+        verdicts: list[Verdict | None],
+    ) -> None:
+        results = {str(r.get("id")): r for r in answer.get("results", [])}
+        for snippet in snippets:
+            i = int(snippet["id"])
+            result = results.get(snippet["id"], {"error": "no result for this snippet"})
+            plan = plans[i]
+            assert plan is not None
+            verdicts[i] = judge_remote(items[i], plan, result, allow_native=self.allow_native)
+
+    def _canary(self, header: str, why: str) -> None:
+        """VerifierUnavailable unless a known-good check is accepted by the server."""
+        canary = canary_item(header)
+        plan = plan_check(canary)
+        payload = replay_hint(canary, plan, {"id": "canary", "code": remote_snippet(canary, plan)})
+        answer = self._post(
+            "/api/check",
+            {"snippets": [payload], "timeout": math.ceil(self.timeout), "reuse": False},
+        )
+        result = next(iter(answer.get("results") or []), {"error": "no result for the canary"})
+        verdict = judge_remote(canary, plan, result, allow_native=self.allow_native)
+        if not verdict.accepted:
+            raise VerifierUnavailable(
+                f"verifier {self.url}: {why}, and a known-good check failed too "
+                f"({verdict.reason}: {verdict.detail or 'no detail'})"
+            )
+
+    def _recheck_crashed(
+        self,
+        crashed: list[dict[str, Any]],
+        items: list[CheckItem],
+        plans: list[Any],
+        verdicts: list[Verdict | None],
+    ) -> None:
+        """As the local pool does: snippets whose REPL crashed are sent once more beside a
+        known-good canary per header; a second crash is the proof's own verdict, a canary
+        that fails means the server is broken (MachineryFailure, never a verdict)."""
+        canaries: dict[str, tuple[CheckItem, Any, dict[str, Any]]] = {}
+        for snippet in crashed:
+            header = items[int(snippet["id"])].header
+            if header not in canaries:
+                canary = canary_item(header)
+                plan = plan_check(canary)
+                sid = f"canary-{len(canaries)}"
+                code = remote_snippet(canary, plan)
+                payload = replay_hint(canary, plan, {"id": sid, "code": code})
+                canaries[header] = (canary, plan, payload)
+        answer = self._post(
+            "/api/check",
+            {
+                "snippets": [c[2] for c in canaries.values()] + crashed,
+                "timeout": math.ceil(self.timeout),
+                "reuse": False,
+            },
+        )
+        results = {str(r.get("id")): r for r in answer.get("results", [])}
+        for canary, plan, payload in canaries.values():
+            result = results.get(payload["id"], {"error": "no result for the canary"})
+            verdict = judge_remote(canary, plan, result, allow_native=self.allow_native)
+            if not verdict.accepted:
+                raise VerifierUnavailable(
+                    f"verifier {self.url}: a check's REPL crashed, and then a known-good check "
+                    f"failed too ({verdict.reason}: {verdict.detail or 'no detail'})"
+                )
+        self._judge_answer(answer, crashed, items, plans, verdicts)
+        for snippet in crashed:
+            verdict = verdicts[int(snippet["id"])]
+            if verdict is not None and verdict.reason == "crash":
+                verdict.detail += " (it failed again, after a known-good check passed)"
 
     def run_snippet(self, code: str) -> dict[str, Any]:
         """One raw snippet (a whole Lean file); the server's result `{"time", "error",
@@ -215,6 +334,21 @@ class RemoteVerifier:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _suspect(verdict: Verdict | None) -> bool:
+    """A verdict that a broken server would give every proof: a crash, or an error that reads
+    like failed imports (then the header, not the proof, failed)."""
+    if verdict is None:
+        return False
+    if verdict.reason == "crash":
+        return True
+    if verdict.reason != "error":
+        return False
+    errors = [m.get("data", "") for m in verdict.messages if m.get("severity") == "error"]
+    return any(_IMPORT_FAILURE.search(str(e)) for e in errors) or bool(
+        _IMPORT_FAILURE.search(verdict.detail)
+    )
 
 
 def _retry_after(reply: Any) -> float | None:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
+from prover.errors import MachineryFailure
 from prover.lean.protocol import (
     CommandResponse,
     ReplError,
@@ -44,6 +46,9 @@ class ReplFailure(Exception):
         self.reason = reason
         self.detail = detail
 
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:  # crosses process boundaries (Ray)
+        return (ReplFailure, (self.reason, self.detail))
+
 
 class ReplRefused(Exception):
     """The REPL answered a pickle or unpickle request with `{"message": ...}`; the process
@@ -54,13 +59,34 @@ class ReplRefused(Exception):
         self.message = message
 
 
-class HeaderFailure(Exception):
-    """The header did not elaborate: every proof against it fails with reason `error`."""
+class HeaderFailure(MachineryFailure):
+    """Lean answered the header with errors: no proof can be judged against it. Machinery for
+    a benchmark's header (the suite or the installation is broken, not the model); FILE mode
+    and `prover serve` report it as the file's or the snippet's own error."""
 
     def __init__(self, response: CommandResponse) -> None:
         first = response.errors[0].data if response.errors else "unknown error"
         super().__init__(f"header does not elaborate: {first.splitlines()[0] if first else ''}")
         self.response = response
+
+    def __reduce__(self) -> tuple[type, tuple[str]]:  # across processes (Ray): the line only
+        return (MachineryFailure, (self.cause,))
+
+
+class StartFailure(MachineryFailure):
+    """The REPL process could not start, or died, hung or ran out of memory while elaborating
+    its header: nothing the model wrote had been sent. `failure` says how it failed."""
+
+    def __init__(self, failure: ReplFailure) -> None:
+        super().__init__(failure.detail)
+        self.failure = failure
+
+    def __reduce__(self) -> tuple[type, tuple[str]]:  # across processes (Ray): the line only
+        return (MachineryFailure, (self.cause,))
+
+
+# How often a long header elaboration says it is still going.
+HEADER_PROGRESS_EVERY_S = 30.0
 
 
 class LeanRepl:
@@ -73,6 +99,7 @@ class LeanRepl:
         *,
         key: str = "",
         header_timeout: float = 300.0,
+        on_header_wait: Callable[[float], None] | None = None,
     ) -> None:
         self.header = header
         self.key = key  # the pool's grouping key for `header`
@@ -84,17 +111,26 @@ class LeanRepl:
         self.dead = False
         try:
             response = (
-                self.command(header, env=None, timeout=header_timeout) if header.strip() else None
+                self.command(header, env=None, timeout=header_timeout, on_wait=on_header_wait)
+                if header.strip()
+                else None
             )
         except ReplFailure as exc:
+            # Only a death that left no stderr suggests the address-space cap: when the REPL
+            # said why (`lake: error: ...`), its own words are the explanation.
+            silent = "REPL died" in exc.detail and "stderr:" not in exc.detail
             hint = (
                 "; a REPL that dies silently while importing Mathlib usually lacks address "
                 "space (it needs about 9 GB: raise --memory-mb)"
-                if exc.reason == "crash" and "REPL died" in exc.detail
+                if exc.reason == "crash" and silent
+                else "; raise --memory-mb"
+                if exc.reason == "memory"
+                else "; raise --header-timeout if a cold import is this slow here"
+                if exc.reason == "timeout"
                 else ""
             )
-            raise ReplFailure(
-                exc.reason, f"while elaborating the header: {exc.detail}{hint}"
+            raise StartFailure(
+                ReplFailure(exc.reason, f"while elaborating the header: {exc.detail}{hint}")
             ) from None
         if response is not None:
             if response.errors:
@@ -102,21 +138,36 @@ class LeanRepl:
                 raise HeaderFailure(response)
             self.header_env = response.env
 
-    def send(self, request: dict[str, Any], timeout: float) -> Response:
-        """Send one request and read its one response, within `timeout` seconds."""
+    def send(
+        self,
+        request: dict[str, Any],
+        timeout: float,
+        on_wait: Callable[[float], None] | None = None,
+    ) -> Response:
+        """Send one request and read its one response, within `timeout` seconds; `on_wait`
+        is called with the seconds waited so far every HEADER_PROGRESS_EVERY_S."""
         if self.dead:
             raise ReplFailure("crash", "process already dead")
         try:
             payload = encode_request(request)
         except UnencodableRequest as exc:  # nothing was written: the process is still good
             raise ReplFailure("invalid_input", str(exc)) from None
-        deadline = time.monotonic() + timeout
+        began = time.monotonic()
+        deadline = began + timeout
+        tick = began + HEADER_PROGRESS_EVERY_S if on_wait else deadline
         try:
             self._transport.write(payload, deadline)
             lines: list[str] = []
             size = 0
             while True:
-                raw = self._transport.read_line(deadline)
+                try:
+                    raw = self._transport.read_line(min(deadline, tick))
+                except TransportTimeout:
+                    if time.monotonic() >= deadline or on_wait is None:
+                        raise
+                    on_wait(time.monotonic() - began)  # the partial line stays buffered
+                    tick += HEADER_PROGRESS_EVERY_S
+                    continue
                 if time.monotonic() > deadline:  # output that never ends must not outlive it
                     raise TransportTimeout()
                 size += len(raw)
@@ -140,8 +191,14 @@ class LeanRepl:
             diag = self._fail()
             raise ReplFailure("crash", f"garbage output: {exc} ({diag})") from None
 
-    def command(self, cmd: str, env: int | None, timeout: float) -> CommandResponse:
-        response = self.send(command_request(cmd, env), timeout)
+    def command(
+        self,
+        cmd: str,
+        env: int | None,
+        timeout: float,
+        on_wait: Callable[[float], None] | None = None,
+    ) -> CommandResponse:
+        response = self.send(command_request(cmd, env), timeout, on_wait)
         if isinstance(response, ReplError):
             # Only our own bookkeeping could cause this (an env id we did not get): the
             # process cannot be trusted any more.

@@ -57,6 +57,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from prover.errors import MachineryFailure
 from prover.lean.acceptance import parse_axioms
 from prover.lean.commands import (
     REFERENCE_PREFIX,
@@ -64,7 +65,7 @@ from prover.lean.commands import (
     reference_command,
     statement_check_command,
 )
-from prover.lean.repl import LeanRepl, ReplFailure, ReplRefused
+from prover.lean.repl import LeanRepl, ReplFailure, ReplRefused, StartFailure
 
 # REPL v4.30 unpickles with `replayToElabEnv`: the constants are not re-checked.
 UNSAFE_FROM = (4, 30)
@@ -82,17 +83,23 @@ SCOPE_RESET = (
 _VERSION = re.compile(r"(\d+)\.(\d+)")
 
 
+class ReplayClosed(MachineryFailure):
+    """The replay processes were closed (the command is stopping)."""
+
+
 class ReplayUnsupported(Exception):
     """Replay is on but this REPL cannot re-check on unpickling; one line says what to do."""
 
 
 class ReplayFailed(Exception):
-    """The rung rejected the proof (`reason` is `replay`, `timeout` or `memory`)."""
+    """The rung rejected the proof (`reason` is `replay`, `timeout` or `memory`); `crashed`:
+    because a process died (the pool then runs the check again after a canary)."""
 
-    def __init__(self, reason: str, detail: str) -> None:
+    def __init__(self, reason: str, detail: str, *, crashed: bool = False) -> None:
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
+        self.crashed = crashed
 
 
 def check_version(version: str | None) -> None:
@@ -141,8 +148,10 @@ def take_file(path: Path, limit: int = MAX_PICKLE_BYTES) -> bytes:
     at most `limit` bytes."""
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    except OSError as exc:
-        raise ReplayFailed("replay", f"the pickled environment cannot be read ({exc})") from None
+    except OSError as exc:  # a lost exchange dir as well as a model's tampering: re-checked
+        raise ReplayFailed(
+            "replay", f"the pickled environment cannot be read ({exc})", crashed=True
+        ) from None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
@@ -171,8 +180,9 @@ def pickle_env(repl: LeanRepl, env: int, timeout: float) -> bytes:
     except ReplRefused as exc:
         raise ReplayFailed("replay", f"pickling failed: {_first_line(exc.message)}") from None
     except ReplFailure as exc:
-        reason = "replay" if exc.reason == "crash" else exc.reason
-        raise ReplayFailed(reason, f"while pickling: {exc.detail}") from None
+        crashed = exc.reason == "crash"
+        reason = "replay" if crashed else exc.reason
+        raise ReplayFailed(reason, f"while pickling: {exc.detail}", crashed=crashed) from None
     finally:
         exchange.host_path(name).unlink(missing_ok=True)
 
@@ -198,7 +208,13 @@ def replay(replayer: LeanRepl, data: bytes, plan: ReplayPlan, timeout: Callable[
     name = pickle_name()
     path = exchange.host_path(name)
     try:
-        _write_new(path, data)
+        try:
+            _write_new(path, data)
+        except OSError as exc:  # our side of the exchange is gone: nothing was judged
+            replayer.close()
+            raise StartFailure(
+                ReplFailure("crash", f"cannot hand the pickle to the replay process: {exc}")
+            ) from None
         try:
             env = replayer.unpickle_env(exchange.inner_path(name), timeout())
         except ReplRefused as exc:
@@ -206,19 +222,23 @@ def replay(replayer: LeanRepl, data: bytes, plan: ReplayPlan, timeout: Callable[
                 "replay", f"Lean rejected the environment on replay: {_first_line(exc.message)}"
             ) from None
     except ReplFailure as exc:
-        if exc.reason != "crash":
-            raise ReplayFailed(exc.reason, f"replaying: {exc.detail}") from None
+        if exc.reason != "crash":  # re-imports under the cap: re-checked in a new process
+            raise ReplayFailed(exc.reason, f"replaying: {exc.detail}", crashed=True) from None
         raise ReplayFailed(
             "replay",
             f"the replay process died rebuilding the environment ({_first_line(exc.detail)})",
+            crashed=True,
         ) from None
     finally:
         path.unlink(missing_ok=True)
     try:
         return _judge(replayer, env, plan, timeout)
     except ReplFailure as exc:
-        reason = "replay" if exc.reason == "crash" else exc.reason
-        raise ReplayFailed(reason, f"in the replayed environment: {exc.detail}") from None
+        crashed = exc.reason == "crash"
+        reason = "replay" if crashed else exc.reason
+        raise ReplayFailed(
+            reason, f"in the replayed environment: {exc.detail}", crashed=crashed
+        ) from None
 
 
 def _judge(replayer: LeanRepl, env: int, plan: ReplayPlan, timeout: Callable[[], float]):
@@ -313,7 +333,7 @@ class Replayers:
         with self._cond:
             while True:
                 if self._closed:
-                    raise ReplFailure("crash", "the verifier is shutting down")
+                    raise ReplayClosed("the verifier is shutting down")
                 if self._idle:
                     candidate = self._idle.pop()
                     if candidate.alive():

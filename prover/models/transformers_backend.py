@@ -216,8 +216,10 @@ class TransformersBackend:
         # transformers 5 renamed `past_key_values` to `cache` (the old name warns, then goes)
         import inspect
 
-        return "cache" if "cache" in inspect.signature(self._lm.forward).parameters else (
-            "past_key_values"
+        return (
+            "cache"
+            if "cache" in inspect.signature(self._lm.forward).parameters
+            else ("past_key_values")
         )
 
     def _completion(self, row: list[int]) -> Completion:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from prover.errors import MachineryFailure
 from prover.lean.extract import benchmark_statement, plan_check, statement_key
 from prover.lean.source import declarations, top_level_commands
 from prover.lean.verdict import CheckItem, Verdict
@@ -91,6 +92,9 @@ def prove_text(
             )  # fmt: skip
         except KeyboardInterrupt:
             error = "interrupted"
+            break
+        except MachineryFailure as exc:  # not a verdict on this theorem's proofs
+            error = f"{target.display}: verifier machinery failed (not a verdict): {exc}"
             break
         except Exception as exc:  # the model or the verifier failed: keep what was proved
             error = f"{target.display}: {exc}"

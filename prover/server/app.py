@@ -4,17 +4,21 @@
 each snippet as Lean would a file: its leading header lines elaborated once per REPL process,
 the rest as one command; they answer the REPL's raw output, and the client judges (as
 `--verifier URL` does). Admission is bounded: a request whose snippets do not fit in the queue
-gets 429 at once, so the server never accepts work it cannot finish.
+gets 429 (with `Retry-After`) at once, one that could never fit 413, so the server never
+accepts work it cannot finish. When the machinery fails (a REPL or header that cannot start),
+the whole request gets 503: never a per-snippet result a client would score as a bad proof.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
+import math
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
@@ -26,10 +30,11 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from pydantic import BaseModel, Field, model_validator
 
+from prover.errors import MachineryFailure
 from prover.lean.commands import REFERENCE_PREFIX
 from prover.lean.input_check import text_problem, unencodable_at
 from prover.lean.pool import ReplPool
-from prover.lean.repl import HeaderFailure, ReplFailure
+from prover.lean.repl import HeaderFailure, LeanRepl, ReplFailure
 from prover.lean.replay import (
     ReplayFailed,
     ReplayPlan,
@@ -38,6 +43,8 @@ from prover.lean.replay import (
 )
 from prover.lean.snippet import KIMINA_TIMEOUT
 from prover.lean.source import split_header
+from prover.server.health import MachineryHealth
+from prover.server.warmup import WARM_RETRY_MAX_S, WARM_RETRY_S, WarmUp
 
 
 class SafeJSONResponse(JSONResponse):
@@ -52,6 +59,7 @@ class SafeJSONResponse(JSONResponse):
 
 
 INVALID_INPUT = "invalid_input"
+MACHINERY_RETRY_AFTER_S = 10  # the Retry-After of a 503: a REPL restart takes seconds
 
 
 class ReplayHint(BaseModel):
@@ -145,6 +153,31 @@ class Admission:
             self.in_flight -= n
 
 
+def retry_after_s(excess: int, workers: int, mean_snippet_s: float) -> int:
+    """Seconds until `excess` snippets in flight have likely finished on `workers` processes
+    (the Retry-After of a 429): at least 1, at most 60."""
+    return max(1, min(60, math.ceil(excess * mean_snippet_s / max(1, workers))))
+
+
+@contextlib.contextmanager
+def snippet_repl(pool: ReplPool, header: str) -> Iterator[LeanRepl]:
+    """`pool.repl_for(header)`, with failures sorted by whose they are.
+
+    Everything before the snippet's body is sent is the machinery's: a process that does not
+    start, or dies or times out elaborating the header (`ReplFailure` from `repl_for`; the
+    pool's own `MachineryFailure` passes through) becomes `MachineryFailure`, and the request
+    503. Except `HeaderFailure`: Lean *answered* the header, with errors, and the header is
+    the client's text, so it stays the snippet's result (its messages, as Kimina answers).
+    A failure after the body was sent (`ReplFailure` from the body's command) is the
+    snippet's: `crash`, `timeout`, `memory`."""
+    with contextlib.ExitStack() as stack:
+        try:
+            repl = stack.enter_context(pool.repl_for(header))
+        except ReplFailure as exc:
+            raise MachineryFailure(f"cannot start a REPL for the snippet's header: {exc}") from None
+        yield repl
+
+
 def run_snippet(
     pool: ReplPool,
     code: str,
@@ -161,7 +194,7 @@ def run_snippet(
     pickled: bytes | None = None
     deadline = float("inf")
     try:
-        with pool.repl_for(header) as repl:
+        with snippet_repl(pool, header) as repl:
             timeout = min(timeout, pool.config.timeout)
             deadline = time.monotonic() + timeout
             answer = repl.command(body, env=repl.header_env, timeout=timeout)
@@ -173,7 +206,12 @@ def run_snippet(
                 pickled = pickle_env(repl, answer.env, left)  # type: ignore[arg-type]
         result["response"] = {k: v for k, v in answer.raw.items() if k != "env"}
         if pickled is not None and hint is not None:
-            axioms = pool.replay(pickled, hint.plan(header), deadline)[hint.theorem]
+            try:
+                axioms = pool.replay(pickled, hint.plan(header), deadline)[hint.theorem]
+            except ReplFailure as exc:
+                # `replay()` turns every failure of the replay itself into ReplayFailed: what
+                # is left is a replay process that could not start (replay.Replayers.borrow)
+                raise MachineryFailure(f"cannot start a replay process: {exc}") from None
             result["replayed"] = True
             result["replay_axioms"] = sorted(axioms)
     except HeaderFailure as exc:
@@ -187,6 +225,8 @@ def run_snippet(
     except ReplayFailed as exc:
         if exc.reason == "timeout":
             result["error"] = KIMINA_TIMEOUT
+        elif exc.crashed:  # a process died: the client re-checks it beside a canary
+            result["error"] = f"crash in the kernel replay: {exc.detail}"
         else:
             result["replay_error"] = f"{exc.reason}: {exc.detail}"
             if isinstance(result["response"], dict):
@@ -198,6 +238,22 @@ def run_snippet(
     return result
 
 
+class MachineryWitness:
+    """The pool as `prove_text` sees it, remembering a `MachineryFailure` it raised:
+    `prove_text` keeps only the text of the error it stopped on."""
+
+    def __init__(self, pool: ReplPool) -> None:
+        self.pool = pool
+        self.failure: MachineryFailure | None = None
+
+    def check_many(self, items: Any) -> Iterator[Any]:
+        try:
+            yield from self.pool.check_many(items)
+        except MachineryFailure as exc:
+            self.failure = exc
+            raise
+
+
 def create_app(
     pool_factory: Callable[[], ReplPool],
     *,
@@ -206,7 +262,13 @@ def create_app(
     api_key: str | None = None,
     max_queue: int | None = None,
     max_request_bytes: int = 8 * 1024 * 1024,
+    warm_header: str = "",
+    warm_retry_s: float = WARM_RETRY_S,
+    warm_retry_max_s: float = WARM_RETRY_MAX_S,
 ) -> FastAPI:
+    """The app over the pool `pool_factory` makes at start. `warm_header` (empty: none) is
+    elaborated in every worker in the background at start; `/health` says "starting" until
+    then (health.py has the rule)."""
     registry = CollectorRegistry()
     requests_total = Counter(
         "prover_requests",
@@ -224,7 +286,7 @@ def create_app(
         buckets=(0.01, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300),
     )
     in_flight = Gauge("prover_in_flight", "Snippets accepted, not finished", registry=registry)
-    state: dict[str, Any] = {}
+    state: dict[str, Any] = {"mean_snippet_s": 1.0}  # an estimate until snippets have run
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -234,9 +296,18 @@ def create_app(
         state["executor"] = ThreadPoolExecutor(pool.workers, thread_name_prefix="serve")
         state["prover"] = prover or (prover_factory() if prover_factory else None)
         state["model_lock"] = threading.Lock()  # one model, one generation at a time
+        health = state["health"] = MachineryHealth(warm=not warm_header.strip())
+        warm_up = None
+        if warm_header.strip():  # with no warm-up, only a check that succeeds recovers
+            warm_up = WarmUp(
+                pool, warm_header, health, retry_s=warm_retry_s, retry_max_s=warm_retry_max_s
+            )
+            warm_up.start()
         try:
             yield
         finally:
+            if warm_up is not None:
+                warm_up.stop()
             if state["prover"] is not None:
                 state["prover"][0].close()
             # uvicorn has already let the requests in flight finish (graceful shutdown)
@@ -249,6 +320,15 @@ def create_app(
     app = FastAPI(
         title="prover verifier", lifespan=lifespan, default_response_class=SafeJSONResponse
     )
+
+    @app.exception_handler(MachineryFailure)
+    async def machinery_failed(request: Request, exc: MachineryFailure) -> Response:
+        # the whole request: a client must not score a broken server as a bad proof
+        return SafeJSONResponse(
+            {"detail": exc.cause},
+            status_code=503,
+            headers={"Retry-After": str(MACHINERY_RETRY_AFTER_S)},
+        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid_body(request: Request, exc: RequestValidationError) -> Response:
@@ -286,19 +366,35 @@ def create_app(
         hints: list[ReplayHint | ReferenceReplayHint | None] | None = None,
     ) -> list[dict[str, Any]]:
         admission: Admission = state["admission"]
-        if not admission.try_take(len(codes)):
-            raise HTTPException(429, "verifier queue full, retry later")
+        health: MachineryHealth = state["health"]
+        pool: ReplPool = state["pool"]
+        take(len(codes))
         in_flight.inc(len(codes))
         loop = asyncio.get_running_loop()
-        pool: ReplPool = state["pool"]
+        failed: list[MachineryFailure] = []  # the request's first machinery failure: it is 503
+        failed_lock = threading.Lock()
 
         def one(code: str, hint: ReplayHint | ReferenceReplayHint | None) -> dict[str, Any]:
             problem = text_problem("code", code)
             try:
+                if failed:  # not started: the request is answered 503 already
+                    raise MachineryFailure(failed[0].cause)
                 if problem is not None:  # decided here: the REPL could not even be sent it
                     result = {"error": f"{INVALID_INPUT}: {problem}", "response": None, "time": 0}
                 else:
                     result = run_snippet(pool, code, timeout, hint)
+                    health.success()  # it reached Lean, whatever Lean answered
+                    mean = state["mean_snippet_s"]
+                    state["mean_snippet_s"] = 0.9 * mean + 0.1 * result["time"]
+            except MachineryFailure as exc:
+                with failed_lock:
+                    first = not failed
+                    if first:
+                        failed.append(exc)
+                if first:
+                    health.failure(exc.cause)
+                    snippets_total.labels("machinery").inc()
+                raise
             finally:
                 admission.give_back(1)
                 in_flight.dec()
@@ -317,7 +413,36 @@ def create_app(
 
         paired = zip(codes, hints or [None] * len(codes), strict=True)
         futures = [loop.run_in_executor(state["executor"], one, c, h) for c, h in paired]
-        return list(await asyncio.gather(*futures))
+        if not futures:
+            return []
+        # answered at the first machinery failure; the snippets still running finish on
+        # their own (their failures are retrieved, so nothing is logged as unhandled)
+        done, pending = await asyncio.wait(futures, return_when=asyncio.FIRST_EXCEPTION)
+        for future in pending:
+            future.add_done_callback(lambda f: f.cancelled() or f.exception())
+        if failed:
+            raise MachineryFailure(failed[0].cause)
+        for future in done:
+            error = future.exception()
+            if error is not None:  # an unexpected error: its 500
+                raise error
+        return [future.result() for future in futures]
+
+    def take(n: int) -> None:
+        """Admit `n` snippets, or refuse: 413 if they can never fit, 429 if not now."""
+        admission: Admission = state["admission"]
+        if n > admission.capacity:
+            raise HTTPException(
+                413,
+                f"{n} snippets; this server admits at most {admission.capacity} per request: "
+                "split the request",
+            )
+        if not admission.try_take(n):
+            excess = admission.in_flight + n - admission.capacity
+            wait_s = retry_after_s(excess, state["pool"].workers, state["mean_snippet_s"])
+            raise HTTPException(
+                429, "verifier queue full, retry later", headers={"Retry-After": str(wait_s)}
+            )
 
     @app.post("/api/check")
     async def api_check(body: CheckRequest) -> dict[str, Any]:
@@ -351,8 +476,7 @@ def create_app(
         admission: Admission = state["admission"]
         if body.attempts > admission.capacity:
             raise HTTPException(422, f"attempts over the server's capacity ({admission.capacity})")
-        if not admission.try_take(body.attempts):
-            raise HTTPException(429, "verifier queue full, retry later")
+        take(body.attempts)
         backend, prompt_format = state["prover"]
         prefix = body.informal_prefix.strip()
         if prefix and not prefix.startswith(("/-", "--")):
@@ -368,13 +492,15 @@ def create_app(
             body.attempts, body.temperature, body.top_p, body.max_new_tokens, body.seed
         )
 
+        witness = MachineryWitness(state["pool"])
+
         def run() -> Any:
             with state["model_lock"]:
                 return prove_text(
                     text,
                     backend=backend,
                     prompt_format=prompt_format,
-                    verifier=state["pool"],
+                    verifier=witness,
                     attempts=body.attempts,
                     rounds=body.rounds,
                     params=params,
@@ -388,6 +514,9 @@ def create_app(
         if not report.results:
             raise HTTPException(422, "formal_statement declares no theorem ending in `:= by`")
         result = report.results[0]
+        if report.error and witness.failure is not None:
+            state["health"].failure(witness.failure.cause)
+            raise MachineryFailure(witness.failure.cause)
         if report.error:
             raise HTTPException(502, f"the model failed: {report.error}")
         return {
@@ -400,16 +529,23 @@ def create_app(
         }
 
     @app.get("/health")
-    async def health() -> dict[str, Any]:
+    async def health() -> Response:
+        """200 `{"status": "ok", ...}`; 503 with "starting" or "degraded" and a one-line
+        `detail` (health.py has the rule). Every field is there whatever the status: clients
+        read `capacity` and `lean_version` from it."""
         pool: ReplPool = state["pool"]
         admission: Admission = state["admission"]
-        return {
-            "status": "ok",
+        status, detail = state["health"].status()
+        body: dict[str, Any] = {
+            "status": status,
             "lean_version": pool.lean_version,
             "workers": pool.workers,
             "in_flight": admission.in_flight,
             "capacity": admission.capacity,
         }
+        if detail is not None:
+            body["detail"] = detail
+        return SafeJSONResponse(body, status_code=200 if status == "ok" else 503)
 
     @app.get("/metrics")
     async def metrics() -> Response:

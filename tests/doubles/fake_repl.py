@@ -18,7 +18,7 @@ Every request is appended to $FAKE_REPL_LOG (one JSON line each) when that is se
 Rules file: {"version": "4.24.0", "header_delay_s": 0, "rules": [{"match": "substring",
   "exact": false,
   "response": {...without env...}, "axioms": [...], "sleep_s": 1e9, "exit": 3,
-  "alloc_mb": 500, "garbage": true, "stderr": "text",
+  "alloc_mb": 500, "garbage": true, "stderr": "text", "exit_once": FLAG_PATH (with "exit"),
   "probe": {"connect": [host, port], "write": [paths]}}]}
 `axioms_by_name` (or else `axioms`) of the rule whose match is in the command that declared
 NAME answer `#print axioms NAME` (one line each); otherwise the standard three, and for a
@@ -77,6 +77,18 @@ def read_requests():
             current.append(line.rstrip())
     if current:
         yield "".join(current)
+
+
+def spent(flag: str | None) -> bool:
+    """For `"exit_once": PATH`: the first process to reach the rule creates PATH and crashes;
+    once PATH exists the rule crashes nothing (a transient failure)."""
+    if flag is None:
+        return False
+    try:
+        os.close(os.open(flag, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return True
+    return False
 
 
 def die(message: str, code: int = 1) -> None:
@@ -257,7 +269,7 @@ class ScriptedLean:
                 die("MemoryError: out of memory", 137)
         if rule.get("sleep_s"):
             time.sleep(float(rule["sleep_s"]))
-        if "exit" in rule:
+        if "exit" in rule and not spent(rule.get("exit_once")):
             die("FakeRepl: scripted crash", int(rule["exit"]))
         if rule.get("garbage"):
             return "this is not JSON"
