@@ -202,6 +202,7 @@ class TransformersBackend:
             position_ids=positions[:, :-1],
             use_cache=True,
             **{key: cache},
+            **self._last_logits_only,
         )
         cache.batch_repeat_interleave(n)
         shared = {**options, "num_return_sequences": 1, key: cache}
@@ -210,6 +211,19 @@ class TransformersBackend:
             attention_mask=attention.repeat_interleave(n, 0),
             **shared,
         )
+
+    @property
+    def _last_logits_only(self) -> dict[str, int]:
+        """The prompt pass only fills the cache: its logits (prompt length x vocabulary per row,
+        hundreds of MB for a long prompt) are never read. transformers 4.50 renamed the option
+        (`num_logits_to_keep` before); a model with neither computes them all."""
+        import inspect
+
+        parameters = inspect.signature(self._lm.forward).parameters
+        for name in ("logits_to_keep", "num_logits_to_keep"):
+            if name in parameters:
+                return {name: 1}
+        return {}
 
     @property
     def _cache_key(self) -> str:
