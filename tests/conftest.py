@@ -1,4 +1,5 @@
-"""Shared fixtures: the read-only `../shared` data and the FakeRepl test double."""
+"""Shared fixtures: the read-only `../shared` data, the FakeRepl test double and a session-wide
+model cache."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,21 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 FAKE_REPL = Path(__file__).resolve().parent / "doubles" / "fake_repl.py"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def prover_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """PROVER_CACHE for the session (and the `prover` processes tests start): GGUF conversions
+    go there, never to the user's ~/.cache, and the first test that loads SmolLM2 converts it
+    for all the others (a cached load takes seconds, a conversion most of a minute)."""
+    folder = tmp_path_factory.mktemp("prover-cache")
+    before = os.environ.get("PROVER_CACHE")
+    os.environ["PROVER_CACHE"] = str(folder)
+    yield folder
+    if before is None:
+        os.environ.pop("PROVER_CACHE", None)
+    else:
+        os.environ["PROVER_CACHE"] = before
 
 
 def shared_path(relative: str) -> Path:

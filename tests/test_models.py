@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
+from prover.models import gguf_cache, hub, transformers_backend
 from prover.models.base import Completion, Prompt, SamplingParams
 from prover.models.errors import ModelBackendError
 from prover.models.openai_backend import OpenAIBackend, retry_after
@@ -67,6 +68,34 @@ def smollm2():
     backend = TransformersBackend(str(folder), gguf_file=gguf.name, batch_size=2)
     yield backend
     backend.close()
+
+
+@pytest.mark.slow
+def test_smollm2_loads_again_from_the_conversion_cache(smollm2) -> None:
+    """After one load of the GGUF file (here or by an earlier test, in the session's
+    PROVER_CACHE), the next comes from the cached safetensors: the same weights, tokenizer and
+    answers, without converting again."""
+    import torch
+
+    from prover.models.transformers_backend import TransformersBackend
+
+    gguf = next(Path(smollm2.model).glob("*.gguf"))
+    key = gguf_cache.EntryKey.of(gguf, str(smollm2._lm.dtype))
+    entry = gguf_cache.lookup(key)
+    assert entry is not None and entry.is_relative_to(gguf_cache.cache_root())
+    assert (entry / "model.safetensors").is_file()
+    again = TransformersBackend(smollm2.model, gguf_file=gguf.name, batch_size=2)
+    try:
+        assert again.loaded_from == str(entry)
+        ours, theirs = smollm2._lm.state_dict(), again._lm.state_dict()
+        assert ours.keys() == theirs.keys()
+        assert all(torch.equal(ours[name], theirs[name]) for name in ours)
+        assert again._eos_ids == smollm2._eos_ids and again._pad_id == smollm2._pad_id
+        assert again._encode(CHAT) == smollm2._encode(CHAT)
+        params = SamplingParams(n=1, temperature=0, max_new_tokens=8)
+        assert again.generate([CHAT, MATH], params) == smollm2.generate([CHAT, MATH], params)
+    finally:
+        again.close()
 
 
 @pytest.mark.slow
@@ -236,6 +265,207 @@ def test_importing_backends_stays_light() -> None:
         "assert not heavy, heavy"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# --- the GGUF conversion cache ---------------------------------------------------------------
+
+
+def entry_key(gguf: Path, dtype: str = "torch.float32") -> gguf_cache.EntryKey:
+    stat = gguf.stat()
+    return gguf_cache.EntryKey(str(gguf.resolve()), stat.st_size, stat.st_mtime_ns, "5.0", dtype)
+
+
+def write_entry(folder: Path) -> None:
+    (folder / "model.safetensors").write_bytes(b"weights")
+
+
+def test_gguf_cache_root(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PROVER_CACHE", str(tmp_path / "c"))
+    assert gguf_cache.cache_root() == tmp_path / "c" / "models"
+    monkeypatch.delenv("PROVER_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert gguf_cache.cache_root() == tmp_path / "xdg" / "prover" / "models"
+
+
+def test_gguf_cache_key_follows_the_file_and_the_conversion(tmp_path: Path) -> None:
+    pytest.importorskip("transformers", reason="transformers is not installed (extra 'hf')")
+    import transformers
+
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF one")
+    key = gguf_cache.EntryKey.of(gguf, "torch.float32")
+    assert key == gguf_cache.EntryKey.of(gguf, "torch.float32")
+    assert key.transformers == transformers.__version__
+    assert key.folder(tmp_path).name.startswith("m-")
+    assert key.folder(tmp_path) != gguf_cache.EntryKey.of(gguf, "torch.bfloat16").folder(tmp_path)
+    os.utime(gguf, ns=(key.mtime_ns, key.mtime_ns + 10**9))  # the file was replaced
+    assert gguf_cache.EntryKey.of(gguf, "torch.float32").digest() != key.digest()
+    gguf.write_bytes(b"GGUF two, longer")
+    os.utime(gguf, ns=(key.mtime_ns, key.mtime_ns))
+    assert gguf_cache.EntryKey.of(gguf, "torch.float32").digest() != key.digest()
+
+
+def test_gguf_cache_store_then_lookup(tmp_path: Path) -> None:
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF")
+    root = tmp_path / "cache"
+    key = entry_key(gguf)
+    assert gguf_cache.lookup(key, root) is None
+    folder = gguf_cache.store(key, write_entry, root)
+    assert gguf_cache.lookup(key, root) == folder
+    assert (folder / "model.safetensors").read_bytes() == b"weights"
+    assert gguf_cache.lookup(entry_key(gguf, "torch.bfloat16"), root) is None
+    # another process stored the same entry first: its entry stays, no error
+    assert gguf_cache.store(key, lambda f: (f / "x").write_text("late"), root) == folder
+    assert not (folder / "x").exists()
+    assert [p.name for p in root.iterdir()] == [folder.name]  # no temporary folder left
+
+
+def test_gguf_cache_write_is_all_or_nothing(tmp_path: Path) -> None:
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF")
+    root = tmp_path / "cache"
+
+    def dies_half_way(folder: Path) -> None:
+        write_entry(folder)
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left"):
+        gguf_cache.store(entry_key(gguf), dies_half_way, root)
+    assert gguf_cache.lookup(entry_key(gguf), root) is None
+    assert list(root.iterdir()) == []
+    # a folder without the marker (a torn copy, a crash before the rename) is no entry
+    entry_key(gguf).folder(root).mkdir()
+    write_entry(entry_key(gguf).folder(root))
+    assert gguf_cache.lookup(entry_key(gguf), root) is None
+
+
+def test_gguf_cache_drops_outdated_entries_and_stale_temporaries(tmp_path: Path) -> None:
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF")
+    other = tmp_path / "other.gguf"
+    other.write_bytes(b"GGUF")
+    root = tmp_path / "cache"
+    old = gguf_cache.store(entry_key(gguf), write_entry, root)
+    bf16 = gguf_cache.store(entry_key(gguf, "torch.bfloat16"), write_entry, root)
+    unrelated = gguf_cache.store(entry_key(other), write_entry, root)
+    stale = root / ".m-left-by-a-killed-writer"
+    stale.mkdir()
+    os.utime(stale, (time.time() - 2 * gguf_cache.STALE_TMP_S,) * 2)
+    fresh = root / ".m-being-written-now"
+    fresh.mkdir()
+    stat = gguf.stat()
+    os.utime(gguf, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # the GGUF file changed
+    new = gguf_cache.store(entry_key(gguf), write_entry, root)
+    assert sorted(p.name for p in root.iterdir()) == sorted(
+        p.name for p in (new, bf16, unrelated, fresh)
+    )
+    assert not old.exists()
+
+
+def test_gguf_load_converts_once_then_reads_the_cache(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The backend's cache logic with transformers replaced by a test double: convert and store,
+    then read; an entry that does not load is converted again; an unwritable cache only warns."""
+    pytest.importorskip("transformers", reason="transformers is not installed (extra 'hf')")
+    gguf = tmp_path / "model" / "m.gguf"
+    gguf.parent.mkdir()
+    gguf.write_bytes(b"GGUF")
+    loads: list[str] = []
+    broken: set[str] = set()
+
+    def from_pretrained(source: str, kwargs: dict, model_kwargs: dict) -> tuple[str, str]:
+        loads.append(source)
+        if source in broken:
+            raise OSError("Error while deserializing header: incomplete metadata")
+        return f"tokenizer of {source}", f"model of {source}"
+
+    def save(tokenizer: str, lm: str, target: Path) -> None:
+        write_entry(target)
+
+    monkeypatch.setattr(transformers_backend, "_from_pretrained", from_pretrained)
+    monkeypatch.setattr(transformers_backend, "_save_converted", save)
+    monkeypatch.setenv("PROVER_CACHE", str(tmp_path / "cache"))
+
+    def load() -> tuple[str, str, str]:
+        return transformers_backend._load_gguf(
+            str(gguf.parent), gguf, {"gguf_file": "m.gguf"}, {}, dtype_name="torch.float32"
+        )
+
+    assert load() == ("tokenizer of " + str(gguf.parent), "model of " + str(gguf.parent), str(gguf))
+    entry = gguf_cache.lookup(gguf_cache.EntryKey.of(gguf, "torch.float32"))
+    assert entry is not None
+    assert f"m.gguf converted once, cached in {entry}" in capsys.readouterr().err
+    assert load()[2] == str(entry)
+    assert loads == [str(gguf.parent), str(entry)]
+    broken.add(str(entry))
+    loads.clear()
+    assert load()[2] == str(gguf)  # the broken entry was dropped, the file converted again
+    assert loads == [str(entry), str(gguf.parent)]
+    warning, converted = capsys.readouterr().err.strip().splitlines()
+    assert warning.startswith(f"prover: warning: the cached conversion {entry} does not load")
+    assert "(Error while deserializing header: incomplete metadata)" in warning
+    assert converted == f"prover: m.gguf converted once, cached in {entry}"
+    assert gguf_cache.lookup(gguf_cache.EntryKey.of(gguf, "torch.float32")) == entry  # rewritten
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    monkeypatch.setenv("PROVER_CACHE", str(blocked))  # the cache cannot be created there
+    assert load()[2] == str(gguf)
+    assert "warning: cannot cache the converted m.gguf" in capsys.readouterr().err
+
+
+# --- the model hub: unreachable is found at once -----------------------------------------------
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:  # a port nobody listens on once closed
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_hub_probe(monkeypatch: pytest.MonkeyPatch, server: FakeOpenAIServer) -> None:
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    url = server.url.removesuffix("/v1/")  # type: ignore[attr-defined]
+    monkeypatch.setattr(constants, "ENDPOINT", url)
+    assert hub.probe_hub() == hub.HubStatus(url, True)  # an HTTP error status is an answer
+    assert hub.local_only("org/model") is None
+    down = f"http://127.0.0.1:{closed_port()}"
+    monkeypatch.setattr(constants, "ENDPOINT", down)
+    status = hub.local_only("org/model")
+    assert status is not None and not status.reachable and status.endpoint == down
+    assert status.reason.startswith("ConnectError")
+    assert hub.local_only(str(Path(__file__).parent)) is None  # a local folder asks no hub
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    assert hub.local_only("org/model") is None  # offline by setting: nothing to probe
+
+
+@pytest.mark.slow
+def test_unreachable_hub_fails_fast_in_one_line(tmp_path: Path) -> None:
+    """No network and the default model not downloaded (HF_HUB_OFFLINE unset): one line and
+    exit 2 within seconds, not a minute of hub retries."""
+    pytest.importorskip("transformers", reason="transformers is not installed (extra 'hf')")
+    offline = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    env = {k: v for k, v in os.environ.items() if k not in offline}
+    endpoint = f"http://127.0.0.1:{closed_port()}"
+    env.update(HF_ENDPOINT=endpoint, HF_HOME=str(tmp_path / "hf"))
+    start = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "prover", "eval", "countdown", "--limit", "1", "--n", "1",
+         "--out", str(tmp_path / "run")],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    took = time.monotonic() - start
+    assert done.returncode == 2, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"prover: cannot load model '{default_model()}'")
+    assert f"model hub {endpoint} is unreachable" in last
+    assert "Retrying" not in done.stderr and "Traceback" not in done.stderr
+    # the hub client's retries (logged as "Retrying in ...") slept 46 s of the 52 s it took;
+    # the rest is importing torch, slow on a busy machine
+    assert took < 40, f"{took:.0f} s"
 
 
 # --- OpenAI-compatible client against a real local HTTP server --------------------------------

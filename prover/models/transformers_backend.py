@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import gc
+import sys
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
+from prover.models import gguf_cache, hub
 from prover.models.base import Completion, Prompt, SamplingParams
 from prover.models.errors import ModelBackendError
 
@@ -71,14 +74,24 @@ class TransformersBackend:
             kwargs["gguf_file"] = gguf_file
         # transformers 4.56 renamed `torch_dtype` to `dtype`; the extra admits older releases
         major, minor = (int(x) for x in transformers.__version__.split(".")[:2])
-        dtype_key = "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
+        dtype_kwargs = {("dtype" if (major, minor) >= (4, 56) else "torch_dtype"): torch_dtype}
+        local_gguf = _local_gguf(model, gguf_file)
+        offline = None if local_gguf else hub.local_only(model)
+        if offline is not None:
+            kwargs["local_files_only"] = True  # asking the hub would retry for a minute
         try:
-            tokenizer = transformers.AutoTokenizer.from_pretrained(model, **kwargs)
-            lm = transformers.AutoModelForCausalLM.from_pretrained(
-                model, **kwargs, **{dtype_key: torch_dtype}
-            )
+            if local_gguf is not None:
+                tokenizer, lm, source = _load_gguf(
+                    model, local_gguf, kwargs, dtype_kwargs, dtype_name=str(torch_dtype)
+                )
+            else:
+                tokenizer, lm = _from_pretrained(model, kwargs, dtype_kwargs)
+                source = model
         except (OSError, ValueError, ImportError, RuntimeError) as exc:
+            if offline is not None:
+                raise ModelBackendError(hub.unreachable_message(model, offline)) from None
             raise ModelBackendError(f"cannot load model {model!r}: {_first_line(exc)}") from None
+        self.loaded_from = source  # `model`, its GGUF file, or that file's cached conversion
         self._torch = torch
         self._lm = lm.to(self.device).eval()
         # decoder-only models continue from the last position: pad on the left
@@ -189,6 +202,7 @@ class TransformersBackend:
             position_ids=positions[:, :-1],
             use_cache=True,
             **{key: cache},
+            **self._last_logits_only,
         )
         cache.batch_repeat_interleave(n)
         shared = {**options, "num_return_sequences": 1, key: cache}
@@ -197,6 +211,19 @@ class TransformersBackend:
             attention_mask=attention.repeat_interleave(n, 0),
             **shared,
         )
+
+    @property
+    def _last_logits_only(self) -> dict[str, int]:
+        """The prompt pass only fills the cache: its logits (prompt length x vocabulary per row,
+        hundreds of MB for a long prompt) are never read. transformers 4.50 renamed the option
+        (`num_logits_to_keep` before); a model with neither computes them all."""
+        import inspect
+
+        parameters = inspect.signature(self._lm.forward).parameters
+        for name in ("logits_to_keep", "num_logits_to_keep"):
+            if name in parameters:
+                return {name: 1}
+        return {}
 
     @property
     def _cache_key(self) -> str:
@@ -213,6 +240,70 @@ class TransformersBackend:
         tokens, reason = count_new_tokens(row, self._eos_ids)
         text = self.tokenizer.decode(row[:tokens], skip_special_tokens=True)
         return Completion(text, tokens=tokens, finish_reason=reason)
+
+
+def _from_pretrained(
+    source: str, kwargs: dict[str, Any], model_kwargs: dict[str, Any]
+) -> tuple[Any, Any]:
+    """(tokenizer, model) of a hub name or local directory."""
+    import transformers
+
+    tokenizer = transformers.AutoTokenizer.from_pretrained(source, **kwargs)
+    lm = transformers.AutoModelForCausalLM.from_pretrained(source, **kwargs, **model_kwargs)
+    return tokenizer, lm
+
+
+def _local_gguf(model: str, gguf_file: str | None) -> Path | None:
+    """The GGUF file on disk that `model` and `gguf_file` name (None for a hub repository)."""
+    if not gguf_file:
+        return None
+    path = Path(model).expanduser() / gguf_file
+    return path if path.is_file() else None
+
+
+def _load_gguf(
+    folder: str,
+    gguf: Path,
+    kwargs: dict[str, Any],
+    model_kwargs: dict[str, Any],
+    *,
+    dtype_name: str,
+) -> tuple[Any, Any, str]:
+    """A local GGUF file's (tokenizer, model, where they were read): from the conversion cache
+    when it holds them, else converted (slow) and then cached. The cache is a speed-up: when
+    it cannot be read or written, the model still loads from the GGUF file."""
+    key = gguf_cache.EntryKey.of(gguf, dtype_name)
+    entry = gguf_cache.lookup(key)
+    if entry is not None:
+        try:
+            return (*_from_pretrained(str(entry), {}, model_kwargs), str(entry))
+        except (OSError, ValueError, RuntimeError) as exc:
+            _warn(f"the cached conversion {entry} does not load ({_first_line(exc)}): "
+                  "converting the GGUF file again")  # fmt: skip
+            gguf_cache.discard(entry)
+    tokenizer, lm = _from_pretrained(folder, kwargs, model_kwargs)
+    try:
+        stored = gguf_cache.store(key, lambda target: _save_converted(tokenizer, lm, target))
+    except (OSError, ValueError, RuntimeError) as exc:
+        _warn(f"cannot cache the converted {gguf.name} ({_first_line(exc)}): the next load "
+              "converts it again")  # fmt: skip
+    else:
+        print(f"prover: {gguf.name} converted once, cached in {stored}", file=sys.stderr)
+    return tokenizer, lm, str(gguf)
+
+
+def _save_converted(tokenizer: Any, lm: Any, target: Path) -> None:
+    # The dequantized model stays marked as GGUF-quantized, which save_pretrained refuses; the
+    # weights in memory are plain tensors (the same removal as training/train_run.load_model).
+    quantizer = getattr(lm, "hf_quantizer", None)
+    if quantizer is not None:
+        quantizer.remove_quantization_config(lm)
+    lm.save_pretrained(target)  # safetensors: the default since transformers 4.35
+    tokenizer.save_pretrained(target)
+
+
+def _warn(message: str) -> None:
+    print(f"prover: warning: {message}", file=sys.stderr)
 
 
 def _resolve_dtype(torch: Any, dtype: str | None, device: str) -> Any:
