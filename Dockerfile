@@ -78,11 +78,13 @@ RUN useradd --create-home --uid 1000 --shell /bin/bash lean \
 
 # PROVER_IN_CONTAINER: the code runs the REPL directly, since this container is the sandbox.
 # PROVER_REPL / PROVER_REPL_CWD: how the code starts one REPL (from inside the Mathlib project,
-# so `lake env` puts Mathlib on the search path). HF_HOME: model weights go to a mounted cache.
+# so `lake env` puts Mathlib on the search path). HF_HOME: model weights go to a mounted cache;
+# PROVER_CACHE: so do converted GGUF models (prover/models/gguf_cache.py), kept across `--rm`.
 ENV PROVER_IN_CONTAINER=1 \
     PROVER_REPL="lake env /opt/lean/repl/.lake/build/bin/repl" \
     PROVER_REPL_CWD=/opt/lean/mathlib4 \
-    HF_HOME=/cache/huggingface
+    HF_HOME=/cache/huggingface \
+    PROVER_CACHE=/cache/prover
 
 # Numeric uid (the `lean` user above): a host or orchestrator can verify it is not root.
 USER 1000:1000

