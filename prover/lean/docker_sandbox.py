@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from prover.lean import sandbox as _sandbox
+from prover import errors
 from prover.lean.transport import FileExchange, TransportClosed, TransportTimeout, next_line
 
 DEFAULT_IMAGE = "prover"
@@ -37,7 +37,7 @@ _EXIT_WAIT_S = 2.0  # after EOF the engine may need a moment to record the exit 
 EXCHANGE_MOUNT = "/prover-exchange"
 
 
-class SandboxUnavailable(_sandbox.SandboxUnavailable):
+class SandboxUnavailable(errors.SandboxUnavailable):
     """Docker cannot run the REPL here (engine unreachable, image missing, create refused).
 
     A subclass of `sandbox.SandboxUnavailable`, so callers handle every sandbox alike."""

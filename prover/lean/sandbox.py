@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from prover.errors import SandboxUnavailable  # raised here; callers import it from here too
 from prover.lean.transport import FileExchange, SubprocessTransport, Transport
 
 SANDBOXES = ("auto", "bwrap", "docker", "none")
@@ -29,10 +30,6 @@ DEFAULT_REPL = "lake env /opt/lean/repl/.lake/build/bin/repl"
 DEFAULT_REPL_CWD = "/opt/lean/mathlib4"
 IN_CONTAINER_VAR = "PROVER_IN_CONTAINER"
 _PR_SET_PDEATHSIG = 1
-
-
-class SandboxUnavailable(Exception):
-    """The requested sandbox cannot run here; the message says what to do instead."""
 
 
 class ReplNotFound(Exception):
