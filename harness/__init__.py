@@ -1,1 +1,1 @@
-"""Evaluation harness: benchmarks, sampling, verification, pass@k (see issue 4)."""
+"""Evaluation harness: benchmarks, sampling, verification, pass@k."""

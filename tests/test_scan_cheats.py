@@ -1,4 +1,4 @@
-"""Issue 10's cheat classes: the scan reads Lean's own tokens, so none of them passes it.
+"""The soundness cheat classes: the scan reads Lean's own tokens, so none of them passes it.
 
 The payload of every case: `set_option debug.skipKernelTC true` and a `run_cmd` / `run_tac`
 that adds `theorem cheat : False := True.intro` unchecked, then `exact cheat.elim`. Lean would
