@@ -1,4 +1,4 @@
-"""Training: filtered alpha-divergence (alpha-DPG) and GRPO on the same machinery."""
+"""Training: filtered alpha-divergence (alpha-DPG) and GRPO on the same machinery.
 
 `training.alpha_dpg` is the method's arithmetic (torch only); `training.trainer` and
 `training.config` need the `train` extra (TRL).
