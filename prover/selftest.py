@@ -24,7 +24,7 @@ from prover.lean.remote import RemoteVerifier, VerifierUnavailable
 from prover.lean.repl import HeaderFailure, ReplFailure
 from prover.lean.sandbox import ReplNotFound, SandboxUnavailable
 from prover.lean.verdict import Verdict
-from prover.verifier_options import open_verifier
+from prover.lean.verifiers import open_verifier
 
 NO_REPLAY = (
     "this verifier cannot replay everywhere (verdicts say replayed: false, as a Kimina-compatible "

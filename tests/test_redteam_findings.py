@@ -144,14 +144,14 @@ def test_attribute_command_inside_to_additive_attr_is_judged() -> None:
 
 # --- 3. the verdict cache does not tell replayed verdicts from unreplayed ones ---------------
 #
-# prover/eval_run.py `_checker`: the cache identity holds the Lean version, RULES_REVISION,
+# harness/eval_run.py `_checker`: the cache identity holds the Lean version, RULES_REVISION,
 # allow_native and where Lean runs, not `replay`. A verdict accepted by a `--no-replay` run
 # (nothing re-checked through the kernel) is then reused, as "ok", by a later run with the
 # replay rung on that shares the `--cache` directory.
 
 
 def test_cache_identity_depends_on_replay() -> None:
-    from prover.eval_run import _checker
+    from harness.eval_run import _checker
     from prover.lean.pool import VerifierConfig
 
     def settings(replay: bool) -> SimpleNamespace:

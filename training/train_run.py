@@ -489,8 +489,8 @@ def _quiet() -> None:
 
 def open_task_verifier(config: TrainConfig, task: str) -> Any:
     """The task's verifier as `prover eval` opens it: countdown's, a Lean pool or a server."""
-    from prover.eval_run import make_verifier
-    from prover.verifier_options import verifier_config
+    from harness.eval_run import make_verifier
+    from prover.cli.verifier_options import verifier_config
 
     v = config.verifier
     return make_verifier(

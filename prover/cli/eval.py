@@ -13,8 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from prover.errors import UsageError
-from prover.model_options import (
+from prover.cli.model_options import (
     ApiBase,
     ApiKey,
     Backend,
@@ -25,7 +24,7 @@ from prover.model_options import (
     Temperature,
     TopP,
 )
-from prover.verifier_options import (
+from prover.cli.verifier_options import (
     DEFAULT_HEADER_TIMEOUT,
     AllowNative,
     HeaderTimeout,
@@ -40,6 +39,7 @@ from prover.verifier_options import (
     Workers,
     verifier_config,
 )
+from prover.errors import UsageError
 
 ROOT = Path(__file__).resolve().parent.parent
 # What defines a run's samples: resuming with any of these changed would mix two experiments.
@@ -194,7 +194,7 @@ def eval_command(
         workers=workers, allow_native=allow_native, recycle_after=recycle_after,
         verifier_url=verifier, replay=not no_replay, header_timeout=header_timeout,
     )  # fmt: skip
-    from prover.eval_run import EvalSettings, execute
+    from harness.eval_run import EvalSettings, execute
 
     settings = EvalSettings(
         suite=loaded,

@@ -1,4 +1,4 @@
-"""What `prover check` does once its options are parsed: FILE mode and JSONL mode."""
+"""`prover check`: its options, FILE mode and JSONL mode."""
 
 from __future__ import annotations
 
@@ -6,10 +6,28 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Annotated
 
+import typer
 from rich.console import Console
 from rich.table import Table
 
+from prover.cli.lean_file import read_lean_file
+from prover.cli.verifier_options import (
+    DEFAULT_HEADER_TIMEOUT,
+    AllowNative,
+    HeaderTimeout,
+    MemoryMb,
+    NoReplay,
+    RecycleAfter,
+    Repl,
+    ReplCwd,
+    Sandbox,
+    Timeout,
+    VerifierUrl,
+    Workers,
+    verifier_config,
+)
 from prover.detail_text import detail_cell
 from prover.errors import UsageError
 from prover.lean.filecheck import FileReport, NoTheorem, check_file
@@ -145,3 +163,71 @@ def render_table(
     console.print(table)
     for note in notes or []:
         console.print(note, highlight=False, markup=False)
+
+
+def check(
+    file: Annotated[
+        Path | None, typer.Argument(help="A .lean file: judge each theorem in it.")
+    ] = None,
+    jsonl: Annotated[
+        Path | None,
+        typer.Option(
+            "--jsonl", help="Check records {name, header, formal_statement, proof}, one per line."
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", help="JSONL mode: append verdicts here (a re-run skips finished records)."
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="FILE mode: print one JSON document.")
+    ] = False,
+    timeout: Timeout = 300.0,
+    memory_mb: MemoryMb = 12288,
+    sandbox: Sandbox = "auto",
+    repl: Repl = None,
+    repl_cwd: ReplCwd = None,
+    workers: Workers = None,
+    allow_native: AllowNative = False,
+    recycle_after: RecycleAfter = 1000,
+    header_timeout: HeaderTimeout = DEFAULT_HEADER_TIMEOUT,
+    no_replay: NoReplay = False,
+    verifier: VerifierUrl = None,
+) -> None:
+    """Did Lean accept these proofs? Strict: no error, no sorry, the benchmark's own statement,
+    only the standard axioms. Exit 0 only if every proof in FILE is accepted."""
+    from prover.lean.verifiers import open_verifier
+
+    if (file is None) == (jsonl is None):
+        raise UsageError("give either FILE or --jsonl ITEMS.jsonl")
+    if jsonl is not None and as_json:
+        raise UsageError("--json is for FILE mode; JSONL mode always writes JSON lines")
+    if file is not None and out is not None:
+        raise UsageError("--out is for --jsonl mode; FILE mode prints its report (--json)")
+    if jsonl is not None and out is not None:
+        refuse_output_over_input(jsonl, out)  # before any verdict is appended to the input
+    config = verifier_config(
+        timeout=timeout,
+        memory_mb=memory_mb,
+        sandbox=sandbox,
+        repl=repl,
+        repl_cwd=repl_cwd,
+        workers=workers,
+        allow_native=allow_native,
+        recycle_after=recycle_after,
+        header_timeout=header_timeout,
+        replay=not no_replay,
+        verifier_url=verifier,
+    )
+    if file is not None:
+        text = read_lean_file(file)  # bad input fails before any REPL starts
+        with open_verifier(config) as checker:
+            code = run_file(checker, file, text, as_json=as_json)
+    else:
+        assert jsonl is not None
+        with open_verifier(config) as checker:
+            code = run_jsonl(checker, jsonl, out)
+    raise typer.Exit(code)
+

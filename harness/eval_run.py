@@ -76,7 +76,7 @@ def make_verifier(task: str, config: VerifierConfig) -> Any:
         from harness.countdown import CountdownVerifier
 
         return CountdownVerifier()
-    from prover.verifier_options import open_verifier
+    from prover.lean.verifiers import open_verifier
 
     return open_verifier(config)
 

@@ -1,4 +1,4 @@
-"""What `prover prove` does once its options are parsed."""
+"""`prover prove`: its options, and what it does once they are parsed."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import json
 import shutil
 import sys
 from pathlib import Path
+from typing import Annotated
 
+import typer
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -19,6 +21,34 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from prover.cli.lean_file import read_lean_file
+from prover.cli.model_options import (
+    ApiBase,
+    ApiKey,
+    Backend,
+    MaxNewTokens,
+    Model,
+    PromptFormatName,
+    Seed,
+    Temperature,
+    TopP,
+)
+from prover.cli.verifier_options import (
+    DEFAULT_HEADER_TIMEOUT,
+    AllowNative,
+    HeaderTimeout,
+    MemoryMb,
+    NoReplay,
+    RecycleAfter,
+    Repl,
+    ReplCwd,
+    Sandbox,
+    Timeout,
+    VerifierUrl,
+    Workers,
+    verifier_config,
+)
+from prover.errors import UsageError
 from prover.models.base import ModelBackend, SamplingParams
 from prover.prompts import PromptFormat
 from prover.prove.loop import ProveReport, TargetResult, prove_text
@@ -155,3 +185,105 @@ def _table(report: ProveReport, console: Console) -> None:
             r.target.display, "yes" if r.proved else "no", str(r.attempts), f"{r.time_s:.1f} s"
         )
     console.print(table)
+
+
+def prove(
+    file: Annotated[Path, typer.Argument(help="A .lean file whose `sorry`s to fill.")],
+    in_place: Annotated[
+        bool, typer.Option("--in-place", help="Rewrite FILE (a FILE.bak backup is kept).")
+    ] = False,
+    output: Annotated[
+        Path | None, typer.Option("--output", help="Write the filled file here.")
+    ] = None,
+    diff: Annotated[
+        bool, typer.Option("--diff", help="Print a unified diff (the default).")
+    ] = False,
+    attempts: Annotated[int, typer.Option(help="Candidates sampled per round.", min=1)] = 8,
+    rounds: Annotated[int, typer.Option(help="Rounds per theorem at most.", min=1)] = 4,
+    budget: Annotated[
+        float | None, typer.Option(help="Seconds per theorem at most.", min=0)
+    ] = None,
+    feedback: Annotated[
+        bool, typer.Option(help="Show the model Lean's errors for its best failed attempt.")
+    ] = True,
+    backend: Backend = "transformers",
+    model: Model = None,
+    api_base: ApiBase = None,
+    api_key: ApiKey = None,
+    prompt_format: PromptFormatName = None,
+    temperature: Temperature = 1.0,
+    top_p: TopP = 0.95,
+    max_new_tokens: MaxNewTokens = 2048,
+    seed: Seed = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    timeout: Timeout = 300.0,
+    memory_mb: MemoryMb = 12288,
+    sandbox: Sandbox = "auto",
+    repl: Repl = None,
+    repl_cwd: ReplCwd = None,
+    workers: Workers = None,
+    allow_native: AllowNative = False,
+    recycle_after: RecycleAfter = 1000,
+    header_timeout: HeaderTimeout = DEFAULT_HEADER_TIMEOUT,
+    no_replay: NoReplay = False,
+    verifier: VerifierUrl = None,
+) -> None:
+    """Fill every `sorry` in FILE with a proof Lean accepted. Exit 0 if all were filled,
+    1 if some remain, 2 on bad input. Without --in-place or --output, FILE is never changed."""
+    from prover.lean.verifiers import open_verifier
+    from prover.models.base import SamplingParams
+    from prover.models.errors import ModelBackendError
+    from prover.models.registry import default_model, load_backend
+    from prover.prompts import format_for_model, get_format
+
+    if sum((in_place, output is not None, diff)) > 1:
+        raise UsageError("choose one of --in-place, --output, --diff")
+    text = read_lean_file(file)
+    if output is not None:  # found before hours of proving, not after
+        if output.resolve() == file.resolve():
+            raise UsageError("--output is FILE itself: use --in-place (it keeps a backup)")
+        if output.is_dir() or not output.parent.is_dir():
+            raise UsageError(f"{output}: cannot write there (no such directory, or a directory)")
+    config = verifier_config(
+        timeout=timeout,
+        memory_mb=memory_mb,
+        sandbox=sandbox,
+        repl=repl,
+        repl_cwd=repl_cwd,
+        workers=workers,
+        allow_native=allow_native,
+        recycle_after=recycle_after,
+        header_timeout=header_timeout,
+        replay=not no_replay,
+        verifier_url=verifier,
+    )
+    model_name = model or default_model(backend)
+    try:
+        fmt = get_format(prompt_format or format_for_model(model_name))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    with open_verifier(config) as checker:
+        try:
+            llm = load_backend(backend, model_name, api_base=api_base, api_key=api_key)
+        except ModelBackendError as exc:
+            raise UsageError(str(exc)) from None
+        try:
+            code = run_prove(
+                file,
+                text,
+                backend=llm,
+                prompt_format=fmt,
+                verifier=checker,
+                attempts=attempts,
+                rounds=rounds,
+                budget_s=budget,
+                params=SamplingParams(attempts, temperature, top_p, max_new_tokens, seed),
+                feedback=feedback,
+                mode="in-place" if in_place else "output" if output else "diff",
+                output=output,
+                as_json=as_json,
+            )
+        finally:
+            llm.close()
+    raise typer.Exit(code)
+

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from typing import Annotated
 
 import typer
 
-from prover.lean.pool import ReplPool, VerifierConfig
-from prover.lean.remote import RemoteVerifier
+from prover.lean.pool import VerifierConfig
 
 PANEL = "Verifier"
 
@@ -144,17 +142,3 @@ def verifier_config(
         replay=replay,
         header_timeout=header_timeout,
     )
-
-
-def open_verifier(config: VerifierConfig) -> ReplPool | RemoteVerifier:
-    """A local pool, or the remote server named by `--verifier`."""
-    if config.verifier_url:
-        return RemoteVerifier(
-            config.verifier_url,
-            timeout=config.timeout,
-            allow_native=config.allow_native,
-            api_key=os.environ.get("PROVER_API_KEY") or None,
-            concurrency=config.workers or 8,
-            text_scan=config.text_scan,
-        )
-    return ReplPool(config)

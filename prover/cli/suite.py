@@ -9,8 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from prover.errors import UsageError
-from prover.verifier_options import (
+from prover.cli.verifier_options import (
     DEFAULT_HEADER_TIMEOUT,
     HeaderTimeout,
     MemoryMb,
@@ -23,6 +22,7 @@ from prover.verifier_options import (
     VerifierUrl,
     Workers,
 )
+from prover.errors import UsageError
 
 if TYPE_CHECKING:  # imported lazily at run time: `prover --help` stays fast
     from harness.suite_check import SuiteCheckReport
@@ -128,7 +128,8 @@ def suite_check(
     lemmas, another Lean version), before proofs are searched for. Exit 0 if all elaborate,
     1 if some fail (Lean error, timeout, crash), 2 on bad input."""
     from harness.suites import SuiteError, load_suite
-    from prover.verifier_options import open_verifier, verifier_config
+    from prover.cli.verifier_options import verifier_config
+    from prover.lean.verifiers import open_verifier
 
     try:
         loaded = load_suite(suite, split=split)  # bad input fails before any REPL starts
