@@ -1,4 +1,4 @@
-"""The Lean REPL's wire protocol (leanprover-community/repl), see shared PROTOCOL.md.
+"""The Lean REPL's wire protocol (leanprover-community/repl: README.md, REPL/Main.lean `getLines`).
 
 Requests: one JSON object, then exactly one blank line. The REPL reads lines up to a blank
 one and concatenates them after trimming each line's end, so only `json.dumps` escapes are
