@@ -115,6 +115,19 @@ def test_the_defaults_are_the_papers_setup() -> None:
         (["output_dir="], "output_dir: must be set"),
         (["data.suite=null"], "data.suite: required"),
         (["trl.learning_rate=1"], "trl.learning_rate: set by optim.learning_rate"),
+        (["trl.fp16=true"], "trl.fp16: set by optim.precision"),
+        (["trl.bf16=false"], "trl.bf16: set by optim.precision"),
+        (["trl.vllm_importance_sampling_cap=2"],
+         "trl.vllm_importance_sampling_cap: set by vllm.importance_sampling_clip_max"),
+        (["vllm.importance_sampling_mode=token_mask"],
+         "vllm.importance_sampling_mode: token_mask weights each token by its own ratio; "
+         "alpha-DPG's gradient is per sequence"),
+        (["vllm.importance_sampling_mode=sequence"],
+         "vllm.importance_sampling_mode: 'sequence' is not one of sequence_mask, "),
+        (["vllm.importance_sampling_clip_min=3"],
+         "vllm.importance_sampling_clip_min: must be below importance_sampling_clip_max (3.0)"),
+        (["vllm.importance_sampling_clip_max=-1"],
+         "vllm.importance_sampling_clip_max: must be at least 0"),
         (["optim=3"], "optim: expected a mapping"),
         (["alpha"], "override 'alpha': expected KEY.PATH=VALUE"),
     ],
@@ -179,6 +192,43 @@ def test_shipped_configs_validate(path: Path) -> None:
         assert (args.max_completion_length, args.temperature) == (1024, 1.0)
     if isinstance(config.method, GRPOMethod):
         assert (args.beta, args.scale_rewards, args.epsilon) == (0.0, "none", 0.2)
+
+
+def test_the_paper_configs_follow_the_reference_scripts() -> None:
+    pytest.importorskip("trl")
+    from training.train_run import trainer_args
+
+    alpha = trainer_args(load_train_config(ROOT / "configs/paper-alpha-dpg.yaml"), cuda=False)
+    assert (alpha.fp16, alpha.bf16) == (True, False)  # alpha-dpg.sh: actor and rollout float16
+    grpo = trainer_args(load_train_config(ROOT / "configs/paper-grpo.yaml"), cuda=False)
+    assert grpo.loss_type == "dr_grpo"  # rl.sh: token sums over a constant
+    assert alpha.warmup_steps == grpo.warmup_steps == 0.05  # rl.sh: 0.0, kept equal here
+    # vLLM's sampler correction: kept per sequence (TRL's default mode and cap)
+    assert alpha.vllm_importance_sampling_correction
+    assert (alpha.vllm_importance_sampling_mode, alpha.vllm_importance_sampling_clip_max) == (
+        "sequence_mask", 3.0)  # fmt: skip
+
+
+def test_the_sampler_correction_settings_reach_trl(tmp_path: Path) -> None:
+    pytest.importorskip("trl")
+    from training.train_run import trainer_args
+
+    path = toy_config(tmp_path)
+    args = trainer_args(load_train_config(path, ["vllm.importance_sampling_correction=false"]))
+    assert args.vllm_importance_sampling_correction is False
+    settings = [
+        "vllm.importance_sampling_mode=sequence_truncate",
+        "vllm.importance_sampling_clip_min=0.5",
+        "vllm.importance_sampling_clip_max=2",
+    ]
+    args = trainer_args(load_train_config(path, settings))
+    assert (args.vllm_importance_sampling_mode, args.vllm_importance_sampling_clip_min,
+            args.vllm_importance_sampling_clip_max) == ("sequence_truncate", 0.5, 2.0)  # fmt: skip
+    # GRPO may weight tokens one by one (TRL's choice); alpha-DPG may when it does not correct
+    grpo = load_train_config(path, ["method.name=grpo", "vllm.importance_sampling_mode=token_mask"])
+    assert trainer_args(grpo).vllm_importance_sampling_mode == "token_mask"
+    off = ["vllm.importance_sampling_correction=false", "vllm.importance_sampling_mode=token_mask"]
+    assert trainer_args(load_train_config(path, off)).vllm_importance_sampling_mode == "token_mask"
 
 
 # --- the overlap check -------------------------------------------------------------------------

@@ -4,6 +4,7 @@ countdown verifier. TRL's own GRPOTrainer runs on the same setup as the baseline
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -245,6 +246,51 @@ def test_sampling_other_than_the_policy_is_refused(setting, tmp_path):
 def test_off_policy_and_unsupported_settings_are_refused(setting, message, tmp_path):
     with pytest.raises(ValueError, match=message):
         alpha_config(tmp_path, **setting)
+
+
+@pytest.mark.parametrize("mode", ["token_mask", "token_truncate"])
+def test_per_token_sampler_correction_is_refused(mode, tmp_path):
+    with pytest.raises(
+        ValueError, match=f"vllm_importance_sampling_mode={mode} weights each token"
+    ):
+        alpha_config(tmp_path, vllm_importance_sampling_mode=mode)
+    # with the correction off the mode is not used
+    alpha_config(
+        tmp_path, vllm_importance_sampling_mode=mode, vllm_importance_sampling_correction=False
+    )
+
+
+@pytest.mark.slow
+def test_the_sampler_correction_weights_each_sequence_and_its_share_is_logged(
+    tokenizer, dataset, tmp_path, monkeypatch
+):
+    trainer, _ = trainer_for(tokenizer, dataset, alpha_config(tmp_path), AcceptIf("12"))
+    batch, _ = score_batch(trainer)  # the advantages are now in the batch
+    size = len(batch["advantages"])
+    # TRL's sequence-mode ratio, (B, 1): some sequences masked (0), others weighted
+    ratio = torch.tensor([0.0, 0.5, 1.0, 2.5] * (size // 4)).unsqueeze(-1)
+    batch["importance_sampling_ratio"] = ratio
+    loss = trainer.compute_loss(trainer.model, batch)
+    weighted = ratio.squeeze(-1).double() * sequence_logps(trainer.model, batch)
+    expected = -(batch["advantages"].double() * weighted).mean().item() / 3
+    assert loss.item() == pytest.approx(expected, abs=1e-5)
+
+    # With vLLM, TRL's batch carries both log-probs; vLLM's here: the trainer's, but for the
+    # first sequence, where vLLM gave its second token a probability 5x lower (ratio 5 > 3).
+    rows = [row for row in countdown_rows(PUZZLES) for _ in range(trainer.num_generations)]
+    from_trl = trainer._generate_and_score_completions(rows)
+    width = from_trl["completion_ids"].size(1)
+    from_trl["old_per_token_logps"] = torch.full((len(rows), width), -1.0)
+    from_trl["sampling_per_token_logps"] = from_trl["old_per_token_logps"].clone()
+    from_trl["completion_mask"][0] = 1
+    from_trl["sampling_per_token_logps"][0, 1] -= math.log(5.0)
+    monkeypatch.setattr(GRPOTrainer, "_generate_and_score_completions", lambda self, _: from_trl)
+    key = "sampling/importance_sampling_ratio/frac_masked"
+    trainer._generate_and_score_completions(rows)
+    assert key not in trainer._metrics["train"]  # no vLLM, no correction: nothing to log
+    trainer.use_vllm = True
+    trainer._generate_and_score_completions(rows)
+    assert trainer._metrics["train"][key] == [pytest.approx(1 / len(rows))]
 
 
 def test_a_config_edited_after_construction_is_checked_again(tokenizer, dataset, tmp_path):

@@ -1,6 +1,7 @@
 """Filtered alpha-divergence (alpha-DPG) advantages: the method's arithmetic, free of any trainer.
 
-See /work/shared/training/ALPHA-DPG.md. For each prompt x the target is the base model filtered by
+The method of "Whatever Remains Must Be True" (Kruszewski et al. 2025, arXiv 2512.05962; its
+reference code is naver/alpha-dpg). For each prompt x the target is the base model filtered by
 the verifier, p_x(y) = pi_base(y|x) v(x, y) / Z_x. From sequence log-probs of samples drawn from
 the policy pi, per sample:
 

@@ -32,6 +32,10 @@ class AlphaDPGConfig(GRPOConfig):
     steps_per_generation not dividing gradient_accumulation_steps), a KL term (beta), a moving
     base (sync_ref_model), masked truncated completions, and TRL's entropy and off-policy
     variants of the GRPO loss.
+
+    TRL's vLLM sampler correction (`vllm_importance_sampling_correction`, on by default) is kept:
+    the sequence ratio pi / pi_vLLM is the importance weight from vLLM's samples to the policy's
+    expectation. Its token-level modes are refused: a per-token ratio is not a sequence's.
     """
 
     alpha: float = field(
@@ -60,6 +64,15 @@ class AlphaDPGConfig(GRPOConfig):
             raise ValueError(f"pseudo_reward_clip must be positive, got {self.pseudo_reward_clip}")
         if not 0 < self.z_default <= 1:
             raise ValueError(f"z_default must lie in (0, 1], got {self.z_default}")
+        if self.vllm_importance_sampling_correction and self.vllm_importance_sampling_mode in (
+            "token_mask",
+            "token_truncate",
+        ):
+            raise ValueError(
+                f"vllm_importance_sampling_mode={self.vllm_importance_sampling_mode} weights each "
+                "token by its own ratio; alpha-DPG's gradient is per sequence: use sequence_mask "
+                "or sequence_truncate (or vllm_importance_sampling_correction=False)"
+            )
         sampling = sampling_problems(self)
         if sampling:
             raise ValueError(

@@ -125,6 +125,10 @@ class OptimSection:
     gradient_checkpointing: bool = True
 
 
+# TRL's `vllm_importance_sampling_mode` values (TRL 1.16)
+IMPORTANCE_SAMPLING_MODES = ("sequence_mask", "sequence_truncate", "token_mask", "token_truncate")
+
+
 @dataclass
 class VLLMSection:
     use_vllm: bool = False
@@ -134,6 +138,14 @@ class VLLMSection:
     server_port: int = 8000
     gpu_memory_utilization: float = _opt(0.3, low=0)
     tensor_parallel_size: int = _opt(1, low=1)
+    # TRL's correction for vLLM sampling from slightly other numbers than the trainer scores:
+    # the loss is weighted by the ratio trainer / vLLM probability, outside [clip_min, clip_max]
+    # masked (the weight set to 0) or truncated (clipped to the bound), per sequence or per token.
+    # alpha-DPG keeps it, per sequence only (`training.config.AlphaDPGConfig`).
+    importance_sampling_correction: bool = True
+    importance_sampling_mode: str = _opt("sequence_mask", choices=IMPORTANCE_SAMPLING_MODES)
+    importance_sampling_clip_max: float | None = _opt(3.0, low=0)
+    importance_sampling_clip_min: float | None = _opt(None, low=0)
 
 
 @dataclass
@@ -359,10 +371,25 @@ def _check(config: TrainConfig) -> None:
         raise ConfigError(f"optim.warmup_ratio: must be below 1, got {config.optim.warmup_ratio}")
     if config.vllm.use_vllm and model.toy is not None:
         raise ConfigError("vllm.use_vllm: vLLM loads a model by name; the toy model has none")
+    _check_sampler_correction(config)
     sections = _section_keywords()
     for key in config.trl:
         if key in sections:
             raise ConfigError(f"trl.{key}: set by {sections[key]}, not under trl")
+
+
+def _check_sampler_correction(config: TrainConfig) -> None:
+    vllm = config.vllm
+    low, high = vllm.importance_sampling_clip_min, vllm.importance_sampling_clip_max
+    if low is not None and high is not None and not low < high:
+        raise ConfigError(f"vllm.importance_sampling_clip_min: must be below "
+                          f"importance_sampling_clip_max ({high}), got {low}")  # fmt: skip
+    mode = vllm.importance_sampling_mode
+    per_token = vllm.importance_sampling_correction and mode.startswith("token_")
+    if isinstance(config.method, AlphaDPGMethod) and per_token:
+        raise ConfigError(f"vllm.importance_sampling_mode: {mode} weights "
+                          "each token by its own ratio; alpha-DPG's gradient is per sequence: use "
+                          "sequence_mask or sequence_truncate")  # fmt: skip
 
 
 def _section_keywords() -> dict[str, str]:
@@ -377,6 +404,8 @@ def _section_keywords() -> dict[str, str]:
     for cls in (GRPOMethod, AlphaDPGMethod):
         out.update({f.name: f"method.{f.name}" for f in dataclasses.fields(cls)})
     out.update({f"vllm_{f.name}": f"vllm.{f.name}" for f in dataclasses.fields(VLLMSection)})
+    # TRL's deprecated name for vllm_importance_sampling_clip_max
+    out["vllm_importance_sampling_cap"] = "vllm.importance_sampling_clip_max"
     del out["trl"], out["name"]
     return out
 

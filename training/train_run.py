@@ -190,6 +190,10 @@ def trainer_args(config: TrainConfig, *, cuda: bool | None = None) -> Any:
         "vllm_server_port": vllm.server_port,
         "vllm_gpu_memory_utilization": vllm.gpu_memory_utilization,
         "vllm_tensor_parallel_size": vllm.tensor_parallel_size,
+        "vllm_importance_sampling_correction": vllm.importance_sampling_correction,
+        "vllm_importance_sampling_mode": vllm.importance_sampling_mode,
+        "vllm_importance_sampling_clip_max": vllm.importance_sampling_clip_max,
+        "vllm_importance_sampling_clip_min": vllm.importance_sampling_clip_min,
         **config.trl,
     }
     if config.model.name is not None:

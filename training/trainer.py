@@ -11,6 +11,15 @@ TRL keeps a reference model only when beta != 0; alpha-DPG always needs its base
 builds it: a copy of the policy as passed (or reloaded from the same path), frozen; with a
 `peft_config`, the policy with its adapter disabled.
 
+With vLLM, the samples come from vLLM's numerics, not quite the trainer's policy pi. TRL's
+correction (on by default) weights each sequence's term by rho = pi(y) / pi_vLLM(y), which is
+exactly what turns an expectation over vLLM's samples into the expectation over pi that the
+alpha-DPG gradient is; it sits beside alpha-DPG's own weights (target over pi, inside the
+advantages), not on top of them. `AlphaDPGConfig` keeps it per sequence only (a per-token ratio
+is not the sequence's), and the share of sequences masked or truncated is logged
+(`sampling/importance_sampling_ratio/frac_masked` or `frac_truncated`). Z and the pseudo-rewards
+still treat the samples as the policy's, as the reference implementation does.
+
 With steps_per_generation = 1 the loss's forward pass scores the whole batch before any update,
 so the policy's sampling log-probs come from it (advantages wait in the batch as None); with
 more steps per generation they take a forward pass of their own at generation time.
@@ -48,6 +57,7 @@ from trl.trainer.utils import (
 
 from training.alpha_dpg import AlphaDPGOutput, alpha_dpg_advantages
 from training.config import AlphaDPGConfig
+from training.sampler_correction import metric_name, out_of_bounds
 
 # Model inputs besides the token ids that TRL carries in a batch (vision-language models).
 _EXTRA_INPUTS = (
@@ -133,6 +143,8 @@ class AlphaDPGTrainer(GRPOTrainer):
     def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
         output = super()._generate_and_score_completions(inputs)
         mode = "train" if self.model.training else "eval"
+        if self.use_vllm and self.vllm_importance_sampling_correction:
+            self._log_sampler_correction(output, mode)
         assert self._rewards_per_func is not None  # set by _calculate_rewards just now
         local = len(output["prompt_ids"])
         start = self.accelerator.process_index * local
@@ -158,6 +170,21 @@ class AlphaDPGTrainer(GRPOTrainer):
                     policy = self._per_token_logps(self.model, output)
                 self._set_advantages(output, (policy * mask).sum(-1), mode)
         return output
+
+    def _log_sampler_correction(self, batch: dict[str, Any], mode: str) -> None:
+        """The share of the batch TRL's vLLM correction masks or truncates (over processes)."""
+        sampling_mode = self.vllm_importance_sampling_mode
+        counts = out_of_bounds(
+            batch["old_per_token_logps"],  # TRL scores the batch itself when correcting
+            batch["sampling_per_token_logps"],
+            _loss_mask(batch),
+            sampling_mode,
+            self.vllm_importance_sampling_clip_min,
+            self.vllm_importance_sampling_clip_max,
+        )
+        total = self.accelerator.reduce(counts.to(batch["prompt_ids"].device), reduction="sum")
+        share = (total[0] / total[1].clamp(min=1.0)).item()
+        self._metrics[mode][metric_name(sampling_mode)].append(share)
 
     def _set_advantages(self, batch: dict[str, Any], policy_logps: torch.Tensor, mode: str) -> None:
         """alpha-DPG advantages over the whole batch (gathered from all processes)."""
