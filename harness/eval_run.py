@@ -35,10 +35,11 @@ from harness.store import (
     write_failed,
     write_json_atomic,
 )
-from harness.suites import Problem, Suite, lean_version_warning
+from harness.suites import Problem, Suite
 from harness.tasks import learn_lean_version, prompt_problem
 from harness.verdict_cache import CacheError, VerdictCache
 from prover.errors import MachineryFailure, UsageError
+from prover.lean.lean_version import check_suite_version
 from prover.lean.pool import VerifierConfig
 from prover.models.base import SamplingParams
 from prover.models.errors import ModelBackendError
@@ -68,6 +69,7 @@ class EvalSettings:
     batch: int
     git_commit: str | None
     resume_command: str = ""  # what continues this run, printed when it stops
+    allow_version_mismatch: bool = False  # run a suite on another Lean (warned, not refused)
 
 
 def make_verifier(task: str, config: VerifierConfig) -> Any:
@@ -90,49 +92,51 @@ def make_backend(backend: str, model: str, api_base: str | None, api_key: str | 
 def execute(s: EvalSettings) -> dict[str, Any]:
     err = Console(stderr=True)
     store = RunStore(s.run_dir)
-    manifest = dict(s.manifest)
-    try:
+    manifest = _session_manifest(s)
+    try:  # what the store would refuse, refused now: nothing is written before the checks
         if s.resume:
-            stored_manifest = read_manifest(s.run_dir) if (s.run_dir / "run.json").exists() else {}
-            if manifest["seed"] is None:  # no --seed: the run's own
-                manifest["seed"] = stored_manifest.get("seed")
-            if not isinstance(manifest["seed"], int):
-                raise StoreError(f"{s.run_dir}/run.json: no usable seed; pass --seed")
-            manifest["started_at"] = stored_manifest.get("started_at", manifest["started_at"])
-            run = store.resume(manifest, keys=s.identity)
+            store.check_resume(manifest, keys=s.identity)
         else:
-            run = store.create(manifest)
+            store.check_create()
     except StoreError as exc:
         raise UsageError(str(exc)) from None
-    if run.repaired:
-        err.print(run.repaired, markup=False, highlight=False, soft_wrap=True)
     started = time.monotonic()
-    stored = sum(1 for key in run.samples if key[1] < s.n)
-    err.print(
-        f"{s.suite.name}: {len(s.problems)} problems x {s.n} samples -> {s.run_dir}"
-        + (f" ({stored} stored samples kept)" if stored else "")
-    )
     with contextlib.ExitStack() as stack:
-        stack.callback(store.close)
         verifier = _open_verifier(s, stack)
+        failure: MachineryFailure | None = None
+        version: str | None = None
         try:  # a known-good check first: a broken verifier stops the run before any model
-            version = (
-                learn_lean_version(verifier, s.problems[0].header)
-                if s.suite.task == "lean"
-                else None
-            )
+            if s.suite.task == "lean":
+                version = learn_lean_version(verifier, s.problems[0].header)
         except MachineryFailure as exc:
+            failure = exc
+        # a suite on another Lean is refused here, before the run directory holds anything
+        version_warning = (
+            check_suite_version(
+                s.suite.name, s.suite.lean_version, version, allow_mismatch=s.allow_version_mismatch
+            )
+            if s.suite.task == "lean" and failure is None
+            else None
+        )
+        run = _open_store(store, s, manifest)
+        stack.callback(store.close)
+        if failure is not None:  # the run is marked stopped, and `--resume` continues it
             store.close()
-            _stopped_on_machinery(err, s, exc, verifier)
-            raise
+            _stopped_on_machinery(err, s, failure, verifier)
+            raise failure
+        if run.repaired:
+            err.print(run.repaired, markup=False, highlight=False, soft_wrap=True)
+        stored = sum(1 for key in run.samples if key[1] < s.n)
+        err.print(
+            f"{s.suite.name}: {len(s.problems)} problems x {s.n} samples -> {s.run_dir}"
+            + (f" ({stored} stored samples kept)" if stored else "")
+        )
+        if version_warning:
+            err.print(version_warning, style="yellow", markup=False, highlight=False)
         try:
             backend, generators = _open_backend(s, stack)
         except ModelBackendError as exc:
             raise UsageError(str(exc)) from None
-        if version is not None:
-            warning = lean_version_warning(s.suite, version)
-            if warning:
-                err.print(f"[yellow]{warning}[/]")
         checker = _checker(s, version)
         if s.cache_dir is not None and checker is None:
             err.print("[yellow]warning: the checker's Lean version is unknown: --cache unused[/]")
@@ -193,6 +197,31 @@ def execute(s: EvalSettings) -> dict[str, Any]:
     _summary(err, s, results)
     _plot(s.run_dir, results, err)
     return results
+
+
+def _session_manifest(s: EvalSettings) -> dict[str, Any]:
+    """The manifest of this session; a resumed run keeps its own seed (unless --seed) and
+    start time. Reads the run directory, writes nothing."""
+    manifest = dict(s.manifest)
+    if not s.resume:
+        return manifest
+    try:
+        stored = read_manifest(s.run_dir) if (s.run_dir / "run.json").exists() else {}
+    except StoreError as exc:
+        raise UsageError(str(exc)) from None
+    if manifest["seed"] is None:  # no --seed: the run's own
+        manifest["seed"] = stored.get("seed")
+    if not isinstance(manifest["seed"], int):
+        raise UsageError(f"{s.run_dir}/run.json: no usable seed; pass --seed")
+    manifest["started_at"] = stored.get("started_at", manifest["started_at"])
+    return manifest
+
+
+def _open_store(store: RunStore, s: EvalSettings, manifest: dict[str, Any]) -> StoredRun:
+    try:
+        return store.resume(manifest, keys=s.identity) if s.resume else store.create(manifest)
+    except StoreError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _open_verifier(s: EvalSettings, stack: contextlib.ExitStack) -> Any:

@@ -86,13 +86,17 @@ class RunStore:
 
     # --- opening -------------------------------------------------------------------------
 
-    def create(self, manifest: dict[str, Any]) -> StoredRun:
-        """A new run: refuse a directory that already holds samples of another run."""
+    def check_create(self) -> None:
+        """`create`'s refusal, with nothing written: a run can be refused before it starts."""
         if self.path.exists() and self.path.stat().st_size > 0:
             raise StoreError(
                 f"{self.run_dir} already holds a run: pass --resume to continue it, "
                 "or choose another --out"
             )
+
+    def create(self, manifest: dict[str, Any]) -> StoredRun:
+        """A new run: refuse a directory that already holds samples of another run."""
+        self.check_create()
         self._lock()
         try:
             _write_atomic(self.run_dir / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
@@ -119,26 +123,32 @@ class RunStore:
     def resume(self, manifest: dict[str, Any], *, keys: Iterable[str]) -> StoredRun:
         """Reopen a run; `keys` name the manifest entries that must match (what defines the
         samples: suite, model, sampling, ...), so a resumed run never mixes two experiments."""
-        path = self.run_dir / MANIFEST
-        if not path.exists():
-            raise StoreError(f"{self.run_dir}: nothing to resume (no {MANIFEST})")
+        keys = tuple(keys)
+        self.check_resume(manifest, keys=keys)  # before the lock, which creates the folder
         self._lock()
         try:
-            stored = read_manifest(self.run_dir)
-            differ = [k for k in keys if stored.get(k) != manifest.get(k)]
-            if differ:
-                k = differ[0]
-                raise StoreError(
-                    f"{self.run_dir} was run with "
-                    f"{difference(k, stored.get(k), manifest.get(k))}: "
-                    "resume with the same settings or choose another --out"
-                )
+            stored = self.check_resume(manifest, keys=keys)  # again, now that it is ours
             run = self._load(stored)
             self._open()
         except BaseException:
             self.close()  # a refused resume leaves the directory free
             raise
         return run
+
+    def check_resume(self, manifest: dict[str, Any], *, keys: Iterable[str]) -> dict[str, Any]:
+        """`resume`'s refusals, with nothing written; the stored manifest."""
+        if not (self.run_dir / MANIFEST).exists():
+            raise StoreError(f"{self.run_dir}: nothing to resume (no {MANIFEST})")
+        stored = read_manifest(self.run_dir)
+        differ = [k for k in keys if stored.get(k) != manifest.get(k)]
+        if differ:
+            k = differ[0]
+            raise StoreError(
+                f"{self.run_dir} was run with "
+                f"{difference(k, stored.get(k), manifest.get(k))}: "
+                "resume with the same settings or choose another --out"
+            )
+        return stored
 
     def _load(self, manifest: dict[str, Any]) -> StoredRun:
         run = StoredRun(manifest)

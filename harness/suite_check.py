@@ -164,6 +164,26 @@ def check_remote(verifier: RemoteVerifier, problem: Problem) -> StatementResult:
     return judge(problem.name, response, time_s=time_s)
 
 
+def checker_lean_version(checker: ReplPool | RemoteVerifier, suite: Suite) -> str | None:
+    """The Lean version `checker` runs, learnt before any statement is checked. A local pool
+    asks the first process it starts, one for the suite's first header (the check then uses
+    it), or, when that header does not elaborate, one with no header. A server reports its
+    version once it has run a check, so it is sent the canary first (a Kimina server reports
+    none: None). MachineryFailure when no process can run at all."""
+    if isinstance(checker, RemoteVerifier):
+        from harness.tasks import learn_lean_version
+
+        return learn_lean_version(checker, "")
+    header = suite.problems[0].header if suite.problems else ""
+    try:
+        with checker.repl_for(header):
+            pass
+    except HeaderFailure:  # reported per statement by the check itself
+        with checker.repl_for(""):
+            pass
+    return checker.lean_version
+
+
 def check_suite(
     checker: ReplPool | RemoteVerifier,
     suite: Suite,

@@ -351,27 +351,3 @@ def _load_hf(name: str) -> Suite:
     if not problems:
         raise SuiteError(f"hf:{name}: no problems")
     return Suite(name, None, f"hf:{name}", problems)
-
-
-_VERSION = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?")
-
-
-def _version(text: str | None) -> tuple[int, int, int] | None:
-    if not text:
-        return None
-    m = _VERSION.search(text.strip().lstrip("vV"))
-    if m is None:
-        return None
-    return int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
-
-
-def lean_version_warning(suite: Suite, checker_version: str | None) -> str | None:
-    """One line when the suite's Lean version and the checker's are both known and differ."""
-    want, have = _version(suite.lean_version), _version(checker_version)
-    if want is None or have is None or want == have:
-        return None
-    return (
-        f"warning: suite {suite.name} was written for Lean {'.'.join(map(str, want))} but the "
-        f"checker runs Lean {'.'.join(map(str, have))}: some statements may not elaborate "
-        f"(run `prover suite check {suite.name}`)"
-    )

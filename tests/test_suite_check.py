@@ -104,7 +104,10 @@ def test_json_report(fake_repl_script, tmp_path) -> None:
     assert by_name["linted"]["status"] == "ok"
     assert by_name["linted"]["warnings"] == ["unused variable `n`"]
     assert by_name["good_a"]["warnings"] == []
-    assert doc["checker_lean_version"] == "4.24.0" and doc["lean_version_warning"] is None
+    assert doc["checker_lean_version"] == "4.24.0"
+    assert doc["lean_version_warning"] == (  # a JSONL file states no Lean version
+        "warning: suite mini states no Lean version: not compared with the checker's Lean v4.24.0"
+    )
 
 
 def test_all_elaborate_with_one_header_elaboration_per_process(fake_repl_script, tmp_path) -> None:
@@ -161,21 +164,101 @@ def test_a_header_that_does_not_elaborate_fails_its_statements(fake_repl_script,
     assert results[1]["detail"] == "header does not elaborate: unknown module Gone"
 
 
-def test_lean_version_warning(fake_repl_script, tmp_path) -> None:
-    # a named suite (its YAML says Lean v4.24.0) whose data file is found via PROVER_DATA
+def named_suite(tmp_path: Path) -> dict[str, str]:
+    """The env that makes `minif2f-test` (its YAML says Lean v4.24.0) two problems, p1 and p2:
+    its data file found first via PROVER_DATA, with a request log for FakeRepl."""
     write_suite(tmp_path / "minif2f-lean4.24.jsonl", ["p1", "p2"])
-    env = {"PROVER_DATA": str(tmp_path)}
+    return {"PROVER_DATA": str(tmp_path), "FAKE_REPL_LOG": str(tmp_path / "requests.jsonl")}
+
+
+def sent_statements(env: dict[str, str]) -> list[str]:
+    log = Path(env["FAKE_REPL_LOG"])
+    requests = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    return [r["cmd"] for r in requests if r.get("cmd", "").startswith("theorem p")]
+
+
+REFUSED_4_9 = (
+    "prover: suite minif2f-test is written for Lean v4.24.0 but the checker runs Lean v4.9.0: "
+    "run it on a checker built for v4.24.0 (`docker build -t prover:v4.24.0 --build-arg "
+    "LEAN_VERSION=v4.24.0 .`), or pass --allow-version-mismatch to run it anyway"
+)
+
+
+def test_a_checker_on_another_lean_is_refused_before_any_statement(fake_repl_script, tmp_path):
+    env = named_suite(tmp_path)
     older = check("minif2f-test", fake_repl_script(version="4.9.0"), "--json", env=env)
-    assert older.returncode == 0, older.stderr
+    assert older.returncode == 2, older.stderr
+    assert older.stderr.strip().splitlines() == [REFUSED_4_9]
+    assert older.stdout == "" and sent_statements(env) == []
+
+
+def test_a_release_candidate_is_not_the_release(fake_repl_script, tmp_path) -> None:
+    env = named_suite(tmp_path)
+    rc = check("minif2f-test", fake_repl_script(version="4.24.0-rc1"), env=env)
+    assert rc.returncode == 2, rc.stderr
+    (line,) = rc.stderr.strip().splitlines()
+    assert "the checker runs Lean v4.24.0-rc1" in line and "LEAN_VERSION=v4.24.0 ." in line
+    assert sent_statements(env) == []
+
+
+def test_allow_version_mismatch_checks_with_a_warning(fake_repl_script, tmp_path) -> None:
+    env = named_suite(tmp_path)
+    command = fake_repl_script(version="4.9.0")
+    allowed = check("minif2f-test", command, "--json", "--allow-version-mismatch", env=env)
+    assert allowed.returncode == 0, allowed.stderr
     warning = (
-        "warning: suite minif2f-test was written for Lean 4.24.0 but the checker runs Lean "
-        "4.9.0: some statements may not elaborate (run `prover suite check minif2f-test`)"
+        "warning: suite minif2f-test is written for Lean v4.24.0 but the checker runs Lean "
+        "v4.9.0 (a mismatch allowed): some statements may not elaborate (`prover suite check "
+        "minif2f-test` lists them)"
     )
-    assert warning in older.stderr
-    doc = json.loads(older.stdout)
+    assert warning in allowed.stderr.splitlines()
+    doc = json.loads(allowed.stdout)
     assert doc["lean_version_warning"] == warning and doc["elaborate"] == 2
-    same = check("minif2f-test", fake_repl_script(), env=env)
-    assert same.returncode == 0 and "warning" not in same.stderr
+    assert sorted(sent_statements(env)) == [
+        "theorem p1 (n : ℕ) : n + 0 = n := by sorry",
+        "theorem p2 (n : ℕ) : n + 0 = n := by sorry",
+    ]
+
+
+def test_the_same_version_runs_whatever_its_v_prefix_or_patch(fake_repl_script, tmp_path) -> None:
+    env = named_suite(tmp_path)
+    for reported in ("4.24.0", "v4.24.0", "4.24"):  # the suite says v4.24.0
+        same = check("minif2f-test", fake_repl_script(version=reported), "--json", env=env)
+        assert same.returncode == 0, (reported, same.stderr)
+        assert "warning" not in same.stderr, reported
+        assert json.loads(same.stdout)["lean_version_warning"] is None
+
+
+def test_an_unknown_checker_version_warns_and_checks(fake_repl_script, tmp_path) -> None:
+    env = named_suite(tmp_path)
+    not_a_version = "Lean version 'banana', which is not a version"
+    for reported, said in (("", "no Lean version"), ("banana", not_a_version)):
+        unknown = check("minif2f-test", fake_repl_script(version=reported), "--json", env=env)
+        assert unknown.returncode == 0, (reported, unknown.stderr)
+        warning = (
+            f"warning: the checker reports {said}: not compared with suite minif2f-test's "
+            "Lean v4.24.0"
+        )
+        assert warning in unknown.stderr.splitlines()
+        assert json.loads(unknown.stdout)["lean_version_warning"] == warning
+
+
+def test_a_remote_checker_on_another_lean_is_refused(fake_repl_script, tmp_path) -> None:
+    env = named_suite(tmp_path)
+    command = fake_repl_script(version="4.9.0")
+
+    def pool() -> ReplPool:
+        config = VerifierConfig(workers=1, timeout=10)
+        return ReplPool(config, transport_factory=plain_factory(command))
+
+    with running_server(pool) as url:
+        refused = check("minif2f-test", command, "--verifier", url, env=env)
+        allowed = check("minif2f-test", command, "--verifier", url, "--json",
+                        "--allow-version-mismatch", env=env)  # fmt: skip
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stderr.strip().splitlines() == [REFUSED_4_9]  # the server's /health said
+    assert allowed.returncode == 0, allowed.stderr
+    assert json.loads(allowed.stdout)["checker_lean_version"] == "4.9.0"
 
 
 def test_real_minif2f_all_elaborate(fake_repl_script) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness import suites
-from harness.suites import Problem, Suite, SuiteError, lean_version_warning, load_suite
+from harness.suites import Problem, Suite, SuiteError, load_suite
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 SHARED_BENCHMARKS = SHARED / "benchmarks"
@@ -203,18 +203,6 @@ def test_hf_without_datasets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "datasets", None)  # import datasets -> ImportError
     with pytest.raises(SuiteError, match="needs the `datasets` package"):
         load_suite("hf:someone/minif2f")
-
-
-def test_lean_version_warning() -> None:
-    suite = Suite("s", "v4.24.0", "here", [])
-    assert lean_version_warning(suite, "4.24.0") is None
-    assert lean_version_warning(suite, "v4.24") is None
-    assert lean_version_warning(suite, None) is None
-    assert lean_version_warning(Suite("s", None, "here", []), "4.9.0") is None
-    warning = lean_version_warning(suite, "v4.9.0")
-    assert warning is not None and "\n" not in warning
-    assert "4.24.0" in warning and "4.9.0" in warning and "s" in warning
-    assert lean_version_warning(suite, "leanprover/lean4:v4.24.1") is not None
 
 
 @pytest.mark.parametrize(

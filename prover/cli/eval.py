@@ -27,6 +27,7 @@ from prover.cli.model_options import (
 from prover.cli.verifier_options import (
     DEFAULT_HEADER_TIMEOUT,
     AllowNative,
+    AllowVersionMismatch,
     HeaderTimeout,
     MemoryMb,
     NoReplay,
@@ -140,6 +141,7 @@ def eval_command(
     header_timeout: HeaderTimeout = DEFAULT_HEADER_TIMEOUT,
     no_replay: NoReplay = False,
     verifier: VerifierUrl = None,
+    allow_version_mismatch: AllowVersionMismatch = False,
 ) -> None:
     """Sample N completions per problem, verify every one, and write RUN_DIR/results.json
     (pass@k, precision = pass@1, coverage = pass@N, 95% intervals), accepted.jsonl and a
@@ -218,6 +220,7 @@ def eval_command(
         batch=batch,
         git_commit=_git_commit(),
         resume_command=resume_command(sys.argv[1:], suite, run_dir),
+        allow_version_mismatch=allow_version_mismatch,
     )
     results = execute(settings)
     if base_results is not None:

@@ -11,6 +11,7 @@ import typer
 
 from prover.cli.verifier_options import (
     DEFAULT_HEADER_TIMEOUT,
+    AllowVersionMismatch,
     HeaderTimeout,
     MemoryMb,
     NoReplay,
@@ -123,12 +124,16 @@ def suite_check(
     header_timeout: HeaderTimeout = DEFAULT_HEADER_TIMEOUT,
     no_replay: NoReplay = False,
     verifier: VerifierUrl = None,
+    allow_version_mismatch: AllowVersionMismatch = False,
 ) -> None:
     """Elaborate every statement of SUITE with `sorry` and list those that do not (renamed
     lemmas, another Lean version), before proofs are searched for. Exit 0 if all elaborate,
-    1 if some fail (Lean error, timeout, crash), 2 on bad input."""
+    1 if some fail (Lean error, timeout, crash), 2 on bad input or on a checker whose Lean
+    version differs from the suite's (unless --allow-version-mismatch)."""
+    from harness.suite_check import checker_lean_version
     from harness.suites import SuiteError, load_suite
     from prover.cli.verifier_options import verifier_config
+    from prover.lean.lean_version import check_suite_version
     from prover.lean.verifiers import open_verifier
 
     try:
@@ -154,12 +159,23 @@ def suite_check(
         verifier_url=verifier,
     )
     with open_verifier(config) as checker:
-        code = run_suite_check(checker, loaded, as_json=as_json)
+        version = checker_lean_version(checker, loaded)
+        warning = check_suite_version(  # a checker on another Lean is refused (exit 2) here
+            loaded.name, loaded.lean_version, version, allow_mismatch=allow_version_mismatch
+        )
+        code = run_suite_check(checker, loaded, as_json=as_json, version_warning=warning)
     raise typer.Exit(code)
 
 
-def run_suite_check(checker: ReplPool | RemoteVerifier, suite: Suite, *, as_json: bool) -> int:
-    """Check `suite` with a progress bar on stderr; print the report; return the exit code."""
+def run_suite_check(
+    checker: ReplPool | RemoteVerifier,
+    suite: Suite,
+    *,
+    as_json: bool,
+    version_warning: str | None = None,
+) -> int:
+    """Check `suite` with a progress bar on stderr; print the report; return the exit code.
+    `version_warning`: what comparing the suite's Lean version with the checker's said."""
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -170,37 +186,30 @@ def run_suite_check(checker: ReplPool | RemoteVerifier, suite: Suite, *, as_json
     )
 
     from harness.suite_check import StatementResult, check_suite
-    from harness.suites import lean_version_warning
 
     err = Console(stderr=True)
+    if version_warning:
+        err.print(version_warning, markup=False, highlight=False)
     bars = Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
         TextColumn("{task.fields[failed]} fail"), TimeElapsedColumn(), console=err,
     )  # fmt: skip
     task = bars.add_task(f"{suite.name}", total=len(suite.problems), failed=0)
     failed = 0
-    warned: list[str | None] = []
 
     def progress(result: StatementResult) -> None:
         nonlocal failed
-        if not warned:  # the checker knows its Lean version once a process has started
-            warned.append(lean_version_warning(suite, checker.lean_version))
-            if warned[0]:
-                bars.console.print(warned[0], markup=False, highlight=False)
         failed += not result.elaborates
         bars.update(task, advance=1, failed=failed)
 
     with bars:
         report = check_suite(checker, suite, on_result=progress)
-    warning = lean_version_warning(suite, report.checker_lean_version)
-    if warning and not (warned and warned[0]):  # learnt only after the first result
-        err.print(warning, markup=False, highlight=False)
     stats = getattr(checker, "stats", None)  # a remote verifier keeps none
     if stats is not None:
         err.print(f"header elaborations: {stats.header_elaborations}", highlight=False)
     if as_json:
         doc = report.to_json()
-        doc["lean_version_warning"] = warning
+        doc["lean_version_warning"] = version_warning
         print(json.dumps(doc, ensure_ascii=False))
     else:
         render_report(report)

@@ -114,6 +114,16 @@ NoReplay = Annotated[
     ),
 ]
 
+AllowVersionMismatch = Annotated[
+    bool,
+    typer.Option(
+        "--allow-version-mismatch",
+        help="Run a suite on a checker whose Lean version differs from the suite's (a warning "
+        "instead of exit 2; statements may not elaborate).",
+        rich_help_panel=PANEL,
+    ),
+]
+
 
 def verifier_config(
     *,
