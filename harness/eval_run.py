@@ -39,7 +39,7 @@ from harness.suites import Problem, Suite
 from harness.tasks import learn_lean_version, prompt_problem
 from harness.verdict_cache import CacheError, VerdictCache
 from prover.errors import MachineryFailure, UsageError
-from prover.lean.lean_version import check_suite_version
+from prover.lean.lean_version import check_suite_version, parse_lean_version
 from prover.lean.pool import VerifierConfig
 from prover.models.base import SamplingParams
 from prover.models.errors import ModelBackendError
@@ -132,7 +132,7 @@ def execute(s: EvalSettings) -> dict[str, Any]:
             + (f" ({stored} stored samples kept)" if stored else "")
         )
         if version_warning:
-            err.print(version_warning, style="yellow", markup=False, highlight=False)
+            err.print(version_warning, style="yellow", markup=False, soft_wrap=True)
         try:
             backend, generators = _open_backend(s, stack)
         except ModelBackendError as exc:
@@ -261,7 +261,7 @@ def _checker(s: EvalSettings, version: str | None) -> str | None:
 
     if s.suite.task == "countdown":
         return "countdown v1"
-    if version is None:
+    if parse_lean_version(version) is None:  # no text that tells two Leans apart
         return None
     c = s.verifier_config
     where = json.dumps([

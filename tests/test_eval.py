@@ -412,3 +412,122 @@ def test_a_refused_resume_lists_the_differing_problems_once(tmp_path, repl) -> N
     line = one_line(refused.stderr)
     assert "was run with 9 problems, not 2 (only in the stored run: p2, p3, p4, p5, p6 and 2 " \
         "more): resume with the same settings" in line  # fmt: skip
+
+
+# --- the suite's Lean version and the checker's -----------------------------------------------
+
+
+def minif2f_here(tmp_path: Path, names: list[str]) -> dict[str, str]:
+    """The env that makes `minif2f-test` (its YAML says Lean v4.24.0) the problems `names`: its
+    data file found first via PROVER_DATA."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    lean_suite(tmp_path, names).rename(folder / "minif2f-lean4.24.jsonl")
+    return {"PROVER_DATA": str(folder)}
+
+
+def eval_on(version: str, tmp_path: Path, fake_repl_script, api: str, out: Path, *extra: str):
+    """`prover eval minif2f-test` (problems a and b) on FakeRepl reporting Lean `version`."""
+    data = tmp_path / "data"
+    env = {"PROVER_DATA": str(data)} if data.exists() else minif2f_here(tmp_path, ["a", "b"])
+    command = fake_repl_script(version=version)
+    return run_prover(*eval_args("minif2f-test", out, command.argv, api, "--n", "2", *extra),
+                      env=env)  # fmt: skip
+
+
+REFUSED = (
+    "prover: suite minif2f-test is written for Lean v4.24.0 but the checker runs Lean v4.9.0: "
+    "run it on a checker built for v4.24.0 (`docker build -t prover:v4.24.0 --build-arg "
+    "LEAN_VERSION=v4.24.0 .`), or pass --allow-version-mismatch to run it anyway"
+)
+
+
+def test_a_checker_on_another_lean_is_refused_before_the_model_and_the_store(
+    tmp_path, fake_repl_script
+) -> None:
+    model = ScriptedOpenAI({"a": ["  rfl\n```"]})
+    out = tmp_path / "run"
+    with scripted_openai(model) as api:
+        refused = eval_on("4.9.0", tmp_path, fake_repl_script, api, out)
+        rc = eval_on("4.24.0-rc1", tmp_path, fake_repl_script, api, out)
+    assert refused.returncode == 2
+    assert one_line(refused.stderr) == REFUSED
+    assert rc.returncode == 2 and "the checker runs Lean v4.24.0-rc1" in one_line(rc.stderr)
+    assert model.requests == [] and not out.exists()  # no model asked, nothing written
+
+
+def test_a_resume_on_another_lean_is_refused_and_leaves_the_run_as_it_was(
+    tmp_path, fake_repl_script
+) -> None:
+    out = tmp_path / "run"
+    with scripted_openai(ScriptedOpenAI({"a": ["  rfl\n```"]})) as api:
+        first = eval_on("4.24.0", tmp_path, fake_repl_script, api, out)
+        assert first.returncode == 0, first.stderr
+        before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+        again = eval_on("4.9.0", tmp_path, fake_repl_script, api, out, "--resume")
+    assert again.returncode == 2 and one_line(again.stderr) == REFUSED
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+
+
+def test_allow_version_mismatch_runs_with_a_warning(tmp_path, fake_repl_script) -> None:
+    out = tmp_path / "run"
+    with scripted_openai(ScriptedOpenAI({"a": ["  rfl\n```"]})) as api:
+        done = eval_on("4.9.0", tmp_path, fake_repl_script, api, out, "--allow-version-mismatch")
+    assert done.returncode == 0, done.stderr
+    assert (
+        "warning: suite minif2f-test is written for Lean v4.24.0 but the checker runs Lean "
+        "v4.9.0 (a mismatch allowed): some statements may not elaborate"
+    ) in done.stderr
+    prov = results_of(out)["provenance"]
+    assert (prov["lean_version"], prov["suite_lean_version"]) == ("4.9.0", "v4.24.0")
+
+
+def test_equal_versions_run_whatever_their_v_prefix(tmp_path, fake_repl_script) -> None:
+    with scripted_openai(ScriptedOpenAI({"a": ["  rfl\n```"]})) as api:
+        for i, reported in enumerate(("v4.24.0", "4.24")):  # the suite says v4.24.0
+            done = eval_on(reported, tmp_path, fake_repl_script, api, tmp_path / f"r{i}")
+            assert done.returncode == 0, (reported, done.stderr)
+            assert "warning" not in done.stderr and "Lean" not in done.stderr, reported
+
+
+def test_an_unknown_version_on_either_side_warns_and_runs(tmp_path, fake_repl_script) -> None:
+    suite = lean_suite(tmp_path, ["a"])  # a JSONL file: no Lean version stated
+    with scripted_openai(ScriptedOpenAI({"a": ["  rfl\n```"]})) as api:
+        unstated = run_prover(*eval_args(str(suite), tmp_path / "r1", fake_repl_script().argv,
+                                         api, "--n", "1"))  # fmt: skip
+        # (the kernel replay rung needs a known version: it is not what is tested here)
+        unreported = eval_on("", tmp_path, fake_repl_script, api, tmp_path / "r2", "--cache",
+                             str(tmp_path / "cache"), "--no-replay")  # fmt: skip
+    assert unstated.returncode == 0, unstated.stderr
+    assert (
+        "warning: suite suite states no Lean version: not compared with the checker's Lean "
+        "v4.24.0"
+    ) in unstated.stderr.splitlines()
+    assert unreported.returncode == 0, unreported.stderr
+    lines = unreported.stderr.splitlines()
+    assert (
+        "warning: the checker reports no Lean version: not compared with suite minif2f-test's "
+        "Lean v4.24.0"
+    ) in lines
+    # nor is a verdict cached under a version that tells no two Leans apart
+    assert "warning: the checker's Lean version is unknown: --cache unused" in lines
+
+
+def test_a_remote_checker_on_another_lean_is_refused(tmp_path, fake_repl_script) -> None:
+    from prover.lean.pool import ReplPool, VerifierConfig
+
+    from conftest import plain_factory
+    from serving import running_server
+
+    command = fake_repl_script(version="4.9.0")
+
+    def pool() -> ReplPool:
+        config = VerifierConfig(workers=1, timeout=10)
+        return ReplPool(config, transport_factory=plain_factory(command))
+
+    model = ScriptedOpenAI({"a": ["  rfl\n```"]})
+    out = tmp_path / "run"
+    with running_server(pool) as url, scripted_openai(model) as api:
+        refused = eval_on("4.9.0", tmp_path, fake_repl_script, api, out, "--verifier", url)
+    assert refused.returncode == 2 and one_line(refused.stderr) == REFUSED
+    assert model.requests == [] and not out.exists()

@@ -189,7 +189,7 @@ def run_suite_check(
 
     err = Console(stderr=True)
     if version_warning:
-        err.print(version_warning, markup=False, highlight=False)
+        err.print(version_warning, markup=False, highlight=False, soft_wrap=True)
     bars = Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
         TextColumn("{task.fields[failed]} fail"), TimeElapsedColumn(), console=err,
