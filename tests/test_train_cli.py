@@ -608,3 +608,45 @@ def test_a_broken_lean_verifier_stops_training_before_the_model_loads(tmp_path: 
     assert "Traceback" not in done.stderr
     assert not list((tmp_path / "out").glob("checkpoint-*"))
     assert not (tmp_path / "out" / "final").exists()
+
+
+def minif2f_training_config(tmp_path: Path, fake_repl_script) -> tuple[Path, dict[str, str]]:
+    """A toy run on `minif2f-test` (its YAML says Lean v4.24.0; four problems here, found via
+    PROVER_DATA) with a Lean verifier, FakeRepl reporting Lean v4.9.0; the config and env."""
+    data = tmp_path / "data"
+    data.mkdir()
+    rows = [
+        {"name": f"t{i}", "split": "test", "header": "import Mathlib\n",
+         "formal_statement": f"theorem t{i} : {i} + 1 = {i + 1} := by\n"}
+        for i in range(4)
+    ]  # fmt: skip
+    (data / "minif2f-lean4.24.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    repl = " ".join(fake_repl_script(version="4.9.0").argv)
+    verifier = {"kind": "lean", "repl": repl, "sandbox": "none", "replay": False}
+    path = toy_config(tmp_path, data={"suite": "minif2f-test"},
+                      model={"prompt_format": "deepseek-v1.5"}, verifier=verifier)  # fmt: skip
+    return path, {"PROVER_DATA": str(data)}
+
+
+def test_training_on_a_checker_on_another_lean_is_refused(tmp_path: Path, fake_repl_script):
+    path, env = minif2f_training_config(tmp_path, fake_repl_script)
+    refused = run_prover("train", str(path), env=env)
+    assert refused.returncode == 2, refused.stderr
+    last = refused.stderr.strip().splitlines()[-1]
+    assert last == (
+        "prover: suite minif2f-test is written for Lean v4.24.0 but the checker runs Lean "
+        "v4.9.0: run it on a checker built for v4.24.0 (`docker build -t prover:v4.24.0 "
+        "--build-arg LEAN_VERSION=v4.24.0 .`), or set verifier.allow_version_mismatch: true to "
+        "run it anyway"
+    )
+    assert "Traceback" not in refused.stderr
+    assert not (tmp_path / "out").exists()  # no model loaded, nothing written
+
+
+@pytest.mark.slow
+def test_training_on_another_lean_runs_when_allowed(tmp_path: Path, fake_repl_script) -> None:
+    path, env = minif2f_training_config(tmp_path, fake_repl_script)
+    allowed = run_prover("train", str(path), "verifier.allow_version_mismatch=true", env=env)
+    assert allowed.returncode == 0, allowed.stderr
+    assert "Lean v4.9.0 (a mismatch allowed)" in allowed.stderr
+    assert (tmp_path / "out" / "final").is_dir()

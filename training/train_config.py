@@ -70,6 +70,8 @@ class VerifierSection:
     recycle_after: int = _opt(1000, low=1)
     replay: bool = True  # the kernel replay rung (`--no-replay` elsewhere)
     header_timeout: float = _opt(300.0, low=0.001)  # per REPL start (`--header-timeout`)
+    # train on a checker whose Lean differs from the suite's (`--allow-version-mismatch`)
+    allow_version_mismatch: bool = False
 
 
 @dataclass

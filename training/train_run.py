@@ -51,6 +51,8 @@ class Prepared:
     task: str
     prompt_format: Any
     warnings: list[str]
+    suite: str = ""  # the training suite's name and its Lean version (None: not stated)
+    lean_version: str | None = None
 
 
 def checkpoints(output_dir: Path) -> list[tuple[int, Path]]:
@@ -134,7 +136,8 @@ def prepare(config: TrainConfig, *, strict_data: bool) -> Prepared:
             if strict_data:
                 raise ConfigError(f"data: {message} (refused: --strict-data)")
             warnings.append(f"warning: {message}")
-    return Prepared(training_rows(suite.problems, fmt), task, fmt, warnings)
+    rows = training_rows(suite.problems, fmt)
+    return Prepared(rows, task, fmt, warnings, suite.name, suite.lean_version)
 
 
 def trainer_args(config: TrainConfig, *, cuda: bool | None = None) -> Any:
@@ -351,6 +354,23 @@ def _number(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, int | float) else str(value)
 
 
+def _check_lean_version(config: TrainConfig, prepared: Prepared, verifier: Any) -> str | None:
+    """The known-good check, then the suite's Lean version against the checker's: another Lean
+    is refused (LeanVersionMismatch) unless `verifier.allow_version_mismatch`; a warning line
+    when it is allowed or a side is unknown."""
+    from harness.tasks import learn_lean_version
+    from prover.lean.lean_version import check_suite_version
+
+    version = learn_lean_version(verifier, str(prepared.rows[0].get("header", "")))
+    return check_suite_version(
+        prepared.suite,
+        prepared.lean_version,
+        version,
+        allow_mismatch=config.verifier.allow_version_mismatch,
+        override="set verifier.allow_version_mismatch: true",
+    )
+
+
 def run(
     config: TrainConfig,
     *,
@@ -373,16 +393,17 @@ def run(
     if main_process:
         for line in prepared.warnings:
             say(line)
-        output_dir.mkdir(parents=True, exist_ok=True)
-        (output_dir / SAVED_CONFIG).write_text(dump_train_config(config), encoding="utf-8")
     _quiet()
     verifier = open_task_verifier(config, prepared.task)
     close = getattr(verifier, "close", lambda: None)
     try:  # a known-good check first: a broken verifier stops the run before the model loads
         if prepared.task == "lean" and prepared.rows:
-            from harness.tasks import learn_lean_version
-
-            learn_lean_version(verifier, str(prepared.rows[0].get("header", "")))
+            warning = _check_lean_version(config, prepared, verifier)
+            if warning and main_process:
+                say(warning)
+        if main_process:  # written once the verifier is known to fit: a refusal leaves nothing
+            output_dir.mkdir(parents=True, exist_ok=True)
+            (output_dir / SAVED_CONFIG).write_text(dump_train_config(config), encoding="utf-8")
         model, tokenizer = load_model(config)
     except MachineryFailure as exc:
         with contextlib.suppress(Exception):
