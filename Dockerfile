@@ -23,6 +23,24 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates curl git \
     && rm -rf /var/lib/apt/lists/*
 
+# Every tag this build needs, checked before hours of downloads: the toolchain (elan installs
+# `leanprover/lean4:TAG`, the leanprover/lean4 release of that tag: "Managing Toolchains with
+# Elan", https://lean-lang.org/doc/reference/latest/), and Mathlib and the REPL at the same tag.
+# `git ls-remote --exit-code` exits 2 when no ref matches, other codes when the remote cannot be
+# read (git-ls-remote(1), https://git-scm.com/docs/git-ls-remote).
+RUN for repo in leanprover/lean4 leanprover-community/mathlib4 leanprover-community/repl; do \
+        status=0; \
+        git ls-remote --exit-code --tags "https://github.com/${repo}.git" \
+            "refs/tags/${LEAN_VERSION}" > /dev/null || status=$?; \
+        if [ "${status}" -eq 2 ]; then \
+            echo "LEAN_VERSION=${LEAN_VERSION}: no tag ${LEAN_VERSION} in https://github.com/${repo}" >&2; \
+            exit 1; \
+        elif [ "${status}" -ne 0 ]; then \
+            echo "cannot list the tags of https://github.com/${repo} (git exit ${status})" >&2; \
+            exit 1; \
+        fi; \
+    done
+
 # elan outside any home directory, so the non-root user can use it read-only.
 ENV ELAN_HOME=/opt/elan
 ENV PATH=/opt/elan/bin:$PATH

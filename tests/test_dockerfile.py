@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -126,3 +127,84 @@ def test_selftest_is_the_last_build_step() -> None:
     assert user < runs[-1] and steps[user] == "USER 1000:1000"
     env = " ".join(s for s in steps[: runs[-1]] if s.startswith("ENV "))
     assert "PROVER_REPL=" in env and "PROVER_IN_CONTAINER=1" in env
+
+
+# --- the tags a build needs, checked before it downloads anything ------------------------------
+
+TAGGED = ("leanprover/lean4", "leanprover-community/mathlib4", "leanprover-community/repl")
+
+
+def tag_check_step() -> str:
+    steps = [s for s in instructions() if s.startswith("RUN ") and "git ls-remote" in s]
+    assert len(steps) == 1, "one RUN step checks the tags"
+    return steps[0].removeprefix("RUN ")
+
+
+def test_the_tags_are_checked_before_elan_and_the_clones() -> None:
+    steps = instructions()
+    check = next(i for i, s in enumerate(steps) if "git ls-remote" in s)
+    elan = next(i for i, s in enumerate(steps) if "elan-init.sh" in s)
+    clones = [i for i, s in enumerate(steps) if "git clone" in s]
+    assert check < elan < min(clones)
+    step = tag_check_step()
+    assert "--exit-code" in step and '"refs/tags/${LEAN_VERSION}"' in step
+    for repo in TAGGED:  # every repository cloned or downloaded at that tag
+        assert repo in step
+    cloned = re.findall(r"https://github\.com/(\S+?)\.git", " ".join(steps[i] for i in clones))
+    assert set(cloned) <= set(TAGGED)
+
+
+def run_tag_check(tmp_path: Path, lean_version: str, tags: dict[str, list[str]]):
+    """The step's shell code run by bash (as the Dockerfile's SHELL does) with real git, every
+    https://github.com/ URL served by a local repository holding `tags` (a missing key: no
+    repository at all)."""
+    if shutil.which("git") is None:
+        pytest.skip("git not found")
+    served = tmp_path / "github"
+    for repo, names in tags.items():
+        path = served / f"{repo}.git"
+        path.mkdir(parents=True)
+        git = ["git", "-C", str(path), "-c", "user.name=t", "-c", "user.email=t@t"]
+        subprocess.run(["git", "init", "-q", str(path)], check=True)
+        subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "x"], check=True)
+        for name in names:
+            subprocess.run([*git, "tag", name], check=True)
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(tmp_path),
+        "LEAN_VERSION": lean_version,
+        "GIT_CONFIG_NOSYSTEM": "1",
+        # git reads config from the environment (git-config(1), GIT_CONFIG_COUNT)
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": f"url.{served}/.insteadOf",
+        "GIT_CONFIG_VALUE_0": "https://github.com/",
+    }
+    return subprocess.run(
+        ["bash", "-o", "pipefail", "-c", tag_check_step()],
+        capture_output=True, text=True, env=env, timeout=60, check=False,
+    )  # fmt: skip
+
+
+def test_a_missing_tag_fails_the_build_in_one_line_naming_tag_and_repository(tmp_path) -> None:
+    tags = {"leanprover/lean4": ["v4.99.0"], "leanprover-community/mathlib4": ["v4.24.0"],
+            "leanprover-community/repl": ["v4.99.0"]}  # fmt: skip
+    done = run_tag_check(tmp_path, "v4.99.0", tags)
+    assert done.returncode != 0
+    assert done.stderr.strip().splitlines() == [
+        "LEAN_VERSION=v4.99.0: no tag v4.99.0 in https://github.com/leanprover-community/mathlib4"
+    ]
+
+
+def test_every_tag_present_passes(tmp_path) -> None:
+    done = run_tag_check(tmp_path, "v4.24.0", {repo: ["v4.24.0"] for repo in TAGGED})
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+
+
+def test_an_unreadable_repository_is_not_called_a_missing_tag(tmp_path) -> None:
+    done = run_tag_check(tmp_path, "v4.24.0", {"leanprover/lean4": ["v4.24.0"]})
+    assert done.returncode != 0
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(
+        "cannot list the tags of https://github.com/leanprover-community/mathlib4 (git exit "
+    )
