@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """FakeRepl: a test double of the Lean REPL process, for machines where Lean cannot run.
 
-It reads stdin exactly as the real REPL does (leanprover-community/repl, shared PROTOCOL.md):
+It reads stdin exactly as the real REPL does (the REPL's protocol, as leanprover-community/repl's
+source and its test transcripts in tests/data/repl-transcripts show it):
 lines up to a blank one, each trimmed at its end, concatenated with no separator; a second
 blank line in a row is an (empty) request that fails to parse and kills the process; bad JSON
 kills it too; a request starting with `#` or `--` is skipped without an answer; end of input
