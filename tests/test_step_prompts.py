@@ -17,6 +17,8 @@ from prover.step_prompts import (
     step_format_for_model,
 )
 
+from conftest import run_prover
+
 # Two goals as the REPL prints them after `induction n` (tests/data/repl-transcripts), and the
 # tactics that led there.
 TWO_GOALS = StepState(
@@ -283,3 +285,14 @@ def test_unknown_names_are_refused_with_the_known_ones() -> None:
         assert name in str(err.value)
     with pytest.raises(ValueError, match="unknown prompt format 'nope'"):
         check_prompt_format("nope", step_level=False)
+
+
+def test_prove_with_a_step_format_is_a_one_line_usage_error(tmp_path) -> None:
+    lean = tmp_path / "t.lean"
+    lean.write_text("theorem t : True := by\n  sorry\n")
+    done = run_prover("prove", str(lean), "--prompt-format", "bfs-prover", "--backend", "openai",
+                      "--api-base", "http://127.0.0.1:9/v1", "--model", "x")  # fmt: skip
+    assert done.returncode == 2
+    assert "is a step-level format" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+    assert lean.read_text() == "theorem t : True := by\n  sorry\n"
