@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from prover.errors import MachineryFailure
 from prover.lean.machinery import BreakerOpen, canary_item
+from prover.lean.pool import PoolClosed, ReplPool, StatementFailure
 from prover.lean.protocol import Message, TacticResponse
 from prover.lean.repl import HeaderFailure, LeanRepl, ReplFailure, StartFailure
 from prover.lean.tactics import (
@@ -35,14 +36,10 @@ from prover.lean.tactics import (
     banned_tactic,
     failure_detail,
     failure_reason,
-    root_command,
-    root_state,
+    start_proof,
     tactic_outcome,
     with_heartbeats,
 )
-
-if TYPE_CHECKING:
-    from prover.lean.pool import ReplPool
 
 ResultOutcome = Literal["proved", "open", "failed", "banned"]
 _ROOT = 0
@@ -257,8 +254,6 @@ class TacticSession:
     def _start(self, *, fresh: bool) -> tuple[str, ...]:
         """Borrow a process and build the root state there; the pool's machinery rules
         (retries with backoff, the circuit breaker) apply."""
-        from prover.lean.pool import PoolClosed, StatementFailure
-
         pool = self._pool
         attempts = 0
         while True:
@@ -288,13 +283,10 @@ class TacticSession:
             return goals
 
     def _root(self, repl: LeanRepl) -> tuple[int, tuple[str, ...]]:
-        from prover.lean.pool import StatementFailure
-
         timeout = self._pool.config.timeout
         try:
             base = self._pool._base_env(repl, self.context, timeout)
-            response = repl.command(root_command(self.formal_statement), env=base, timeout=timeout)
-            return root_state(response)
+            return start_proof(repl, self.formal_statement, base, timeout)
         except ReplFailure as exc:  # nothing of the model's was sent yet
             what = "the file above the theorem" if self.context else "the statement"
             raise StartFailure(

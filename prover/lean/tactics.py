@@ -27,6 +27,7 @@ from prover.lean.banned import find_banned
 from prover.lean.extract import benchmark_statement
 from prover.lean.lexer import tokenize
 from prover.lean.protocol import CommandResponse, ReplError, TacticResponse
+from prover.lean.repl import LeanRepl
 
 TacticOutcome = Literal["proved", "open", "failed"]
 # Why a tactic is a dead branch. From Lean's answer: `error` (an error message), `lean_error`
@@ -159,3 +160,13 @@ def root_state(response: CommandResponse) -> tuple[int, tuple[str, ...]]:
         raise RootFailure(f"expected one sorry with a proof state, the REPL gave {len(states)}")
     assert states[0].proof_state is not None
     return states[0].proof_state, (states[0].goal,)
+
+
+def start_proof(
+    repl: LeanRepl, formal_statement: str, env: int | None, timeout: float
+) -> tuple[int, tuple[str, ...]]:
+    """(proof state id, goals) of `formal_statement`'s root in `repl`, elaborated on `env` (the
+    header's, or a context's on top of it). RootFailure when the statement does not elaborate
+    or gives no single proof state; ReplFailure when the process fails."""
+    response = repl.command(root_command(formal_statement), env=env, timeout=timeout)
+    return root_state(response)
