@@ -129,10 +129,13 @@ class TacticSession:
         banned = banned_tactic(sent, self.formal_statement)
         if banned is not None:
             self._pool._count(tactics_banned=1)
-            return TacticResult("banned", reason="banned", detail=banned)
+            elapsed = round(time.monotonic() - began, 4)
+            return TacticResult("banned", None, "banned", banned, time_s=elapsed)
         limit = self._pool.config.timeout if timeout is None else timeout
 
-        def failed(reason: FailureReason, detail: str, messages: tuple[Message, ...] = ()):
+        def failed(
+            reason: FailureReason, detail: str, messages: tuple[Message, ...] = ()
+        ) -> TacticResult:
             elapsed = round(time.monotonic() - began, 4)
             return TacticResult("failed", None, reason, detail, messages, elapsed)
 
