@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+
+# the fixtures come from test_models; a test's parameter named after one "redefines" it
+# ruff: noqa: F811
 from test_models import (  # noqa: F401 (fixtures)
     CHAT,
     MATH,
@@ -79,14 +82,12 @@ def check_against_forward_pass(
 
 
 @pytest.fixture
-def often_stopping(tiny_llama, monkeypatch: pytest.MonkeyPatch):  # noqa: F811
+def often_stopping(tiny_llama, monkeypatch: pytest.MonkeyPatch):
     """The tiny random model seldom samples its one eos: a third of the vocabulary ends a
     sample here (models with several eos ids exist), so samples in one batch stop at
     different lengths and padding follows the early ones."""
     vocab = len(tiny_llama.tokenizer)
-    monkeypatch.setattr(
-        tiny_llama, "_eos_ids", [*tiny_llama._eos_ids, *range(3, vocab, 3)]
-    )
+    monkeypatch.setattr(tiny_llama, "_eos_ids", [*tiny_llama._eos_ids, *range(3, vocab, 3)])
     return tiny_llama
 
 
@@ -119,7 +120,7 @@ def test_transformers_greedy_logprob(often_stopping, monkeypatch: pytest.MonkeyP
     check_against_forward_pass(often_stopping, TINY_PROMPTS, [g[:1] for g in out], rows, 1)
 
 
-def test_transformers_logprob_off_by_default(tiny_llama) -> None:  # noqa: F811
+def test_transformers_logprob_off_by_default(tiny_llama) -> None:
     params = SamplingParams(n=2, temperature=1.0, max_new_tokens=5, seed=0)
     without = tiny_llama.generate(TINY_PROMPTS, params)
     assert all(c.logprob is None and c.logprob_tokens is None for g in without for c in g)
@@ -129,7 +130,7 @@ def test_transformers_logprob_off_by_default(tiny_llama) -> None:  # noqa: F811
 
 
 @pytest.mark.slow
-def test_smollm2_logprob_equals_a_forward_pass(smollm2, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+def test_smollm2_logprob_equals_a_forward_pass(smollm2, monkeypatch: pytest.MonkeyPatch) -> None:
     rows = sampled_rows(smollm2, monkeypatch)
     prompts = [CHAT, Prompt(text="The capital of France is")]
     params = SamplingParams(
@@ -197,7 +198,7 @@ class FakeLLM:
                     FakeCompletionOutput(
                         i, f"{kind} {p}.{i}", ids, "stop",
                         cumulative_logprob=sum(per_token) if want else None,
-                        logprobs=[{t: FakeLogprob(v)} for t, v in zip(ids, per_token)]
+                        logprobs=[{t: FakeLogprob(v)} for t, v in zip(ids, per_token, strict=True)]
                         if want else None,
                     )
                 )  # fmt: skip
@@ -322,7 +323,7 @@ def with_logprobs(fake: FakeOpenAIServer, send: bool) -> None:
     fake.reply = reply  # type: ignore[method-assign]
 
 
-def test_openai_asks_for_and_sums_logprobs(server: FakeOpenAIServer) -> None:  # noqa: F811
+def test_openai_asks_for_and_sums_logprobs(server: FakeOpenAIServer) -> None:
     with_logprobs(server, send=True)
     params = SamplingParams(n=2, max_new_tokens=8, logprobs=True)
     out = client(server).generate([Prompt(text="theorem a"), MATH], params)
@@ -336,7 +337,7 @@ def test_openai_asks_for_and_sums_logprobs(server: FakeOpenAIServer) -> None:  #
     assert "top_logprobs" not in bodies["/v1/completions"]
 
 
-def test_openai_without_logprobs_asks_for_none(server: FakeOpenAIServer) -> None:  # noqa: F811
+def test_openai_without_logprobs_asks_for_none(server: FakeOpenAIServer) -> None:
     with_logprobs(server, send=True)
     out = client(server).generate([Prompt(text="t"), MATH], SamplingParams(n=1))
     assert all(c.logprob is None and c.logprob_tokens is None for g in out for c in g)
@@ -344,7 +345,8 @@ def test_openai_without_logprobs_asks_for_none(server: FakeOpenAIServer) -> None
 
 
 def test_openai_server_without_logprobs_warns_once(
-    server: FakeOpenAIServer, capsys: pytest.CaptureFixture[str]  # noqa: F811
+    server: FakeOpenAIServer,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     with_logprobs(server, send=False)
     backend = client(server)
