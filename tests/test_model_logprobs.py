@@ -374,6 +374,7 @@ def test_openai_choice_logprob_shapes() -> None:
         {"logprobs": {"content": []}},
         {"logprobs": {"content": [{"logprob": None}]}},
         {"logprobs": {"content": [{"token": "x"}]}},
+        {"logprobs": {"content": ["not a dict"]}},
     ):
         assert choice_logprob(broken, chat=True) is None, broken
     assert choice_logprob({"logprobs": {"token_logprobs": [None, -1.0]}}, chat=False) is None

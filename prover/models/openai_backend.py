@@ -179,10 +179,10 @@ def logprobs_request(chat: bool) -> dict[str, Any]:
     """Request fields that make a server return each sampled token's log-probability.
 
     Chat: `logprobs: true` (OpenAI API reference, chat completions), plus `top_logprobs: 1`:
-    vLLM takes 0 for "the sampled token only", but llama.cpp's server reads `top_logprobs` as
-    its `n_probs` and sends no probabilities at 0. Completions: `logprobs` is a count of
-    alternatives and "the API will always return the logprob of the sampled token" (OpenAI API
-    reference, legacy completions); 1, not 0, for servers that read 0 as "off".
+    vLLM takes 0 for "the sampled token only", but llama.cpp's server copies `top_logprobs`
+    (and a completion's `logprobs`) into its `n_probs` (server utils.hpp), where 0 means none.
+    Completions: `logprobs` counts alternatives and "the API will always return the logprob of
+    the sampled token" (OpenAI API reference, legacy completions); 1, not 0, for that reason.
 
     What the numbers mean is the server's: vLLM's server reports the raw model's
     (`--logprobs-mode`, default `raw_logprobs`), as Completion.logprob promises."""
@@ -200,7 +200,11 @@ def choice_logprob(choice: dict[str, Any], *, chat: bool) -> tuple[float, int] |
         return None
     if chat:
         entries = logprobs.get("content")
-        values = [e.get("logprob") for e in entries] if isinstance(entries, list) else None
+        values = (
+            [e.get("logprob") if isinstance(e, dict) else None for e in entries]
+            if isinstance(entries, list)
+            else None
+        )
     else:
         values = logprobs.get("token_logprobs")
     if not isinstance(values, list) or not values:
