@@ -126,14 +126,16 @@ def _pairs(path: Path, i: int, record: Any, options: TacticOptions) -> Iterator[
         raise TacticDataError(f"{where}: expected an object, got {_kind(record)}")
     name = record.get("full_name")
     if not isinstance(name, str):
-        raise TacticDataError(f"{where}: full_name: expected a string, got {_kind(name)}")
+        raise TacticDataError(f"{where}: full_name: {_wrong(record, 'full_name', 'a string')}")
     where = f"{where} ({name})"
     file_path = record.get("file_path", "")
     if not isinstance(file_path, str):
         raise TacticDataError(f"{where}: file_path: expected a string, got {_kind(file_path)}")
     tactics = record.get("traced_tactics")
     if not isinstance(tactics, list):
-        raise TacticDataError(f"{where}: traced_tactics: expected a list, got {_kind(tactics)}")
+        raise TacticDataError(
+            f"{where}: traced_tactics: {_wrong(record, 'traced_tactics', 'a list')}"
+        )
     for j, step in enumerate(tactics):
         here = f"{where}, tactic {j}"
         if not isinstance(step, dict):
@@ -149,9 +151,12 @@ def _pairs(path: Path, i: int, record: Any, options: TacticOptions) -> Iterator[
 def _text(step: dict[str, Any], key: str, where: str) -> str:
     value = step.get(key)
     if not isinstance(value, str):
-        missing = "missing" if key not in step else f"expected a string, got {_kind(value)}"
-        raise TacticDataError(f"{where}: {key}: {missing}")
+        raise TacticDataError(f"{where}: {key}: {_wrong(step, key, 'a string')}")
     return value
+
+
+def _wrong(record: dict[str, Any], key: str, expected: str) -> str:
+    return "missing" if key not in record else f"expected {expected}, got {_kind(record[key])}"
 
 
 def _tactic(step: dict[str, Any], where: str, options: TacticOptions) -> str:
