@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
-from training.step_text import BFS_PROVER, step_text_for
+from training.step_text import step_text_for
 from training.tactic_data import (
     TacticDataError,
     TacticOptions,
+    TacticPair,
     format_state,
     read_traced_tactics,
 )
@@ -56,6 +57,8 @@ def test_the_fixture_reads_as_its_steps_in_order_without_the_no_goals_one() -> N
         ("Toy.and_self'", 2, "exact hp"),
         ("Toy.zero_add'", 0, "induction n with\n  | zero => rfl\n  | succ n ih => omega"),
     ]
+    assert data.pairs[5].previous == ("constructor", "exact hp")
+    assert data.pairs[0].previous == ()
     first = data.pairs[0]
     assert (first.state, first.state_after) == ("n : ℕ\n⊢ 2 * n = n + n", "no goals")
     assert first.file_path == "Toy/Basic.lean"
@@ -165,15 +168,54 @@ def test_missing_file_and_folder_are_named(tmp_path: Path) -> None:
         read_traced_tactics(tmp_path)
 
 
-# --- step text ---------------------------------------------------------------------------------
+# --- step text: the search's step formats ------------------------------------------------------
 
 
-def test_bfs_prover_text_is_the_state_then_the_separator_then_the_tactic() -> None:
-    assert step_text_for(None) is BFS_PROVER and step_text_for("bfs-prover") is BFS_PROVER
-    state = "n : ℕ\n⊢ 2 * n = n + n"
-    prompt, completion = BFS_PROVER.prompt(state), BFS_PROVER.completion("rw [two_mul]")
-    assert prompt == "n : ℕ\n⊢ 2 * n = n + n:::"
-    # the model card's reading of an output: what follows ":::" is the tactic
-    assert (prompt + completion).split(":::")[1] == "rw [two_mul]"
-    with pytest.raises(ValueError, match=r"^'kimina' is not a step-level format \(known: "):
-        step_text_for("kimina")
+def test_bfs_prover_rows_are_the_state_then_the_separator_then_the_tactic() -> None:
+    text = step_text_for(None, None)
+    assert text.name == "bfs-prover"
+    pair = read_traced_tactics(FIXTURE).pairs[0]
+    row = text.row(pair)
+    assert row == {"prompt": "n : ℕ\n⊢ 2 * n = n + n:::", "completion": "rw [two_mul]"}
+    # the search reads the tactic back from what the model was trained to write
+    assert text.fmt.tactic(row["completion"] + "<|endoftext|>") == "rw [two_mul]"
+
+
+def test_the_format_comes_from_the_config_then_the_model_name() -> None:
+    assert step_text_for("ByteDance-Seed/BFS-Prover-V2-7B", None).name == "bfs-prover"
+    assert step_text_for("internlm/internlm2_5-step-prover", None).name == "internlm-step"
+    assert step_text_for("Qwen/Qwen2.5-0.5B", None).name == "bfs-prover"  # the default
+    assert step_text_for("Qwen/Qwen2.5-0.5B", "llemma-goal").name == "llemma-goal"
+    with pytest.raises(ValueError, match=r"^prompt format 'kimina' is a whole-proof format; "):
+        step_text_for(None, "kimina")
+    with pytest.raises(ValueError, match=r"^unknown step-level prompt format 'nope'"):
+        step_text_for(None, "nope")
+
+
+def test_internlm_rows_are_chat_turns_with_the_theorem_and_the_tactics_before() -> None:
+    pair = read_traced_tactics(FIXTURE).pairs[2]  # add_swap's second step
+    row = step_text_for(None, "internlm-step").row(pair)
+    assert row is not None
+    [user] = row["prompt"]
+    assert user["role"] == "user"
+    assert user["content"] == (
+        "---\nNAME: Toy.add_swap\n\n---\nPROOF_BEFORE: rw [Nat.add_comm a b]\n\n"
+        "---\nSTATE_BEFORE: a b c : ℕ\n⊢ b + a + c = c + b + a\n\n---\nTACTIC: "
+    )
+    assert row["completion"] == [{"role": "assistant", "content": "omega"}]
+
+
+def test_other_step_formats_write_what_they_read_back() -> None:
+    pair = read_traced_tactics(FIXTURE).pairs[-1]  # the multi-line induction
+    goal = step_text_for(None, "llemma-goal").row(pair)
+    assert goal == {"prompt": "[GOAL]n : ℕ\n⊢ 0 + n = n[PROOFSTEP]", "completion": pair.tactic}
+    fewshot = step_text_for(None, "llemma-fewshot").row(pair)
+    assert fewshot is not None and fewshot["prompt"].endswith("⊢ 0 + n = n\n---\nNext tactic:\n---")
+    assert fewshot["completion"] == f"\n{pair.tactic}\n---"
+
+
+def test_a_tactic_the_format_would_not_read_back_gives_no_row() -> None:
+    pair = read_traced_tactics(FIXTURE).pairs[0]
+    odd = TacticPair(pair.state, "exact (a ::: b)", "no goals", "T.t", "T.lean", 0)
+    assert step_text_for(None, "bfs-prover").row(odd) is None
+    assert step_text_for(None, "llemma-goal").row(odd) is not None

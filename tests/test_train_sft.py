@@ -101,7 +101,9 @@ def test_the_sft_settings_reach_trl(tmp_path: Path) -> None:
     ("args", "message"),
     [
         (["model.prompt_format=kimina"],
-         "model.prompt_format: 'kimina' is not a step-level format (known: bfs-prover)"),
+         "model.prompt_format: prompt format 'kimina' is a whole-proof format; a best-first "
+         "search needs a step-level one (bfs-prover, internlm-step, llemma-fewshot, "
+         "llemma-goal)"),
         (["data.tactics=BAD"],
          "data.tactics: BAD: theorem 0 (T.t), tactic 0: state_before: missing"),
         (["data.tactics=nope.json"], "data.tactics: nope.json: no such file"),
@@ -131,6 +133,17 @@ def test_a_dry_run_counts_the_pairs(tmp_path: Path) -> None:
         "note: 1 step on 'no goals' skipped",
         "# 7 (state, tactic) pairs from 5 theorems (bfs-prover), no verifier",
     ]
+
+
+def test_a_chat_format_on_a_model_without_a_chat_template_is_refused(tmp_path: Path) -> None:
+    pytest.importorskip("trl")
+    from training.train_run import run
+
+    config = load_train_config(sft_config(tmp_path), ["model.prompt_format=internlm-step"])
+    with pytest.raises(ConfigError, match=r"^model\.prompt_format: internlm-step is a chat format "
+                                          r"and the model has no chat template"):  # fmt: skip
+        run(config, emit=lambda line: None)
+    assert not list((tmp_path / "out").glob("checkpoint-*"))
 
 
 def test_the_shipped_toy_config_reads_the_fixture() -> None:

@@ -48,7 +48,7 @@ def prepare_sft(config: TrainConfig) -> PreparedSFT:
     `completion_only_loss`, the prompt's tokens carry no loss)."""
     method = method_of(config)
     try:
-        step_text = step_text_for(config.model.prompt_format)
+        step_text = step_text_for(config.model.name, config.model.prompt_format)
     except ValueError as exc:
         raise ConfigError(f"model.prompt_format: {exc}") from None
     options = TacticOptions(method.annotated, method.keep_marks, method.normalize_whitespace)
@@ -56,11 +56,15 @@ def prepare_sft(config: TrainConfig) -> PreparedSFT:
         data = read_traced_tactics(config.data.tactics or "", options, limit=config.data.limit)
     except TacticDataError as exc:
         raise ConfigError(f"data.tactics: {exc}") from None
-    rows = [
-        {"prompt": step_text.prompt(p.state), "completion": step_text.completion(p.tactic)}
-        for p in data.pairs
-    ]
+    rows = [row for pair in data.pairs if (row := step_text.row(pair)) is not None]
     warnings = []
+    unread = len(data.pairs) - len(rows)
+    if unread:
+        warnings.append(f"warning: {unread} of {len(data.pairs)} tactics would not read back "
+                        f"from a {step_text.name} completion: dropped")  # fmt: skip
+    if not rows:
+        raise ConfigError(f"model.prompt_format: {step_text.name} reads back none of the "
+                          f"{len(data.pairs)} tactics of {config.data.tactics}")  # fmt: skip
     if data.skipped_no_goals:
         n = data.skipped_no_goals
         warnings.append(f"note: {n} step{'s' if n != 1 else ''} on 'no goals' skipped")
@@ -144,6 +148,12 @@ def run_sft(
 
     disable_progress_bar()  # TRL's dataset preparation: one bar per map, not a log
     model, tokenizer = base.load_model(config)
+    if isinstance(prepared.rows[0]["prompt"], list) and not getattr(
+        tokenizer, "chat_template", None
+    ):
+        raise ConfigError(f"model.prompt_format: {prepared.step_text.name} is a chat format and "
+                          "the model has no chat template: choose a text one (bfs-prover, "
+                          "llemma-goal)")  # fmt: skip
     trainer = build_sft_trainer(prepared, args, model, tokenizer, [base.summary_callback(say)])
     kept = len(trainer.train_dataset)
     if main_process:

@@ -1,52 +1,64 @@
-"""How a (state, tactic) pair becomes prompt and completion text for step-level SFT.
+"""How a (state, tactic) pair becomes the prompt and completion SFT trains on: the step-level
+prompt format the search samples with (`prover.step_prompts`), so that a model is trained on
+the prompts it is searched with.
 
-A local stand-in for the step-level prompt formats the search uses: the one interface
-`StepText` (a name, `prompt(state)`, `completion(tactic)`) and the one place that picks it,
-`step_text_for`. Training and search must agree on the text, so once the search's step formats
-exist, `step_text_for` should return an adapter over them (`prompt(state).text`) instead of
-`STEP_TEXTS`.
+The prompt is the format's own (`prompt(StepState)`): text, or chat messages for a chat format
+(TRL's conversational prompt-completion rows). The completion is what the format reads a tactic
+from: the tactic itself for most (the trainer appends end-of-sequence), and for the few-shot
+format the tactic between the `---` lines its examples use. A pair whose completion the format
+would not read back as the same tactic (`tactic(completion)`) is not trained on.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any
 
+from prover.step_prompts import (
+    StepPromptFormat,
+    StepState,
+    check_prompt_format,
+    get_step_format,
+    step_format_for_model,
+)
+from training.tactic_data import TacticPair
 
-class StepText(Protocol):
-    name: str
-
-    def prompt(self, state: str) -> str: ...
-
-    def completion(self, tactic: str) -> str: ...
+# A step model trained here with no format named, on a model whose name says none
+DEFAULT_STEP_FORMAT = "bfs-prover"
+# The completion around the tactic, per format (default: the tactic alone). llemma-fewshot's
+# prompt ends "Next tactic:\n---"; its examples go on "\n{tactic}\n---" (LLEMMA_FEWSHOT).
+_AROUND: dict[str, tuple[str, str]] = {"llemma-fewshot": ("\n", "\n---")}
 
 
 @dataclass(frozen=True)
-class Separated:
-    """The state, a separator, the tactic: the model continues the prompt with the tactic."""
+class StepText:
+    """A step format and how its rows are written."""
 
-    name: str
-    separator: str
+    fmt: StepPromptFormat
 
-    def prompt(self, state: str) -> str:
-        return f"{state}{self.separator}"
+    @property
+    def name(self) -> str:
+        return self.fmt.name
 
-    def completion(self, tactic: str) -> str:
-        return tactic
+    def row(self, pair: TacticPair) -> dict[str, Any] | None:
+        """{prompt, completion} for TRL, or None when the format would not read the tactic
+        back from the completion (e.g. a BFS-Prover tactic holding `:::`)."""
+        state = StepState(goals=(pair.state,), theorem=pair.full_name, path=pair.previous)
+        before, after = _AROUND.get(self.name, ("", ""))
+        completion = f"{before}{pair.tactic}{after}"
+        if self.fmt.tactic(completion) != pair.tactic.strip():
+            return None
+        prompt = self.fmt.prompt(state)
+        if prompt.text is not None:
+            return {"prompt": prompt.text, "completion": completion}
+        messages = [dict(m) for m in prompt.messages or ()]
+        return {"prompt": messages, "completion": [{"role": "assistant", "content": completion}]}
 
 
-# BFS-Prover-V2's tactic generator (ByteDance-Seed/BFS-Prover-V2-7B model card, "Usage"): the
-# prompt is the Lean tactic state followed by ":::", and the tactic is what follows ":::" in the
-# output (`decode(...).split(":::")[1]`), with no space between.
-BFS_PROVER = Separated("bfs-prover", ":::")
-
-STEP_TEXTS: dict[str, StepText] = {BFS_PROVER.name: BFS_PROVER}
-DEFAULT_STEP_TEXT = BFS_PROVER.name
-
-
-def step_text_for(name: str | None) -> StepText:
-    """The named step format (None: BFS-Prover's). ValueError, one line, for an unknown one."""
-    chosen = STEP_TEXTS.get(name or DEFAULT_STEP_TEXT)
-    if chosen is None:
-        raise ValueError(f"{name!r} is not a step-level format (known: {', '.join(STEP_TEXTS)})")
-    return chosen
+def step_text_for(model_name: str | None, name: str | None) -> StepText:
+    """`model.prompt_format` if set, else the model name's step format, else BFS-Prover's.
+    ValueError (one line) for an unknown name or a whole-proof format."""
+    chosen = name or (step_format_for_model(model_name) if model_name else None)
+    chosen = chosen or DEFAULT_STEP_FORMAT
+    check_prompt_format(chosen, step_level=True)
+    return StepText(get_step_format(chosen))

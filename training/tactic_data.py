@@ -65,6 +65,9 @@ class TacticPair:
     full_name: str
     file_path: str
     index: int  # the tactic's place in its theorem's traced_tactics
+    # the tactics traced before it in its theorem, in order: the path to it for a linear proof
+    # (InternLM2.5-StepProver's prompt shows it); nested tactics make it an approximation
+    previous: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,7 @@ def _pairs(path: Path, i: int, record: Any, options: TacticOptions) -> Iterator[
         raise TacticDataError(
             f"{where}: traced_tactics: {_wrong(record, 'traced_tactics', 'a list')}"
         )
+    previous: list[str] = []
     for j, step in enumerate(tactics):
         here = f"{where}, tactic {j}"
         if not isinstance(step, dict):
@@ -144,8 +148,10 @@ def _pairs(path: Path, i: int, record: Any, options: TacticOptions) -> Iterator[
         tactic = _tactic(step, here, options)
         if before.strip() == NO_GOALS:
             yield None
-            continue
-        yield TacticPair(format_state(before), tactic, format_state(after), name, file_path, j)
+        else:
+            yield TacticPair(format_state(before), tactic, format_state(after), name, file_path,
+                             j, tuple(previous))  # fmt: skip
+        previous.append(tactic)
 
 
 def _text(step: dict[str, Any], key: str, where: str) -> str:
