@@ -1,10 +1,12 @@
-"""Benchmark suites: named definitions in `benchmarks/*.yaml`, JSONL files, `.lean` folders, `hf:`.
+"""Benchmark suites: named definitions in the `benchmarks` package, JSONL files, `.lean` folders,
+`hf:`.
 
-`load_suite(spec)` takes a suite name (a YAML file in the repo's `benchmarks/` folder), a path
-(a JSONL file of `{name, split, header, formal_statement, ...}` records, or a folder of `.lean`
-files holding one sorry'd theorem each), or `hf:NAME` (a `datasets` dataset, read offline from a
-local copy). A suite's data file is looked up in the explicit `search_paths`, then in
-`$PROVER_DATA` (colon-separated), then in `../shared/benchmarks` beside the repo.
+`load_suite(spec)` takes a suite name (a YAML definition shipped in the `benchmarks` package), a
+path (a JSONL file of `{name, split, header, formal_statement, ...}` records, or a folder of
+`.lean` files holding one sorry'd theorem each), or `hf:NAME` (a `datasets` dataset, read offline
+from a local copy). A suite's data file is looked up in the explicit `search_paths`, then in
+`$PROVER_DATA` (colon-separated: a user's own data, or a newer copy, comes first), then in the
+data that ships in the `benchmarks` package.
 """
 
 from __future__ import annotations
@@ -19,6 +21,15 @@ from typing import Any
 
 import yaml
 
+from benchmarks import data_dir as shipped_data_dir
+from benchmarks import suite_definitions
+from harness.suite_rules import (
+    Exclusion,
+    drop_excluded,
+    parse_duplicate_policy,
+    parse_exclusion,
+    rename_duplicates,
+)
 from prover.jsonl import read_jsonl
 from prover.lean.input_check import json_type, text_problem, unencodable_field
 from prover.lean.source import (
@@ -30,8 +41,6 @@ from prover.lean.source import (
 )
 from prover.lean.statement_shape import statement_problem
 
-BENCHMARKS_DIR = Path(__file__).resolve().parent.parent / "benchmarks"
-SHARED_BENCHMARKS = Path(__file__).resolve().parent.parent.parent / "shared" / "benchmarks"
 REQUIRED_FIELDS = ("name", "split", "header", "formal_statement")
 OPTIONAL_TEXT_FIELDS = ("context", "informal_prefix")  # sent to Lean / put in prompts
 SUITE_KEYS = ("name", "description", "source", "lean_version", "data")
@@ -58,6 +67,9 @@ class Suite:
     source: str
     problems: list[Problem]
     task: str = "lean"  # which verifier judges it: "lean", or "countdown" (Python-verified)
+    # names the definition leaves out of the data on purpose, and why (never silently)
+    excluded: tuple[str, ...] = ()
+    excluded_reason: str = ""
 
 
 def _one_line(text: object) -> str:
@@ -65,18 +77,16 @@ def _one_line(text: object) -> str:
 
 
 def known_suites() -> dict[str, Path]:
-    """Suite name -> its YAML definition in `benchmarks/`."""
-    out: dict[str, Path] = {}
-    if BENCHMARKS_DIR.is_dir():
-        for path in sorted(BENCHMARKS_DIR.glob("*.yaml")):
-            out[path.stem] = path
-    return out
+    """Suite name -> its YAML definition in the `benchmarks` package."""
+    return suite_definitions()
 
 
 def data_search_paths(search_paths: list[Path] | None = None) -> list[Path]:
+    """Where a suite's `data:` is looked for, in order: `search_paths`, `$PROVER_DATA`, the
+    data shipped in the `benchmarks` package."""
     paths = [Path(p) for p in search_paths or []]
     paths += [Path(p) for p in os.environ.get("PROVER_DATA", "").split(":") if p]
-    paths.append(SHARED_BENCHMARKS)
+    paths.append(shipped_data_dir())
     return paths
 
 
@@ -133,7 +143,13 @@ def _load_defined(yaml_path: Path, split: str | None, search_paths: list[Path] |
                 f"suite {name}: data {data} not found in {where}; get it from {source}; put "
                 "it in one of those folders (or set PROVER_DATA)"
             )
-        suite = _load_path(path, name=name, lean_version=lean_version, source=source)
+        where = f"suite definition {yaml_path}"
+        exclusion = parse_exclusion(spec.get("exclude"), where, SuiteError)
+        duplicates = parse_duplicate_policy(spec.get("duplicate_names"), where, SuiteError)
+        suite = _load_path(
+            path, name=name, lean_version=lean_version, source=source,
+            exclusion=exclusion, rename=duplicates == "rename",
+        )  # fmt: skip
     return _select(suite, split if split is not None else spec.get("split"))
 
 
@@ -162,7 +178,10 @@ def _select(suite: Suite, split: str | None) -> Suite:
             raise SuiteError(
                 f"{p.where or f'suite {suite.name}'}: duplicate problem name {p.name}{at}"
             )
-    return Suite(suite.name, suite.lean_version, suite.source, problems, suite.task)
+    return Suite(
+        suite.name, suite.lean_version, suite.source, problems, suite.task,
+        suite.excluded, suite.excluded_reason,
+    )  # fmt: skip
 
 
 def _countdown_problems(spec: dict[str, Any], yaml_path: Path) -> list[Problem]:
@@ -186,11 +205,24 @@ def _countdown_problems(spec: dict[str, Any], yaml_path: Path) -> list[Problem]:
     return problems
 
 
-def _load_path(path: Path, *, name: str, lean_version: str | None, source: str) -> Suite:
-    problems = _load_lean_folder(path) if path.is_dir() else _load_jsonl(path)
+def _load_path(
+    path: Path,
+    *,
+    name: str,
+    lean_version: str | None,
+    source: str,
+    exclusion: Exclusion | None = None,
+    rename: bool = False,
+) -> Suite:
+    exclusion = exclusion or Exclusion(frozenset(), "")
+    if path.is_dir():
+        problems = _load_lean_folder(path, exclusion)
+    else:
+        problems = _load_jsonl(path, exclusion, rename)
     if not problems:
         raise SuiteError(f"suite {name}: no problems in {path}")
-    return Suite(name, lean_version, source, problems)
+    excluded = tuple(sorted(exclusion.names))
+    return Suite(name, lean_version, source, problems, "lean", excluded, exclusion.reason)
 
 
 def _statement(text: str) -> str:
@@ -261,14 +293,29 @@ def _is_puzzle(statement: str) -> bool:
         return False
 
 
-def _load_jsonl(path: Path) -> list[Problem]:
-    return [_record(row, f"{path}:{number}") for number, row in read_jsonl(path, SuiteError)]
+def _load_jsonl(
+    path: Path, exclusion: Exclusion | None = None, rename: bool = False
+) -> list[Problem]:
+    rows = [(f"{path}:{number}", row) for number, row in read_jsonl(path, SuiteError)]
+    if exclusion is not None:
+        rows = drop_excluded(rows, exclusion, str(path), SuiteError)
+    if rename:
+        rows = rename_duplicates(rows)
+    return [_record(row, where) for where, row in rows]
 
 
-def _load_lean_folder(folder: Path) -> list[Problem]:
+def _load_lean_folder(folder: Path, exclusion: Exclusion | None = None) -> list[Problem]:
     files = sorted(folder.glob("*.lean"))
     if not files:
         raise SuiteError(f"no .lean files in {folder}")
+    if exclusion is not None and exclusion.names:
+        # a folder's problems are named by their files: the list names file stems
+        stems = {f.stem for f in files}
+        unmatched = sorted(exclusion.names - stems)
+        if unmatched:
+            missing = ", ".join(unmatched)
+            raise SuiteError(f"{folder}: excluded problem(s) {missing} not in the data")
+        files = [f for f in files if f.stem not in exclusion.names]
     return [_lean_problem(f) for f in files]
 
 

@@ -313,8 +313,9 @@ def format_for_model(model: str) -> str:
 
 
 def get_format(name: str) -> PromptFormat:
-    try:
-        return FORMATS[name]
-    except KeyError:
-        known = ", ".join(sorted(FORMATS))
-        raise ValueError(f"unknown prompt format {name!r}; known formats: {known}") from None
+    if name not in FORMATS:
+        # a step-level name is refused with its own message, an unknown one lists the formats
+        from prover.step_prompts import check_prompt_format
+
+        check_prompt_format(name, step_level=False)
+    return FORMATS[name]

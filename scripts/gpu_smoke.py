@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import math
 import sys
 import time
 from pathlib import Path
@@ -65,6 +66,16 @@ def main() -> None:
         f"in {elapsed:.2f} s ({tokens / elapsed:,.0f} tokens/s)"
     )
     print("sample:", outputs[1][0].text[:200].replace("\n", "\\n"))
+    # each sample's log-probability (raw model, summed over its tokens): asked for apart from
+    # the timed run, since keeping every step's logits costs memory and time
+    scored = backend.generate(prompts[1:], SamplingParams(**{**vars(params), "logprobs": True}))
+    for c in scored[0][:2]:
+        assert c.logprob is not None and c.logprob_tokens, c
+        assert math.isfinite(c.logprob) and c.logprob <= 0, c.logprob
+        print(
+            f"logprob: {c.logprob:.3f} over {c.logprob_tokens} tokens "
+            f"({c.logprob / c.logprob_tokens:.3f} per token, {c.finish_reason})"
+        )
     backend.close()
 
 

@@ -1,5 +1,5 @@
-"""Shared fixtures: the read-only `../shared` data, the FakeRepl test double and a session-wide
-model cache."""
+"""Fixtures: the recorded Lean output in `tests/data/`, the FakeRepl test double and a
+session-wide model cache."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
+TEST_DATA = Path(__file__).resolve().parent / "data"
 FAKE_REPL = Path(__file__).resolve().parent / "doubles" / "fake_repl.py"
 
 
@@ -38,10 +38,11 @@ def prover_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         os.environ["PROVER_CACHE"] = before
 
 
-def shared_path(relative: str) -> Path:
-    path = SHARED / relative
-    if not path.exists():
-        pytest.skip(f"shared data {relative} not found at {SHARED} (it ships beside the repo)")
+def data_path(relative: str) -> Path:
+    """A file or folder of `tests/data/` (recorded REPL transcripts, Kimina recordings). The
+    data is in the repository: a missing path is a broken checkout, so the test fails."""
+    path = TEST_DATA / relative
+    assert path.exists(), f"test data {relative} missing from {TEST_DATA}"
     return path
 
 

@@ -1,4 +1,4 @@
-"""alpha_dpg_advantages against values worked out by hand from ALPHA-DPG.md's formulas."""
+"""alpha_dpg_advantages against values worked out by hand from the formulas in docs/alpha-dpg.md."""
 
 from __future__ import annotations
 

@@ -208,3 +208,107 @@ def test_an_unreadable_repository_is_not_called_a_missing_tag(tmp_path) -> None:
     assert last.startswith(
         "cannot list the tags of https://github.com/leanprover-community/mathlib4 (git exit "
     )
+
+
+# --- the image ships the benchmark suites and their data --------------------------------
+
+
+def _dockerignore_regex(pattern: str) -> re.Pattern[str]:
+    """A .dockerignore pattern as Docker reads it: relative to the context root, `*` and `?`
+    within one path element, `**` across any number of them."""
+    pattern = pattern.strip().lstrip("/").rstrip("/")
+    out = []
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return re.compile("".join(out))
+
+
+def _ignored_by_docker(relative: str, lines: list[str]) -> bool:
+    """Whether the build context leaves `relative` out: a pattern that matches the path or a
+    folder above it excludes it; the last matching line wins (`!` lines re-include)."""
+    parts = relative.split("/")
+    candidates = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    ignored = False
+    for line in lines:
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        negate = line.startswith("!")
+        regex = _dockerignore_regex(line[1:] if negate else line)
+        if any(regex.fullmatch(c) for c in candidates):
+            ignored = not negate
+    return ignored
+
+
+def test_dockerignore_reading_matches_docker() -> None:
+    lines = ["runs", "**/__pycache__", "*.log", "data/*.tmp", "!data/keep.tmp"]
+    assert _ignored_by_docker("runs/x/results.json", lines)
+    assert _ignored_by_docker("prover/lean/__pycache__/a.pyc", lines)
+    assert _ignored_by_docker("build.log", lines) and not _ignored_by_docker("a/b.log", lines)
+    assert _ignored_by_docker("data/x.tmp", lines)
+    assert not _ignored_by_docker("data/keep.tmp", lines)
+    assert _ignored_by_docker("__pycache__/x.pyc", lines)
+    assert not _ignored_by_docker("benchmarks/data/runs.jsonl", lines)
+
+
+def _shipped_benchmark_files() -> list[str]:
+    package = ROOT / "benchmarks"
+    return sorted(
+        str(p.relative_to(ROOT))
+        for p in package.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    )
+
+
+def test_the_build_context_keeps_the_benchmark_data() -> None:
+    lines = (ROOT / ".dockerignore").read_text().splitlines()
+    files = _shipped_benchmark_files()
+    assert any(f.endswith(".jsonl") for f in files) and any(f.endswith(".lean") for f in files)
+    left_out = [f for f in files if _ignored_by_docker(f, lines)]
+    assert left_out == []
+
+
+def test_the_package_data_list_covers_every_benchmark_file() -> None:
+    """What `pip install .` puts in the image: the `benchmarks` package and, by the globs of
+    pyproject's package-data, every suite definition, data file and licence beside it."""
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert "benchmarks*" in config["packages"]["find"]["include"]
+    package = ROOT / "benchmarks"
+    globbed = {p for pattern in config["package-data"]["benchmarks"] for p in package.glob(pattern)}
+    files = {ROOT / f for f in _shipped_benchmark_files() if not f.endswith(".py")}
+    assert sorted(str(f.relative_to(ROOT)) for f in files - globbed) == []
+
+
+def test_the_image_installs_the_package_from_the_whole_context_not_editable() -> None:
+    steps = instructions()
+    final = max(i for i, s in enumerate(steps) if s.startswith("FROM "))
+    copies = [i for i, s in enumerate(steps) if s == "COPY . /opt/prover" and i > final]
+    assert copies, "the final stage does not copy the build context (with benchmarks/)"
+    here = re.compile(r'(^|\s)"?\.(\[[^\s"]*\])?"?(\s|$)')  # `.`, `".[${EXTRAS}]"`, ...
+    installs = [
+        i
+        for i, s in enumerate(steps)
+        if i > copies[0] and s.startswith("RUN pip install") and here.search(s)
+    ]
+    assert installs, "no `pip install .` (the copied context) after the COPY"
+    install = steps[installs[0]]
+    assert not re.search(r"(^|\s)(-e|--editable)(\s|$)", install), install
+    workdirs = [s for s in steps[copies[0] : installs[0]] if s.startswith("WORKDIR ")]
+    assert workdirs and workdirs[-1] == "WORKDIR /opt/prover"

@@ -137,3 +137,39 @@ def test_the_link_checker_sees_what_it_must() -> None:
     assert broken_link(page, "check.md#no-such-heading") is not None
     assert broken_link(page, "../../outside.md") == "points outside the repository"
     assert github_anchor("`prover serve` and `--verifier URL`") == "prover-serve-and---verifier-url"
+
+
+def tracked_text_files() -> list[Path]:
+    """Every file git tracks that reads as text (data files included: a path in them would
+    reach users too)."""
+    import subprocess
+
+    try:
+        listed = subprocess.run(
+            ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("not a git checkout: the tracked files cannot be listed")
+    files = []
+    for name in listed.decode().split("\0"):
+        path = ROOT / name
+        if name and path.is_file() and path.name != Path(__file__).name:
+            try:
+                path.read_text(encoding="utf-8")
+            except UnicodeDecodeError:
+                continue
+            files.append(path)
+    return files
+
+
+def test_nothing_in_the_repository_points_at_the_developers_shared_folder() -> None:
+    """A user's clone has nothing beside it: no code, comment, config or doc may lean on it."""
+    files = tracked_text_files()
+    assert len(files) > 100
+    found = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in files
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if "../shared" in line or "/work/shared" in line or "shared/benchmarks" in line
+    ]
+    assert not found, found

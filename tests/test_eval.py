@@ -17,7 +17,7 @@ import pytest
 
 from harness.metrics import pass_at_k
 
-from conftest import ROOT, run_prover, shared_path
+from conftest import ROOT, run_prover
 from serving import ScriptedOpenAI, scripted_openai
 
 MODEL = "deepseek-ai/DeepSeek-Prover-V1.5-SFT"  # a text prompt format: /v1/completions
@@ -62,7 +62,6 @@ def repl(fake_repl_script):
 
 
 def test_minif2f_records_give_exact_pass_at_k(tmp_path, repl) -> None:
-    shared_path("benchmarks/minif2f-lean4.24.jsonl")
     answers = {  # n = 8: 4 correct (2 distinct), none, 8 correct (1 distinct)
         "aime_1983_p1": [
             "  omega -- A\n```",
@@ -75,8 +74,9 @@ def test_minif2f_records_give_exact_pass_at_k(tmp_path, repl) -> None:
     }
     out = tmp_path / "run"
     with scripted_openai(ScriptedOpenAI(answers)) as api:
+        # the miniF2F that ships with the package, no user data
         done = run_prover(*eval_args("minif2f-test", out, repl.argv, api, "--n", "8", "--limit",
-                                     "3"))  # fmt: skip
+                                     "3"), env={"PROVER_DATA": ""})  # fmt: skip
     assert done.returncode == 0, done.stderr
     results = results_of(out)
     assert set(results) >= RESULT_KEYS

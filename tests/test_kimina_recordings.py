@@ -18,7 +18,7 @@ from prover.lean.pool import ReplPool, VerifierConfig
 from prover.lean.source import split_header
 from prover.lean.verdict import CheckItem
 
-from conftest import plain_factory, shared_path
+from conftest import data_path, plain_factory
 
 TIMEOUTS = {
     "lean_workbook_10036",
@@ -29,7 +29,7 @@ TIMEOUTS = {
 
 
 def recordings() -> list[tuple[str, str, dict]]:
-    root = shared_path("lean-repl/kimina-recordings")
+    root = data_path("kimina-recordings")
     out = []
     for lean in sorted((root / "input").glob("*.lean")):
         answer = json.loads((root / "output" / f"{lean.stem}.json").read_text())["results"][0]

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 
+from benchmarks import data_file
 from prover.lean.extract import CheckPlan, plan_check
 from prover.lean.source import split_header, strip_comments
 from prover.lean.verdict import CheckItem
 from prover.models.base import Prompt
 from prover.prompts import FORMATS, Problem, format_for_model, get_format
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-RECORDINGS = SHARED / "lean-repl" / "kimina-recordings" / "input"
+from conftest import data_path
+
+RECORDINGS = data_path("kimina-recordings") / "input"
 
 HEADER = (
     "import Mathlib\nimport Aesop\n\nset_option maxHeartbeats 0\n\n"
@@ -209,10 +210,6 @@ def test_deepseek_v15_feedback_comments_before_the_statement() -> None:
 
 
 def recordings() -> list[tuple[Problem, str]]:
-    if not RECORDINGS.is_dir():
-        reason = f"Kimina recordings not found at {RECORDINGS} (shared data beside the repo)"
-        print(reason)
-        pytest.skip(reason)
     out = []
     for path in sorted(RECORDINGS.glob("*.lean")):
         text = path.read_text()
@@ -353,9 +350,8 @@ def test_unknown_format_lists_the_known_ones() -> None:
 
 
 def test_problem_from_benchmark_record() -> None:
-    path = SHARED / "benchmarks" / "minif2f-lean4.9-deepseek.jsonl"
-    if not path.exists():
-        pytest.skip(f"benchmark not found at {path}")
+    path = data_file("minif2f-lean4.9-deepseek.jsonl")
+    assert path is not None, "the DeepSeek miniF2F data does not ship in the benchmarks package"
     record = json.loads(path.read_text().splitlines()[0])
     problem = Problem.from_record(record)
     assert problem.informal_prefix.startswith("/--")

@@ -21,17 +21,17 @@ from prover.lean.protocol import (
 from prover.lean.repl import LeanRepl, ReplFailure
 from prover.lean.sandbox import ReplCommand
 
-from conftest import FAKE_REPL, SHARED, plain_factory, shared_path
+from conftest import FAKE_REPL, data_path, plain_factory
 
-TRANSCRIPTS = SHARED / "lean-repl" / "repl-transcripts"
-CASES = sorted(p.stem for p in TRANSCRIPTS.glob("*.in")) if TRANSCRIPTS.exists() else []
+TRANSCRIPTS = data_path("repl-transcripts")
+CASES = sorted(p.stem for p in TRANSCRIPTS.glob("*.in"))
 
 FAR = float("inf")  # no deadline for writes in these tests
 
 
 def test_transcripts_are_present() -> None:
-    shared_path("lean-repl/repl-transcripts")
-    assert len(CASES) >= 50
+    assert len(CASES) == 57
+    assert len(list(TRANSCRIPTS.glob("*.expected.out"))) == 55
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -66,7 +66,7 @@ def test_client_replays_transcript(case: str) -> None:
 
 
 def test_typed_fields_of_a_sorry_response() -> None:
-    text = (shared_path("lean-repl/repl-transcripts") / "readme.expected.out").read_text()
+    text = (TRANSCRIPTS / "readme.expected.out").read_text()
     first, second, third = (parse_response_text(b) for b in split_responses(text))
     assert isinstance(first, CommandResponse) and first.env == 0
     assert first.sorries[0].goal == "x : Unit\n⊢ Nat" and first.sorries[0].proof_state == 0

@@ -9,13 +9,14 @@ from typing import Any
 
 import pytest
 
+from benchmarks import data_dir
 from prover.lean.extract import plan_check
 from prover.lean.verdict import REASONS, CheckItem
 
 # the corpus ships in the package (`prover selftest` runs it too)
 CORPUS = Path(str(resources.files("prover.lean.canaries").joinpath("redteam.jsonl")))
 ENTRIES: list[dict[str, Any]] = [json.loads(ln) for ln in CORPUS.read_text().splitlines() if ln]
-BENCH = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "minif2f-lean4.24.jsonl"
+BENCH = data_dir() / "minif2f-lean4.24.jsonl"  # the miniF2F that ships with the package
 
 
 def test_corpus_shape() -> None:
@@ -41,8 +42,6 @@ def test_corpus_shape() -> None:
 
 
 def test_statements_are_real_minif2f() -> None:
-    if not BENCH.exists():
-        pytest.skip(f"benchmark file not found at {BENCH}")
     rows = {json.loads(ln)["name"]: json.loads(ln) for ln in BENCH.read_text().splitlines()}
     for e in ENTRIES:
         row = rows[e["name"]]

@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks import data_file
 from prover.lean.banned import find_banned
 from prover.lean.extract import plan_check
 from prover.lean.source import split_header
 from prover.lean.verdict import CheckItem
 
-from conftest import shared_path
+from conftest import data_path
 
 # the corpus ships in the package (`prover selftest` runs it too)
 CORPUS = Path(str(resources.files("prover.lean.canaries").joinpath("redteam.jsonl")))
@@ -36,7 +37,7 @@ def test_redteam_honest_entries_pass() -> None:
 
 
 def test_kimina_recordings_pass_the_scan() -> None:
-    files = sorted((shared_path("lean-repl/kimina-recordings") / "input").glob("*.lean"))
+    files = sorted((data_path("kimina-recordings") / "input").glob("*.lean"))
     assert len(files) == 68
     rejected = {}
     for path in files:
@@ -60,9 +61,9 @@ def test_kimina_recordings_pass_the_scan() -> None:
     ["minif2f-lean4.24.jsonl", "minif2f-lean4.9-deepseek.jsonl", "proofnet-lean4.9-deepseek.jsonl"],
 )
 def test_benchmark_statements_pass_under_a_tactic(suite: str) -> None:
-    rows = [
-        json.loads(line) for line in shared_path(f"benchmarks/{suite}").read_text().splitlines()
-    ]
+    path = data_file(suite)
+    assert path is not None, f"{suite} does not ship in the benchmarks package"
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
     rejected = {}
     for row in rows:
         item = CheckItem(row["name"], row["header"], row["formal_statement"], "  simp")
@@ -74,7 +75,10 @@ def test_benchmark_statements_pass_under_a_tactic(suite: str) -> None:
 
 
 def test_putnambench_files_pass_in_file_mode() -> None:
-    files = sorted(shared_path("benchmarks/putnambench-lean4.27").glob("*.lean"))
+    folder = data_file("putnambench-lean4.27")
+    assert folder is not None, "putnambench-lean4.27 does not ship in the benchmarks package"
+    files = sorted(folder.glob("*.lean"))
+    assert len(files) == 672
     rejected = {p.name: r for p in files if (r := find_banned(p.read_text(), file_mode=True))}
     print(f"putnambench files: {len(files)}, false rejects: {len(rejected)}")
     assert rejected == {}

@@ -19,7 +19,7 @@ from prover.lean.pool import ReplPool, VerifierConfig
 from prover.lean.remote import RemoteVerifier, VerifierUnavailable
 from prover.lean.verdict import CheckItem
 
-from conftest import plain_factory, run_prover, shared_path
+from conftest import data_path, plain_factory, run_prover
 from serving import running_server
 
 HEADER = "import Mathlib\nopen Real\n\n"
@@ -92,7 +92,7 @@ def kimina_items_and_rules() -> tuple[list[CheckItem], list[dict]]:
 
     from prover.lean.source import split_header
 
-    root = shared_path("lean-repl/kimina-recordings")
+    root = data_path("kimina-recordings")
     items, rules = [], []
     for lean in sorted((root / "input").glob("*.lean")):
         answer = json.loads((root / "output" / f"{lean.stem}.json").read_text())["results"][0]

@@ -6,14 +6,16 @@ import json
 import shlex
 from pathlib import Path
 
+from benchmarks import data_dir
 from harness.suite_check import check_suite, statement_command
 from harness.suites import known_suites, load_suite
 from prover.lean.pool import ReplPool, VerifierConfig
 
-from conftest import plain_factory, run_prover, shared_path
+from conftest import plain_factory, run_prover
 from serving import running_server
 
 HEADER = "import Mathlib\nopen Real\n\n"
+SHIPPED = {"PROVER_DATA": ""}  # no user data: suites read the data the package ships
 WIDE = {"COLUMNS": "200"}  # rich wraps tables at 80 columns when stdout is not a terminal
 
 
@@ -262,9 +264,7 @@ def test_a_remote_checker_on_another_lean_is_refused(fake_repl_script, tmp_path)
 
 
 def test_real_minif2f_all_elaborate(fake_repl_script) -> None:
-    data = shared_path("benchmarks/minif2f-lean4.24.jsonl")
-    env = {"PROVER_DATA": str(data.parent)}
-    result = check("minif2f-test", fake_repl_script(), "--workers", "2", "--json", env=env)
+    result = check("minif2f-test", fake_repl_script(), "--workers", "2", "--json", env=SHIPPED)
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
     assert (doc["suite"], doc["total"], doc["elaborate"], doc["fail"]) == (
@@ -278,15 +278,13 @@ def test_real_minif2f_all_elaborate(fake_repl_script) -> None:
 
 
 def test_real_minif2f_one_renamed_lemma(fake_repl_script) -> None:
-    data = shared_path("benchmarks/minif2f-lean4.24.jsonl")
     rules = [
         {
             "match": "theorem mathd_algebra_478",
             "response": {"messages": [lean_error("unknown constant 'Real.old_name'")]},
         }
     ]
-    env = {"PROVER_DATA": str(data.parent)}
-    result = check("minif2f-test", fake_repl_script(rules), "--workers", "2", env=env)
+    result = check("minif2f-test", fake_repl_script(rules), "--workers", "2", env=SHIPPED)
     assert result.returncode == 1, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "minif2f-test: 244 statements: 243 elaborate, 1 fail (1 error)"
@@ -378,9 +376,30 @@ def test_suite_list_says_whether_the_data_is_here(tmp_path) -> None:
     listed = run_prover("suite", "list", "--json", env={"PROVER_DATA": str(tmp_path)})
     rows = {r["name"]: r for r in json.loads(listed.stdout)}
     assert rows["minif2f-test"]["data_path"] == str(tmp_path / "minif2f-lean4.24.jsonl")
+    # a suite with no copy in $PROVER_DATA is read from the package's own
     proofnet = rows["proofnet"]
-    shared_copy = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / proofnet["data"]
-    assert (proofnet["data_path"] is None) == (not shared_copy.exists())
+    assert proofnet["data_path"] == str(data_dir() / "proofnet-lean4.9-deepseek.jsonl")
+
+
+def test_suite_list_shows_every_suite_present() -> None:
+    """With nothing beside the package, every Lean suite's data is found in the package."""
+    listed = run_prover("suite", "list", "--json", env=SHIPPED)
+    assert listed.returncode == 0, listed.stderr
+    rows = json.loads(listed.stdout)
+    assert {r["name"] for r in rows} == set(known_suites()) == {
+        "countdown", "minif2f-deepseek-test", "minif2f-deepseek-valid", "minif2f-test",
+        "minif2f-valid", "proofnet", "putnambench",
+    }  # fmt: skip
+    for row in rows:
+        if row["task"] == "lean":
+            assert row["data_path"] == str(data_dir() / row["data"]), row["name"]
+    table = run_prover("suite", "list", env={**SHIPPED, **WIDE})
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert "missing" not in table.stdout
+    for row in rows:
+        line = next(line for line in lines if f" {row['name']} " in line)
+        assert ("here" if row["task"] == "lean" else "generated") in line, line
 
 
 def test_the_table_shows_the_end_of_a_crash_detail(fake_repl_script, tmp_path) -> None:

@@ -8,20 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks import data_dir
 from harness import suites
 from harness.suites import Problem, Suite, SuiteError, load_suite
-
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-SHARED_BENCHMARKS = SHARED / "benchmarks"
-
-
-def need_shared(name: str) -> Path:
-    path = SHARED_BENCHMARKS / name
-    if not path.exists():
-        reason = f"shared data {name} not found at {SHARED_BENCHMARKS} (it ships beside the repo)"
-        print(reason)
-        pytest.skip(reason)
-    return path
 
 
 @pytest.fixture(autouse=True)
@@ -30,8 +19,7 @@ def _no_prover_data(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize("split", ["test", "valid"])
-def test_minif2f_from_shared(split: str) -> None:
-    need_shared("minif2f-lean4.24.jsonl")
+def test_minif2f_from_the_package(split: str) -> None:
     suite = load_suite(f"minif2f-{split}")
     assert suite.name == f"minif2f-{split}"
     assert suite.lean_version == "v4.24.0"
@@ -46,7 +34,6 @@ def test_minif2f_from_shared(split: str) -> None:
 
 
 def test_deepseek_keeps_informal_prefix() -> None:
-    need_shared("minif2f-lean4.9-deepseek.jsonl")
     suite = load_suite("minif2f-deepseek-valid")
     assert len(suite.problems) == 244
     assert suite.lean_version is not None and "4.9" in suite.lean_version
@@ -58,7 +45,6 @@ def test_deepseek_keeps_informal_prefix() -> None:
 
 
 def test_split_argument_overrides_definition() -> None:
-    need_shared("minif2f-lean4.24.jsonl")
     suite = load_suite("minif2f-test", split="valid")
     assert {p.split for p in suite.problems} == {"valid"}
     with pytest.raises(SuiteError, match="no problems in split 'dev'"):
@@ -138,11 +124,13 @@ def test_lean_file_without_theorem(tmp_path: Path) -> None:
 
 
 def test_search_paths_and_prover_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _write_jsonl(tmp_path / "proofnet-lean4.9-deepseek.jsonl", ROWS)
-    suite = load_suite("proofnet", search_paths=[tmp_path])
-    assert suite.name == "proofnet" and len(suite.problems) == 2
+    # a user's copy comes before the one the package ships
+    _write_jsonl(tmp_path / "minif2f-lean4.24.jsonl", ROWS)
+    suite = load_suite("minif2f-test", split="valid", search_paths=[tmp_path])
+    assert suite.name == "minif2f-test" and [p.name for p in suite.problems] == ["b"]
     monkeypatch.setenv("PROVER_DATA", f"/nonexistent:{tmp_path}")
-    assert [p.name for p in load_suite("proofnet", split="test").problems] == ["a"]
+    assert [p.name for p in load_suite("minif2f-test").problems] == ["a"]
+    assert suites.data_search_paths()[-1] == data_dir()
 
 
 def test_unknown_suite_lists_known_names() -> None:
@@ -169,10 +157,10 @@ def test_missing_file_path() -> None:
 def test_missing_data_says_where_to_get_it(
     suite: str, hint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # data found nowhere: an empty search path, no $PROVER_DATA, no ../shared copy (a checkout
-    # with ../shared beside it has both files there)
+    # data found nowhere: an empty search path, no $PROVER_DATA, and (as in a package whose
+    # data was left out) no shipped copy
     monkeypatch.delenv("PROVER_DATA", raising=False)
-    monkeypatch.setattr(suites, "SHARED_BENCHMARKS", tmp_path / "no-shared")
+    monkeypatch.setattr(suites, "shipped_data_dir", lambda: tmp_path / "not-shipped")
     with pytest.raises(SuiteError) as err:
         load_suite(suite, search_paths=[tmp_path])
     msg = str(err.value)
@@ -259,8 +247,6 @@ def test_duplicate_names_say_both_lines(tmp_path: Path) -> None:
 
 
 def test_every_shipped_minif2f_statement_passes_the_load_checks() -> None:
-    need_shared("minif2f-lean4.24.jsonl")
-    need_shared("minif2f-lean4.9-deepseek.jsonl")
     for name in ("minif2f-test", "minif2f-valid", "minif2f-deepseek-test"):
         assert len(load_suite(name).problems) == 244
 
@@ -272,3 +258,107 @@ def test_a_puzzle_suite_in_jsonl_is_not_read_as_lean(tmp_path: Path) -> None:
     broken = _write_jsonl(tmp_path / "b.jsonl", [{**ROWS[0], "formal_statement": "{not json"}])
     with pytest.raises(SuiteError, match=r"b\.jsonl:1: .*declares no theorem"):
         load_suite(str(broken))
+
+
+# --- suite definitions: exclusions and duplicate names -----------------------------------
+
+
+def _define(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rows: list[dict], **spec: object
+) -> None:
+    """A suite `mine` defined in a YAML file of its own, reading `mine.jsonl` from tmp_path."""
+    import yaml
+
+    _write_jsonl(tmp_path / "mine.jsonl", rows)
+    definition = {
+        "name": "mine", "description": "d", "source": "here", "lean_version": None,
+        "data": "mine.jsonl", **spec,
+    }  # fmt: skip
+    path = tmp_path / "mine.yaml"
+    path.write_text(yaml.safe_dump(definition))
+    monkeypatch.setattr(suites, "suite_definitions", lambda: {"mine": path})
+    monkeypatch.setenv("PROVER_DATA", str(tmp_path))
+
+
+DEF_ROW = {**ROWS[1], "name": "d", "formal_statement": "def d : ℕ := 4"}
+OTHER_A = {**ROWS[0], "split": "valid", "formal_statement": "theorem a : 3 = 3 := by\n"}
+
+
+def test_an_excluded_row_is_left_out_and_said(tmp_path, monkeypatch) -> None:
+    reason = "a def asks for data"
+    _define(tmp_path, monkeypatch, [ROWS[0], DEF_ROW], exclude={"reason": reason, "names": ["d"]})
+    suite = load_suite("mine")
+    assert [p.name for p in suite.problems] == ["a"]
+    assert suite.excluded == ("d",) and suite.excluded_reason == reason
+    with pytest.raises(SuiteError, match="declares no theorem"):
+        load_suite(str(tmp_path / "mine.jsonl"))  # the same file without the definition
+
+
+@pytest.mark.parametrize(
+    ("exclude", "words"),
+    [
+        ({"reason": "r", "names": ["gone"]}, r"excluded problem\(s\) gone not in the data"),
+        ({"names": ["d"]}, "needs exactly `reason` and `names`"),
+        ({"reason": " ", "names": ["d"]}, "must say why"),
+        ({"reason": "r", "names": "d"}, "must be a list"),
+        ({"reason": "r", "names": ["d", "d"]}, "lists d more than once"),
+    ],
+)
+def test_a_bad_or_stale_exclusion_is_refused(tmp_path, monkeypatch, exclude, words) -> None:
+    _define(tmp_path, monkeypatch, [ROWS[0], DEF_ROW], exclude=exclude)
+    with pytest.raises(SuiteError, match=words) as err:
+        load_suite("mine")
+    assert "\n" not in str(err.value)
+
+
+def test_an_excluded_name_matching_several_rows_is_refused(tmp_path, monkeypatch) -> None:
+    _define(
+        tmp_path, monkeypatch, [ROWS[0], OTHER_A], exclude={"reason": "r", "names": ["a"]},
+        duplicate_names="rename",
+    )  # fmt: skip
+    with pytest.raises(SuiteError, match="excluded name.* a match several rows"):
+        load_suite("mine")
+
+
+def test_duplicate_names_are_refused_unless_the_definition_says_rename(
+    tmp_path, monkeypatch
+) -> None:
+    _define(tmp_path, monkeypatch, [ROWS[0], OTHER_A])
+    with pytest.raises(SuiteError, match="duplicate problem name a"):
+        load_suite("mine")
+    _define(tmp_path, monkeypatch, [ROWS[0], OTHER_A], duplicate_names="merge")
+    with pytest.raises(SuiteError, match="`duplicate_names` is 'merge'; one of refuse, rename"):
+        load_suite("mine")
+
+
+def test_differing_duplicates_are_renamed_by_their_statement(tmp_path, monkeypatch) -> None:
+    from harness.suite_rules import statement_tag
+
+    _define(tmp_path, monkeypatch, [OTHER_A, ROWS[1], ROWS[0]], duplicate_names="rename")
+    suite = load_suite("mine")
+    tag_valid = statement_tag(OTHER_A["header"], OTHER_A["formal_statement"])
+    tag_test = statement_tag(ROWS[0]["header"], ROWS[0]["formal_statement"])
+    assert tag_valid != tag_test
+    assert [p.name for p in suite.problems] == [f"a@{tag_valid}", "b", f"a@{tag_test}"]
+    # statements untouched, the row's own name kept, and the same name whatever the split
+    first = suite.problems[0]
+    assert first.formal_statement == OTHER_A["formal_statement"]
+    assert first.extra["upstream_name"] == "a"
+    assert [p.name for p in load_suite("mine", split="test").problems] == [f"a@{tag_test}"]
+    # the names do not depend on the order of the file
+    _define(tmp_path, monkeypatch, [ROWS[0], ROWS[1], OTHER_A], duplicate_names="rename")
+    assert {p.name for p in load_suite("mine").problems} == {f"a@{tag_valid}", "b", f"a@{tag_test}"}
+
+
+def test_identical_duplicates_are_counted_once(tmp_path, monkeypatch) -> None:
+    _define(tmp_path, monkeypatch, [ROWS[0], ROWS[1], ROWS[0]], duplicate_names="rename")
+    assert [p.name for p in load_suite("mine").problems] == ["a", "b"]
+
+
+def test_same_statement_differing_elsewhere_is_still_refused(tmp_path, monkeypatch) -> None:
+    # the same header and statement in two splits: no name can tell them apart, and which
+    # split the benchmark meant is for a person to decide
+    leaked = {**ROWS[0], "split": "valid"}
+    _define(tmp_path, monkeypatch, [ROWS[0], leaked], duplicate_names="rename")
+    with pytest.raises(SuiteError, match=r"duplicate problem name a@"):
+        load_suite("mine")

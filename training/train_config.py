@@ -50,6 +50,7 @@ class ModelSection:
 @dataclass
 class DataSection:
     suite: str | None = None  # suite name, JSONL file, folder of .lean files, or hf:NAME
+    tactics: str | None = None  # method sft: a LeanDojo traced-tactics JSON file
     split: str | None = None
     limit: int | None = _opt(None, low=1)
     eval_suite: str | None = None  # statements that must not be trained on (overlap check)
@@ -96,9 +97,23 @@ class GRPOMethod:
     mask_truncated_completions: bool = False
 
 
-METHODS: dict[str, type[AlphaDPGMethod] | type[GRPOMethod]] = {
+@dataclass
+class SFTMethod:
+    """Supervised fine-tuning on (state, tactic) pairs (`data.tactics`) with TRL's SFTTrainer:
+    a step-level model; the loss is on the tactic only. No verifier, no sampling."""
+
+    name: str = "sft"
+    max_length: int = _opt(2048, low=2)  # prompt + tactic tokens; longer pairs are dropped
+    annotated: bool = False  # the tactic from annotated_tactic, premises as full names
+    keep_marks: bool = False  # keep annotated_tactic's <a>...</a> premise marks
+    normalize_whitespace: bool = False  # collapse whitespace in tactics (ReProver does)
+
+
+Method = AlphaDPGMethod | GRPOMethod | SFTMethod
+METHODS: dict[str, type[Method]] = {
     "alpha-dpg": AlphaDPGMethod,
     "grpo": GRPOMethod,
+    "sft": SFTMethod,
 }
 
 
@@ -156,7 +171,7 @@ class TrainConfig:
     model: ModelSection = field(default_factory=ModelSection)
     data: DataSection = field(default_factory=DataSection)
     verifier: VerifierSection = field(default_factory=VerifierSection)
-    method: AlphaDPGMethod | GRPOMethod = field(default_factory=AlphaDPGMethod)
+    method: Method = field(default_factory=AlphaDPGMethod)
     sampling: SamplingSection = field(default_factory=SamplingSection)
     optim: OptimSection = field(default_factory=OptimSection)
     vllm: VLLMSection = field(default_factory=VLLMSection)
@@ -335,7 +350,7 @@ def _scalar(hint: Any, value: Any, where: str) -> Any:
     raise TypeError(f"{where}: unsupported field type {hint!r}")  # a bug in this module
 
 
-def _method(raw: Any) -> AlphaDPGMethod | GRPOMethod:
+def _method(raw: Any) -> Method:
     if not isinstance(raw, dict):
         raise ConfigError(f"method: expected a mapping, got {_kind(raw)}")
     name = raw.get("name", "alpha-dpg")
@@ -365,8 +380,12 @@ def _check(config: TrainConfig) -> None:
     if (model.name is None) == (model.toy is None):
         raise ConfigError("model: give exactly one of model.name (hub name, directory, .gguf) "
                           "and model.toy (a tiny random Llama)")  # fmt: skip
-    if not config.data.suite:
+    if isinstance(config.method, SFTMethod):
+        _check_sft(config)
+    elif not config.data.suite:
         raise ConfigError("data.suite: required (a suite name, a JSONL file, a folder, hf:NAME)")
+    elif config.data.tactics is not None:
+        raise ConfigError(f"data.tactics: read by method.name: sft only, not {config.method.name}")
     if config.data.eval_split is not None and config.data.eval_suite is None:
         raise ConfigError("data.eval_split: set data.eval_suite too")
     if not config.optim.warmup_ratio < 1:
@@ -378,6 +397,19 @@ def _check(config: TrainConfig) -> None:
     for key in config.trl:
         if key in sections:
             raise ConfigError(f"trl.{key}: set by {sections[key]}, not under trl")
+
+
+def _check_sft(config: TrainConfig) -> None:
+    data = config.data
+    if not data.tactics:
+        raise ConfigError("data.tactics: required by method.name: sft (a LeanDojo traced-tactics "
+                          "JSON file, e.g. leandojo_benchmark_4/random/train.json)")  # fmt: skip
+    for key in ("suite", "split", "eval_suite", "eval_split"):
+        if getattr(data, key) is not None:
+            raise ConfigError(f"data.{key}: not read by method.name: sft, which trains on "
+                              "data.tactics")  # fmt: skip
+    if config.vllm.use_vllm:
+        raise ConfigError("vllm.use_vllm: sft generates nothing")
 
 
 def _check_sampler_correction(config: TrainConfig) -> None:
@@ -403,7 +435,7 @@ def _section_keywords() -> dict[str, str]:
         out[f.name] = f.name
     for section, cls in (("sampling", SamplingSection), ("optim", OptimSection)):
         out.update({f.name: f"{section}.{f.name}" for f in dataclasses.fields(cls)})
-    for cls in (GRPOMethod, AlphaDPGMethod):
+    for cls in (GRPOMethod, AlphaDPGMethod, SFTMethod):
         out.update({f.name: f"method.{f.name}" for f in dataclasses.fields(cls)})
     out.update({f"vllm_{f.name}": f"vllm.{f.name}" for f in dataclasses.fields(VLLMSection)})
     # TRL's deprecated name for vllm_importance_sampling_clip_max

@@ -1,6 +1,7 @@
 """One `prover train` run: the TRL arguments, model and tokenizer, dataset, verifier reward and
 trainer (`AlphaDPGTrainer` or TRL's `GRPOTrainer`) from a `TrainConfig`; checkpoints under
-output_dir (TRL's), the final model and tokenizer in output_dir/final."""
+output_dir (TRL's), the final model and tokenizer in output_dir/final. `method.name: sft` runs
+in `training.sft_run` (no verifier), on the same conventions."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from prover.errors import MachineryFailure
 from training.train_config import (
     AlphaDPGMethod,
     ConfigError,
+    SFTMethod,
     TrainConfig,
     config_differences,
     dump_train_config,
@@ -40,7 +42,14 @@ SUMMARY_KEYS = (
     ("learning_rate", "lr"),
     ("completions/mean_length", "len"),
     ("entropy", "entropy"),
+    ("mean_token_accuracy", "acc"),
 )
+# What training_curves.png plots for SFT (log key -> axis title); the others: curves' defaults
+SFT_CURVES = {
+    "loss": "training loss (tactic tokens)",
+    "mean_token_accuracy": "tactic token accuracy",
+    "entropy": "token entropy (nats)",
+}
 
 
 @dataclass
@@ -53,6 +62,9 @@ class Prepared:
     warnings: list[str]
     suite: str = ""  # the training suite's name and its Lean version (None: not stated)
     lean_version: str | None = None
+
+    def describe(self) -> str:
+        return f"{len(self.rows)} prompts ({self.prompt_format.name}), {self.task} verifier"
 
 
 def checkpoints(output_dir: Path) -> list[tuple[int, Path]]:
@@ -110,8 +122,13 @@ def finish_from_checkpoint(checkpoint: Path, final: Path) -> None:
     partial.rename(final)  # whole or not at all
 
 
-def prepare(config: TrainConfig, *, strict_data: bool) -> Prepared:
-    """Data, task, prompt format and the overlap check; no model, no torch."""
+def prepare(config: TrainConfig, *, strict_data: bool) -> Any:
+    """Data, task, prompt format and the overlap check; no model, no torch. (SFT: its pairs,
+    a `training.sft_run.PreparedSFT`.)"""
+    if isinstance(config.method, SFTMethod):
+        from training.sft_run import prepare_sft
+
+        return prepare_sft(config)
     from training.train_data import (
         choose_format,
         choose_task,
@@ -142,7 +159,12 @@ def prepare(config: TrainConfig, *, strict_data: bool) -> Prepared:
 
 def trainer_args(config: TrainConfig, *, cuda: bool | None = None) -> Any:
     """AlphaDPGConfig or GRPOConfig; their refusals (alpha-DPG's temperature 1 and no
-    truncation, TRL's batch divisibility, ...) become one-line ConfigErrors."""
+    truncation, TRL's batch divisibility, ...) become one-line ConfigErrors. (SFT: TRL's
+    SFTConfig.)"""
+    if isinstance(config.method, SFTMethod):
+        from training.sft_run import sft_args
+
+        return sft_args(config, cuda=cuda)
     from trl import GRPOConfig
 
     from training.config import AlphaDPGConfig
@@ -379,6 +401,10 @@ def run(
     emit: Callable[[str], None] | None = None,
 ) -> Path:
     """Train; returns output_dir/final. ConfigError for whatever the user can fix."""
+    if isinstance(config.method, SFTMethod):
+        from training.sft_run import run_sft
+
+        return run_sft(config, resume=resume, emit=emit)
     say = emit or (lambda line: print(line, file=sys.stderr, flush=True))
     output_dir = Path(config.output_dir)
     checkpoint = check_resume(config, output_dir, resume)
@@ -491,7 +517,10 @@ def write_training_log(log: list[dict[str, Any]], output_dir: Path, name: str) -
     from training.curves import plot_training_curves
 
     (output_dir / LOG_HISTORY).write_text(json.dumps(log, indent=1), encoding="utf-8")
-    plot_training_curves({name: [log]}, output_dir / CURVES)
+    if name == "sft":
+        plot_training_curves({name: [log]}, output_dir / CURVES, metrics=SFT_CURVES)
+    else:
+        plot_training_curves({name: [log]}, output_dir / CURVES)
 
 
 def is_main_process() -> bool:

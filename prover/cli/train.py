@@ -1,5 +1,6 @@
 """`prover train CONFIG.yaml [--resume] [KEY.PATH=VALUE ...]`: alpha-DPG or TRL's GRPO on a
-suite, from one YAML config (schema: `training.train_config`)."""
+suite, or SFT of a step-level model on traced tactics, from one YAML config (schema:
+`training.train_config`)."""
 
 from __future__ import annotations
 
@@ -44,8 +45,9 @@ def train_command(
         ),
     ] = False,
 ) -> None:
-    """Train a prover with alpha-DPG (or TRL's GRPO) against a verifier: checkpoints in
-    output_dir, the final model and tokenizer in output_dir/final (for `prover eval --model`)."""
+    """Train a prover with alpha-DPG (or TRL's GRPO) against a verifier, or fine-tune a
+    step-level one on traced tactics (method.name: sft): checkpoints in output_dir, the final
+    model and tokenizer in output_dir/final (for `prover eval --model`)."""
     from training.train_config import ConfigError, dump_train_config, load_train_config
 
     try:
@@ -58,11 +60,7 @@ def train_command(
             for line in prepared.warnings:
                 typer.echo(line, err=True)
             typer.echo(dump_train_config(loaded), nl=False)
-            typer.echo(
-                f"# {len(prepared.rows)} prompts ({prepared.prompt_format.name}), "
-                f"{prepared.task} verifier",
-                err=True,
-            )
+            typer.echo(f"# {prepared.describe()}", err=True)
             return
         from training.train_run import is_main_process, run
 

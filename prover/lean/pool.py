@@ -17,7 +17,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prover.errors import MachineryFailure
 from prover.lean import sandbox as sandboxes
@@ -43,6 +43,9 @@ from prover.lean.replay import (
 from prover.lean.source import normalize_header, open_namespace
 from prover.lean.transport import Transport
 from prover.lean.verdict import CheckItem, Verdict
+
+if TYPE_CHECKING:
+    from prover.lean.tactic_session import TacticSession
 
 MB = 1024 * 1024
 log = logging.getLogger(__name__)  # unconfigured, WARNING lines still reach stderr
@@ -109,6 +112,14 @@ class PoolStats:
     replay_processes: int = 0  # replay processes started
     machinery_retries: int = 0  # check attempts retried after a machinery failure
     crash_rechecks: int = 0  # checks run again (after a canary) because their process died
+    # Tactic mode (tactic_session.py): sessions opened, tactics sent to Lean (rebuilding
+    # excluded), tactics the scan refused, processes restarted within a session, and tactics
+    # sent again to rebuild states in a restarted process.
+    tactic_sessions: int = 0
+    tactics: int = 0
+    tactics_banned: int = 0
+    tactic_restarts: int = 0
+    tactic_replays: int = 0
 
     def to_json(self) -> dict[str, int]:
         return asdict(self)
@@ -312,6 +323,29 @@ class ReplPool:
             yield repl
         finally:
             self._release(repl)
+
+    @contextlib.contextmanager
+    def tactic_session(
+        self, header: str, formal_statement: str, *, context: str = ""
+    ) -> Iterator[TacticSession]:
+        """A tactic-mode session on `formal_statement` (ending in `:= by`, as in a CheckItem)
+        under `header` (and `context`, text between the header and the statement): one process
+        is pinned to it until the block ends, then goes back to the pool. `session.root` is
+        the statement's goal; `session.run(state, tactic)` runs one tactic (tactic_session.py).
+        MachineryFailure (HeaderFailure, StatementFailure) when no root state can be built."""
+        from prover.lean.tactic_session import TacticSession
+
+        session = TacticSession(self, header, formal_statement, context=context)
+        try:
+            yield session
+        finally:
+            session.close()
+
+    def _count(self, **increments: int) -> None:
+        """Add to the named PoolStats counters (from any thread)."""
+        with self._cond:
+            for name, n in increments.items():
+                setattr(self.stats, name, getattr(self.stats, name) + n)
 
     @property
     def lean_version(self) -> str | None:

@@ -45,6 +45,12 @@ def command_request(cmd: str, env: int | None = None, **options: Any) -> dict[st
     return request
 
 
+def tactic_request(tactic: str, proof_state: int) -> dict[str, Any]:
+    """Run `tactic` in proof state `proof_state` (an id this same process gave: from a
+    command's `sorries` or an earlier tactic answer). REPL/JSON.lean `ProofStep`."""
+    return {"tactic": tactic, "proofState": proof_state}
+
+
 def pickle_request(env: int, path: str) -> dict[str, Any]:
     """Save environment `env` (its imports and its own constants) to `path`."""
     return {"pickleTo": path, "env": env}
@@ -130,7 +136,12 @@ class CommandResponse:
 
 @dataclass(frozen=True)
 class TacticResponse:
-    """Answer to a tactic request. `proof_status` exists only in REPLs from April 2025 on."""
+    """Answer to a tactic request (REPL/JSON.lean `ProofStepResponse`): the new proof state's
+    id and its goals, one pretty-printed text each. A tactic that fails with an error message
+    still gets a new proof state (with `goals: []`). `sorries` are the sorries the tactic
+    introduced, each with a proof state of its own. `proof_status` ("Completed",
+    "Incomplete: ...", "Error: ...") exists only in REPLs from April 2025 on (REPL/Main.lean
+    `getProofStatus`); `tactics.tactic_outcome` reads all of it."""
 
     proof_state: int
     goals: tuple[str, ...]
@@ -140,6 +151,15 @@ class TacticResponse:
     proof_status: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
+    @property
+    def errors(self) -> tuple[Message, ...]:
+        return tuple(m for m in self.messages if m.severity == "error")
+
+
+# REPL/Main.lean `runProofStep`: an exception thrown while parsing or running a tactic comes
+# back as `{"message": "Lean error:\n..."}` (the tactic's own failure, the process is fine).
+LEAN_ERROR_PREFIX = "Lean error:"
+
 
 @dataclass(frozen=True)
 class ReplError:
@@ -147,6 +167,12 @@ class ReplError:
 
     message: str
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def is_lean_error(self) -> bool:
+        """A tactic that did not parse or threw (`exact?` finding nothing, a heartbeat
+        timeout): the tactic's own failure, not a refused request."""
+        return self.message.startswith(LEAN_ERROR_PREFIX)
 
 
 Response = CommandResponse | TacticResponse | ReplError

@@ -16,11 +16,13 @@ from prover.lean.protocol import (
     CommandResponse,
     ReplError,
     Response,
+    TacticResponse,
     UnencodableRequest,
     command_request,
     encode_request,
     parse_response_text,
     pickle_request,
+    tactic_request,
     unpickle_request,
 )
 from prover.lean.transport import FileExchange, Transport, TransportClosed, TransportTimeout
@@ -207,6 +209,22 @@ class LeanRepl:
         if not isinstance(response, CommandResponse):
             self._fail()
             raise ReplFailure("crash", "REPL answered a command with a tactic response")
+        return response
+
+    def tactic(self, tactic: str, proof_state: int, timeout: float) -> TacticResponse | ReplError:
+        """Run `tactic` (sent exactly as given) in proof state `proof_state` of this process.
+        A `Lean error` answer (a tactic that does not parse, or throws) is returned: it is the
+        tactic's own failure. Any other refusal (`Unknown proof state.`) can only come from our
+        own bookkeeping: the process is then not trusted any more (ReplFailure `crash`)."""
+        response = self.send(tactic_request(tactic, proof_state), timeout)
+        if isinstance(response, ReplError):
+            if response.is_lean_error:
+                return response
+            self._fail()
+            raise ReplFailure("crash", f"REPL refused the tactic: {response.message}")
+        if not isinstance(response, TacticResponse):
+            self._fail()
+            raise ReplFailure("crash", "REPL answered a tactic with a command response")
         return response
 
     def pickle_env(self, env: int, path: str, timeout: float) -> None:

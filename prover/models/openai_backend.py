@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import email.utils
+import math
 import re
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -52,6 +54,8 @@ class OpenAIBackend:
         )
         self._client = httpx.Client(timeout=timeout_s, headers=headers, limits=limits)
         self._closed = threading.Event()
+        self._warned_lock = threading.Lock()
+        self._warned_no_logprobs = False
 
     def generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[list[Completion]]:
         if not prompts:
@@ -90,18 +94,33 @@ class OpenAIBackend:
             }
             if params.seed is not None:
                 payload["seed"] = params.seed + round_  # a repeated seed would repeat samples
+            if params.logprobs:
+                payload.update(logprobs_request(chat))
             reply = self._post(url, payload, abort)
             try:
-                got = parse_choices(reply, chat=chat)
+                got = parse_choices(reply, chat=chat, logprobs=params.logprobs)
             except (AttributeError, TypeError, ValueError):
                 raise ModelBackendError(
                     f"POST {url}: the reply is not in the OpenAI schema"
                 ) from None
             if not got:
                 raise ModelBackendError(f"POST {url}: the reply has no choices")
+            if params.logprobs and any(c.logprob is None for c in got):
+                self._warn_no_logprobs(url)
             out.extend(got[:want])
             round_ += 1
         return out
+
+    def _warn_no_logprobs(self, url: str) -> None:
+        with self._warned_lock:
+            if self._warned_no_logprobs:
+                return
+            self._warned_no_logprobs = True
+        print(
+            f"prover: warning: POST {url}: the server sent no log-probabilities; "
+            "samples come without one",
+            file=sys.stderr,
+        )
 
     def _body(self, prompt: Prompt) -> tuple[bool, dict[str, Any]]:
         if prompt.messages is not None:
@@ -156,8 +175,48 @@ class OpenAIBackend:
         return min(self.backoff_s * 2**attempt, 60.0)
 
 
-def parse_choices(data: Any, *, chat: bool) -> list[Completion]:
-    """Completions from one OpenAI-schema reply, in `index` order."""
+def logprobs_request(chat: bool) -> dict[str, Any]:
+    """Request fields that make a server return each sampled token's log-probability.
+
+    Chat: `logprobs: true` (OpenAI API reference, chat completions), plus `top_logprobs: 1`:
+    vLLM takes 0 for "the sampled token only", but llama.cpp's server copies `top_logprobs`
+    (and a completion's `logprobs`) into its `n_probs` (server utils.hpp), where 0 means none.
+    Completions: `logprobs` counts alternatives and "the API will always return the logprob of
+    the sampled token" (OpenAI API reference, legacy completions); 1, not 0, for that reason.
+
+    What the numbers mean is the server's: vLLM's server reports the raw model's
+    (`--logprobs-mode`, default `raw_logprobs`), as Completion.logprob promises."""
+    if chat:
+        return {"logprobs": True, "top_logprobs": 1}
+    return {"logprobs": 1}
+
+
+def choice_logprob(choice: dict[str, Any], *, chat: bool) -> tuple[float, int] | None:
+    """(sum, token count) of a choice's sampled-token log-probabilities: chat replies list them
+    as `logprobs.content[].logprob`, completions as `logprobs.token_logprobs[]`. None when the
+    server sent none, or a token without one."""
+    logprobs = choice.get("logprobs")
+    if not isinstance(logprobs, dict):
+        return None
+    if chat:
+        entries = logprobs.get("content")
+        values = (
+            [e.get("logprob") if isinstance(e, dict) else None for e in entries]
+            if isinstance(entries, list)
+            else None
+        )
+    else:
+        values = logprobs.get("token_logprobs")
+    if not isinstance(values, list) or not values:
+        return None
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        return None
+    return math.fsum(values), len(values)
+
+
+def parse_choices(data: Any, *, chat: bool, logprobs: bool = False) -> list[Completion]:
+    """Completions from one OpenAI-schema reply, in `index` order; with `logprobs`, each one's
+    summed log-probability (None where the server sent none)."""
     if not isinstance(data, dict):
         return []
     choices = sorted(data.get("choices") or [], key=lambda c: c.get("index", 0))
@@ -188,7 +247,17 @@ def parse_choices(data: Any, *, chat: bool) -> list[Completion]:
             tokens = len(_WORDS.findall(text))  # a rough count: words and punctuation
             extra["tokens_estimated"] = True
         reason = choice.get("finish_reason")
-        out.append(Completion(text, tokens=tokens, finish_reason=reason, extra=extra))
+        summed = choice_logprob(choice, chat=chat) if logprobs else None
+        out.append(
+            Completion(
+                text,
+                tokens=tokens,
+                finish_reason=reason,
+                extra=extra,
+                logprob=summed[0] if summed else None,
+                logprob_tokens=summed[1] if summed else None,
+            )
+        )
     return out
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import math
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -166,18 +167,27 @@ class TransformersBackend:
             # top_k=0 overrides a top_k from the model's generation config (50 by default)
             options.update(do_sample=True, temperature=params.temperature, top_p=params.top_p)
             options["top_k"] = 0
+        if params.logprobs:
+            # `logits` holds every step's raw logits, `scores` the processed ones (temperature,
+            # top-p): "Unprocessed prediction scores of the language modeling head" (transformers
+            # docs, GenerateDecoderOnlyOutput). Raw is what Completion.logprob reports.
+            options.update(output_logits=True, return_dict_in_generate=True)
         input_ids, attention = input_ids.to(self.device), attention.to(self.device)
         with torch.inference_mode():
             if per_prompt > 1 and width > 1:
-                sequences = self._generate_shared_prompt(input_ids, attention, per_prompt, options)
+                generated = self._generate_shared_prompt(input_ids, attention, per_prompt, options)
             else:
-                sequences = self._lm.generate(
+                generated = self._lm.generate(
                     input_ids=input_ids, attention_mask=attention, **options
                 )
-        rows = sequences[:, width:].tolist()
+            sequences = generated.sequences if params.logprobs else generated
+            new_tokens = sequences[:, width:]
+            scores = token_logprobs(generated.logits, new_tokens) if params.logprobs else None
+        rows = new_tokens.tolist()
         out = []
         for i in range(len(prompts)):
-            group = [self._completion(r) for r in rows[i * per_prompt : (i + 1) * per_prompt]]
+            picked = range(i * per_prompt, (i + 1) * per_prompt)
+            group = [self._completion(rows[r], scores[r] if scores else None) for r in picked]
             out.append(group * params.n if greedy else group)
         return out
 
@@ -236,10 +246,37 @@ class TransformersBackend:
             else ("past_key_values")
         )
 
-    def _completion(self, row: list[int]) -> Completion:
+    def _completion(self, row: list[int], scores: list[float] | None = None) -> Completion:
         tokens, reason = count_new_tokens(row, self._eos_ids)
         text = self.tokenizer.decode(row[:tokens], skip_special_tokens=True)
-        return Completion(text, tokens=tokens, finish_reason=reason)
+        if scores is None:
+            return Completion(text, tokens=tokens, finish_reason=reason)
+        # the eos that ended the sample was sampled too: it counts, the padding after it not
+        counted = tokens + 1 if reason == "stop" else tokens
+        return Completion(
+            text,
+            tokens=tokens,
+            finish_reason=reason,
+            logprob=math.fsum(scores[:counted]),
+            logprob_tokens=counted,
+        )
+
+
+def token_logprobs(logits: Sequence[Any], tokens: Any) -> list[list[float]]:
+    """Per row, the log-softmax of each step's raw logits at the token sampled at that step.
+
+    What `compute_transition_scores(sequences, logits, normalize_logits=True)` gives (transformers
+    docs, "Utilities for Generation"), one step at a time: no (rows, steps, vocabulary) stack in
+    memory, and no reliance on the config's vocabulary size matching the logits' width."""
+    columns = [
+        step.float().log_softmax(-1).gather(1, tokens[:, i : i + 1])
+        for i, step in enumerate(logits)
+    ]
+    if not columns:
+        return [[] for _ in range(tokens.shape[0])]
+    import torch
+
+    return torch.cat(columns, 1).tolist()
 
 
 def _from_pretrained(

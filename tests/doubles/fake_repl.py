@@ -1,19 +1,56 @@
 #!/usr/bin/env python3
 """FakeRepl: a test double of the Lean REPL process, for machines where Lean cannot run.
 
-It reads stdin exactly as the real REPL does (leanprover-community/repl, shared PROTOCOL.md):
+It reads stdin exactly as the real REPL does (the REPL's protocol, as leanprover-community/repl's
+source and its test transcripts in tests/data/repl-transcripts show it):
 lines up to a blank one, each trimmed at its end, concatenated with no separator; a second
 blank line in a row is an (empty) request that fails to parse and kills the process; bad JSON
 kills it too; a request starting with `#` or `--` is skipped without an answer; end of input
 ends the process normally. Answers are pretty-printed over several lines, then a blank line.
 
 Modes (stdlib only, so it also runs inside bubblewrap):
-  fake_repl.py replay IN OUT      replay a recorded transcript: each request must equal the
-                                  recorded one; the recorded answer is printed verbatim.
+  fake_repl.py replay IN OUT      replay a recorded transcript (commands and tactic-mode
+                                  requests alike): each request must equal the recorded one;
+                                  the recorded answer is printed verbatim.
   fake_repl.py script RULES.json  scripted Lean: environments are counted like the REPL does,
                                   `#print axioms NAME` and `#eval Lean.versionString` are
-                                  answered, other commands by the first matching rule.
-Every request is appended to $FAKE_REPL_LOG (one JSON line each) when that is set.
+                                  answered, other commands by the first matching rule, tactics
+                                  by the tactic table ("tactic_graph", below).
+Every request is appended to $FAKE_REPL_LOG (one JSON line each) when that is set, and to
+$FAKE_REPL_PID_LOG as {"pid": PID, "request": {...}} (which process got it) when that is set.
+
+Tactic table ("tactic_graph" in RULES.json): scripted tactic mode over a graph of states.
+  {"tactic_graph": {
+     "states": {"s0": ["⊢ P ∧ Q"], "s1": ["⊢ P", "⊢ Q"], ...},   name -> goals (one text each);
+                                                      "proved" is built in: no goal left
+     "root": "s0",                                    the state a `... := by sorry` command's
+                                                      sorry opens (default: the first state)
+     "roots": [{"match": "theorem t2", "state": "s5"}],   per-command roots (first match)
+     "edges": {"s0": {"constructor": "s1", ...},      tactic text -> what it does in that state
+               "*": {...}},                           ... in any state (after the state's own)
+     "proof_status": true}}                           false: answer like the v4.9 REPL, with no
+                                                      `proofStatus` field
+  Only with "tactic_graph" does a command ending in `:= by sorry` answer `sorries` with a proof
+  state (and the sorry warning), as the REPL does. Proof state ids are counted like the REPL's:
+  every sorry and every tactic answer (failing ones too) takes the next id; an unknown id
+  answers `{"message": "Unknown proof state."}`. A tactic sent as `set_option maxHeartbeats N
+  in TACTIC` (one line, or TACTIC on the following lines, indented) is looked up as TACTIC
+  with a heartbeat limit of N (Lean's default 200000 otherwise). A tactic the table does not
+  know answers `{"message": "Lean error:\n<input>:1:1: unknown tactic"}` (unknown_tactic).
+  An edge is a state name, or an object:
+    {"to": "s1"}                  the new state: `goals` of s1 and `proofStatus`
+                                  "Completed" (no goal) or "Incomplete: open goals remain";
+                                  "status": "..." replaces that proofStatus text
+    {"error": "text"}             a new state with that error message, `goals: []` and
+                                  "Incomplete: contains sorry" (invalid_tactic)
+    {"lean_error": "text"}        `{"message": "Lean error:\ntext"}` (self_proof_check)
+    {"heartbeats": H, "to": ...}  needs H heartbeats: past the limit, the answer is Lean's
+                                  `Lean error` "(deterministic) timeout ... maximum number of
+                                  heartbeats (N) has been reached" instead
+    "exit", "exit_once", "sleep_s", "garbage", "stderr"   as in command rules: crash, crash
+                                  once, hang, print non-JSON, write to stderr
+    "exit_if": PATH               with "exit": crash only while PATH exists (a test decides
+                                  when a tactic that worked once starts crashing)
 
 Rules file: {"version": "4.24.0", "header_delay_s": 0, "rules": [{"match": "substring",
   "exact": false,
@@ -58,6 +95,7 @@ import json
 import os
 import re
 import sys
+import textwrap
 import time
 
 STANDARD = ["propext", "Classical.choice", "Quot.sound"]
@@ -112,6 +150,10 @@ def log(request: dict) -> None:
     if path:
         with open(path, "a") as f:
             f.write(json.dumps(request) + "\n")
+    path = os.environ.get("FAKE_REPL_PID_LOG")
+    if path:
+        with open(path, "a") as f:
+            f.write(json.dumps({"pid": os.getpid(), "request": request}) + "\n")
 
 
 def parse(text: str) -> dict:
@@ -175,11 +217,115 @@ def skipped(text: str) -> bool:
     return s.startswith("#") or s.startswith("--")
 
 
+_WRAPPED = re.compile(r"set_option maxHeartbeats (\d+) in\s(.*)\Z", re.S)
+_BY_SORRY = re.compile(r":=\s*by\s+sorry\s*\Z")
+DEFAULT_HEARTBEATS = 200000
+DEAD = "<dead>"  # the state of a failed tactic: nothing runs there
+
+
+class TacticGraph:
+    """Scripted tactic mode (the "tactic_graph" of the rules file, see the module docstring)."""
+
+    def __init__(self, spec: dict | None) -> None:
+        self.active = spec is not None
+        spec = spec or {}
+        self.states: dict = {**spec.get("states", {}), "proved": []}
+        self.edges: dict = spec.get("edges", {})
+        self.root = spec.get("root") or next(iter(spec.get("states", {})), "proved")
+        self.roots: list = spec.get("roots", [])
+        self.proof_status = spec.get("proof_status", True)
+        self.ids: list[str] = []  # proof state id -> state name
+
+    def new_id(self, name: str) -> int:
+        self.ids.append(name)
+        return len(self.ids) - 1
+
+    def root_answer(self, cmd: str) -> dict | None:
+        """The answer to `... := by sorry`: its sorry, with the root's proof state."""
+        if not self.active or not _BY_SORRY.search(cmd):
+            return None
+        name = next((r["state"] for r in self.roots if r["match"] in cmd), self.root)
+        line = cmd.count("\n") + 1
+        column = len(cmd.rstrip().rsplit("\n", 1)[-1]) - len("sorry")
+        sorry = {
+            "proofState": self.new_id(name),
+            "pos": {"line": line, "column": column},
+            "goal": "\n".join(self.states[name]),
+            "endPos": {"line": line, "column": column + len("sorry")},
+        }
+        warning = {
+            "severity": "warning",
+            "pos": {"line": 1, "column": 8},
+            "endPos": {"line": 1, "column": 9},
+            "data": "declaration uses `sorry`",
+        }
+        return {"sorries": [sorry], "messages": [warning]}
+
+    def answer(self, request: dict) -> dict | str:
+        """The answer to `{"tactic": ..., "proofState": N}`, or a raw text (garbage)."""
+        ps = request.get("proofState")
+        if not isinstance(ps, int) or not 0 <= ps < len(self.ids):
+            return {"message": "Unknown proof state."}
+        state = self.ids[ps]
+        limit, tactic = DEFAULT_HEARTBEATS, str(request.get("tactic", "")).strip()
+        if m := _WRAPPED.match(tactic):
+            limit, tactic = int(m.group(1)), textwrap.dedent(m.group(2)).strip()
+        edge = self.edges.get(state, {}).get(tactic, self.edges.get("*", {}).get(tactic))
+        if edge is None:
+            return {"message": "Lean error:\n<input>:1:1: unknown tactic"}
+        if isinstance(edge, str):
+            edge = {"to": edge}
+        if edge.get("stderr"):
+            sys.stderr.write(edge["stderr"] + "\n")
+            sys.stderr.flush()
+        if edge.get("sleep_s"):
+            time.sleep(float(edge["sleep_s"]))
+        armed = "exit_if" not in edge or os.path.exists(edge["exit_if"])
+        if "exit" in edge and armed and not spent(edge.get("exit_once")):
+            die("FakeRepl: scripted crash", int(edge["exit"]))
+        if edge.get("garbage"):
+            return "this is not JSON"
+        if edge.get("heartbeats", 0) > limit:
+            return {
+                "message": "Lean error:\n(deterministic) timeout at `whnf`, maximum number of "
+                f"heartbeats ({limit}) has been reached\nUse `set_option maxHeartbeats <num>` "
+                "to set the limit."
+            }
+        if "lean_error" in edge:
+            return {"message": "Lean error:\n" + edge["lean_error"]}
+        if "error" in edge:
+            answer = {
+                "proofStatus": "Incomplete: contains sorry",
+                "proofState": self.new_id(DEAD),
+                "messages": [
+                    {
+                        "severity": "error",
+                        "pos": {"line": 0, "column": 0},
+                        "endPos": {"line": 0, "column": 0},
+                        "data": edge["error"],
+                    }
+                ],
+                "goals": [],
+            }
+        else:
+            goals = self.states[edge["to"]]
+            status = "Incomplete: open goals remain" if goals else "Completed"
+            answer = {
+                "proofStatus": edge.get("status", status),
+                "proofState": self.new_id(edge["to"]),
+                "goals": goals,
+            }
+        if not self.proof_status:
+            answer.pop("proofStatus")
+        return answer
+
+
 class ScriptedLean:
     """The state a scripted REPL keeps across commands."""
 
     def __init__(self, config: dict) -> None:
         self.rules = config.get("rules", [])
+        self.graph = TacticGraph(config.get("tactic_graph"))
         self.envs = 0  # environments created so far; ids are never freed
         self.axioms_of: dict[str, list[str]] = {}
         self.signatures: dict[str, str] = {}  # declared name -> statement text, folded
@@ -297,6 +443,8 @@ class ScriptedLean:
                 for key in ("messages", "sorries"):
                     if key in answer:
                         answer[key] = [shift(x, at) for x in answer[key]]
+        elif (root := self.graph.root_answer(cmd)) is not None:
+            answer = root
         elif _SORRY.search(cmd):  # as Lean would, unless a rule says otherwise
             warning = {
                 "severity": "warning",
@@ -376,6 +524,9 @@ def script(rules_path: str) -> None:
         if "pickleTo" in request and env is not None:
             lean.pickle(env, request["pickleTo"])
             emit({"env": env})
+            continue
+        if "tactic" in request:
+            emit(lean.graph.answer(request))
             continue
         if "cmd" not in request:
             emit({"message": "FakeRepl only answers commands"})
