@@ -15,6 +15,10 @@ from rich.table import Table
 from prover.cli.lean_file import read_lean_file
 from prover.cli.verifier_options import (
     DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_MEMORY_MB,
+    DEFAULT_RECYCLE_AFTER,
+    DEFAULT_SANDBOX,
+    DEFAULT_TIMEOUT,
     AllowNative,
     HeaderTimeout,
     MemoryMb,
@@ -184,14 +188,14 @@ def check(
     as_json: Annotated[
         bool, typer.Option("--json", help="FILE mode: print one JSON document.")
     ] = False,
-    timeout: Timeout = 300.0,
-    memory_mb: MemoryMb = 12288,
-    sandbox: Sandbox = "auto",
+    timeout: Timeout = DEFAULT_TIMEOUT,
+    memory_mb: MemoryMb = DEFAULT_MEMORY_MB,
+    sandbox: Sandbox = DEFAULT_SANDBOX,
     repl: Repl = None,
     repl_cwd: ReplCwd = None,
     workers: Workers = None,
     allow_native: AllowNative = False,
-    recycle_after: RecycleAfter = 1000,
+    recycle_after: RecycleAfter = DEFAULT_RECYCLE_AFTER,
     header_timeout: HeaderTimeout = DEFAULT_HEADER_TIMEOUT,
     no_replay: NoReplay = False,
     verifier: VerifierUrl = None,

@@ -9,6 +9,10 @@ import typer
 
 from prover.cli.verifier_options import (
     DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_MEMORY_MB,
+    DEFAULT_RECYCLE_AFTER,
+    DEFAULT_SANDBOX,
+    DEFAULT_TIMEOUT,
     HeaderTimeout,
     MemoryMb,
     RecycleAfter,
@@ -40,13 +44,13 @@ def selftest(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
-    timeout: Timeout = 300.0,
-    memory_mb: MemoryMb = 12288,
-    sandbox: Sandbox = "auto",
+    timeout: Timeout = DEFAULT_TIMEOUT,
+    memory_mb: MemoryMb = DEFAULT_MEMORY_MB,
+    sandbox: Sandbox = DEFAULT_SANDBOX,
     repl: Repl = None,
     repl_cwd: ReplCwd = None,
     workers: Workers = None,
-    recycle_after: RecycleAfter = 1000,
+    recycle_after: RecycleAfter = DEFAULT_RECYCLE_AFTER,
     header_timeout: HeaderTimeout = DEFAULT_HEADER_TIMEOUT,
     verifier: VerifierUrl = None,
 ) -> None:

@@ -9,6 +9,10 @@ import typer
 
 from prover.cli.verifier_options import (
     DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_MEMORY_MB,
+    DEFAULT_RECYCLE_AFTER,
+    DEFAULT_SANDBOX,
+    DEFAULT_TIMEOUT,
     HeaderTimeout,
     MemoryMb,
     NoReplay,
@@ -55,13 +59,13 @@ def serve(
     ] = "transformers",
     api_base: Annotated[str | None, typer.Option(rich_help_panel="Model")] = None,
     prompt_format: Annotated[str | None, typer.Option(rich_help_panel="Model")] = None,
-    timeout: Timeout = 300.0,
-    memory_mb: MemoryMb = 12288,
-    sandbox: Sandbox = "auto",
+    timeout: Timeout = DEFAULT_TIMEOUT,
+    memory_mb: MemoryMb = DEFAULT_MEMORY_MB,
+    sandbox: Sandbox = DEFAULT_SANDBOX,
     repl: Repl = None,
     repl_cwd: ReplCwd = None,
     workers: Workers = None,
-    recycle_after: RecycleAfter = 1000,
+    recycle_after: RecycleAfter = DEFAULT_RECYCLE_AFTER,
     header_timeout: HeaderTimeout = DEFAULT_HEADER_TIMEOUT,
     no_replay: NoReplay = False,
 ) -> None:

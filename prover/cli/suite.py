@@ -11,6 +11,9 @@ import typer
 
 from prover.cli.verifier_options import (
     DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_MEMORY_MB,
+    DEFAULT_RECYCLE_AFTER,
+    DEFAULT_SANDBOX,
     AllowVersionMismatch,
     HeaderTimeout,
     MemoryMb,
@@ -114,13 +117,13 @@ def suite_check(
         typer.Option("--split", help="Only this split (overrides the suite's own)."),
     ] = None,
     as_json: JsonFlag = False,
-    timeout: Timeout = 60.0,
-    memory_mb: MemoryMb = 12288,
-    sandbox: Sandbox = "auto",
+    timeout: Timeout = 60.0,  # statements only: faster than a proof's default
+    memory_mb: MemoryMb = DEFAULT_MEMORY_MB,
+    sandbox: Sandbox = DEFAULT_SANDBOX,
     repl: Repl = None,
     repl_cwd: ReplCwd = None,
     workers: Workers = None,
-    recycle_after: RecycleAfter = 1000,
+    recycle_after: RecycleAfter = DEFAULT_RECYCLE_AFTER,
     header_timeout: HeaderTimeout = DEFAULT_HEADER_TIMEOUT,
     no_replay: NoReplay = False,
     verifier: VerifierUrl = None,

@@ -91,7 +91,12 @@ RecycleAfter = Annotated[
         min=1,
     ),
 ]
-DEFAULT_HEADER_TIMEOUT = VerifierConfig.header_timeout  # defaults live in VerifierConfig
+# Defaults live once, in VerifierConfig: every command's option defaults read them from there.
+DEFAULT_HEADER_TIMEOUT = VerifierConfig.header_timeout
+DEFAULT_TIMEOUT = VerifierConfig.timeout
+DEFAULT_MEMORY_MB = VerifierConfig.memory_mb
+DEFAULT_SANDBOX = VerifierConfig.sandbox
+DEFAULT_RECYCLE_AFTER = VerifierConfig.recycle_after
 HeaderTimeout = Annotated[
     float,
     typer.Option(
