@@ -75,7 +75,7 @@ def sft_args(config: TrainConfig, *, cuda: bool | None = None) -> Any:
     """TRL's SFTConfig from the config; its refusals become one-line ConfigErrors."""
     from trl import SFTConfig
 
-    from training.train_run import _bf16_supported, _init_kwargs
+    from training.train_run import _init_kwargs, optim_arguments
 
     if cuda is None:
         import torch
@@ -85,25 +85,9 @@ def sft_args(config: TrainConfig, *, cuda: bool | None = None) -> Any:
     for key in config.trl:
         if key not in known:
             raise ConfigError(f"trl.{key}: not an SFTConfig setting")
-    optim, method = config.optim, method_of(config)
-    precision = optim.precision
-    if precision == "auto":
-        precision = "bf16" if cuda and _bf16_supported() else "fp32"
+    method = method_of(config)
     kwargs: dict[str, Any] = {
-        "output_dir": config.output_dir,
-        "learning_rate": optim.learning_rate,
-        "lr_scheduler_type": optim.lr_scheduler_type,
-        "warmup_steps": optim.warmup_ratio,  # a float below 1 is a ratio of max_steps
-        "max_grad_norm": optim.max_grad_norm,
-        "weight_decay": optim.weight_decay,
-        "per_device_train_batch_size": optim.per_device_train_batch_size,
-        "gradient_accumulation_steps": optim.gradient_accumulation_steps,
-        "max_steps": optim.max_steps,
-        "seed": optim.seed,
-        "bf16": precision == "bf16",
-        "fp16": precision == "fp16",
-        "activation_checkpointing": optim.gradient_checkpointing,
-        "use_cpu": not cuda,
+        **optim_arguments(config, cuda=cuda),
         "max_length": method.max_length,
         "completion_only_loss": True,  # learn the tactic, not the state
         "save_strategy": "steps",

@@ -157,6 +157,31 @@ def prepare(config: TrainConfig, *, strict_data: bool) -> Any:
     return Prepared(rows, task, fmt, warnings, suite.name, suite.lean_version)
 
 
+def optim_arguments(config: TrainConfig, *, cuda: bool) -> dict[str, Any]:
+    """The `optim` section as TRL/transformers training arguments, shared by every method."""
+    optim = config.optim
+    precision = optim.precision
+    if precision == "auto":
+        precision = "bf16" if cuda and _bf16_supported() else "fp32"
+    return {
+        "output_dir": config.output_dir,
+        "learning_rate": optim.learning_rate,
+        "lr_scheduler_type": optim.lr_scheduler_type,
+        "warmup_steps": optim.warmup_ratio,  # a float below 1 is a ratio of max_steps
+        "max_grad_norm": optim.max_grad_norm,
+        "weight_decay": optim.weight_decay,
+        "per_device_train_batch_size": optim.per_device_train_batch_size,
+        "gradient_accumulation_steps": optim.gradient_accumulation_steps,
+        "max_steps": optim.max_steps,
+        "seed": optim.seed,
+        "bf16": precision == "bf16",
+        "fp16": precision == "fp16",
+        # transformers 5 renamed it (the old name warns); TRL reads the mirrored old name
+        "activation_checkpointing": optim.gradient_checkpointing,
+        "use_cpu": not cuda,
+    }
+
+
 def trainer_args(config: TrainConfig, *, cuda: bool | None = None) -> Any:
     """AlphaDPGConfig or GRPOConfig; their refusals (alpha-DPG's temperature 1 and no
     truncation, TRL's batch divisibility, ...) become one-line ConfigErrors. (SFT: TRL's
@@ -177,26 +202,9 @@ def trainer_args(config: TrainConfig, *, cuda: bool | None = None) -> Any:
     for key in config.trl:
         if key not in known:
             raise ConfigError(f"trl.{key}: not a GRPOConfig setting")
-    optim, sampling, vllm = config.optim, config.sampling, config.vllm
-    precision = optim.precision
-    if precision == "auto":
-        precision = "bf16" if cuda and _bf16_supported() else "fp32"
+    sampling, vllm = config.sampling, config.vllm
     kwargs: dict[str, Any] = {
-        "output_dir": config.output_dir,
-        "learning_rate": optim.learning_rate,
-        "lr_scheduler_type": optim.lr_scheduler_type,
-        "warmup_steps": optim.warmup_ratio,  # a float below 1 is a ratio of max_steps
-        "max_grad_norm": optim.max_grad_norm,
-        "weight_decay": optim.weight_decay,
-        "per_device_train_batch_size": optim.per_device_train_batch_size,
-        "gradient_accumulation_steps": optim.gradient_accumulation_steps,
-        "max_steps": optim.max_steps,
-        "seed": optim.seed,
-        "bf16": precision == "bf16",
-        "fp16": precision == "fp16",
-        # transformers 5 renamed it (the old name warns); TRL reads the mirrored old name
-        "activation_checkpointing": optim.gradient_checkpointing,
-        "use_cpu": not cuda,
+        **optim_arguments(config, cuda=cuda),
         "num_generations": sampling.num_generations,
         "max_completion_length": sampling.max_completion_length,
         "temperature": sampling.temperature,
