@@ -6,6 +6,7 @@ budgets, merging, the queue's order, banned tactics; `prover prove --search` end
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import sys
 import time
@@ -474,3 +475,19 @@ def test_cli_refuses_search_options_without_search_and_unknown_searches(tmp_path
         "--model", "some/whole-proof-model", "--api-base", "http://127.0.0.1:9/v1",
     )  # fmt: skip
     assert unknown_model.returncode == 2 and "no step-level prompt format" in unknown_model.stderr
+
+
+def test_bench_search_prints_its_figures() -> None:
+    import subprocess
+
+    from conftest import ROOT
+
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "bench_search.py"), "--expansions", "30"],
+        capture_output=True, text=True, timeout=300, check=True,
+    )  # fmt: skip
+    out = result.stdout
+    assert re.search(r"bare tactic round trip through the pool: [\d.]+ ms", out)
+    assert re.search(r"search's own overhead per expansion: -?[\d.]+ ms \(-?[\d.]+x a bare", out)
+    assert re.search(r"1 worker: [\d,.]+ expansions/s", out)
+    assert re.search(r"2 workers: [\d,.]+ expansions/s \(2 searches in parallel", out)
