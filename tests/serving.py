@@ -54,14 +54,21 @@ class ScriptedOpenAI:
     `/v1/completions` answers each prompt with the scripted completions of the first theorem
     name found in it (else of the first key that is a substring of it), cycling through them
     from the first for every request. Every request body is logged in `requests`; `delay_s`
-    slows each answer."""
+    slows each answer. When a request asks for `logprobs`, a choice whose text `logprobs`
+    lists gets that log-probability (as one token's, in the completions schema)."""
 
     def __init__(
-        self, answers: dict[str, list[str]], *, default: str = "  sorry\n```", delay_s: float = 0
+        self,
+        answers: dict[str, list[str]],
+        *,
+        default: str = "  sorry\n```",
+        delay_s: float = 0,
+        logprobs: dict[str, float] | None = None,
     ) -> None:
         self.answers = answers
         self.default = default
         self.delay_s = delay_s
+        self.logprobs = logprobs or {}
         self.requests: list[dict] = []
 
     def app(self):  # noqa: ANN201 (FastAPI is imported lazily)
@@ -85,6 +92,13 @@ class ScriptedOpenAI:
                 {"index": i, "text": texts[i % len(texts)], "finish_reason": "stop"}
                 for i in range(body.get("n", 1))
             ]
+            if body.get("logprobs"):
+                for choice in choices:
+                    if choice["text"] in self.logprobs:
+                        choice["logprobs"] = {
+                            "tokens": [choice["text"]],
+                            "token_logprobs": [self.logprobs[choice["text"]]],
+                        }
             return {
                 "id": "x",
                 "object": "text_completion",

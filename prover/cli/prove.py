@@ -56,7 +56,11 @@ from prover.errors import UsageError
 from prover.models.base import ModelBackend, SamplingParams
 from prover.prompts import PromptFormat
 from prover.prove.loop import ProveReport, TargetResult, prove_text
+from prover.prove.search import SearchConfig
 from prover.prove.targets import find_targets
+from prover.step_prompts import StepPromptFormat
+
+SEARCHES = ("best-first",)
 
 
 def run_prove(
@@ -64,7 +68,7 @@ def run_prove(
     text: str,
     *,
     backend: ModelBackend,
-    prompt_format: PromptFormat,
+    prompt_format: PromptFormat | None,
     verifier: object,
     attempts: int,
     rounds: int,
@@ -74,7 +78,11 @@ def run_prove(
     mode: str,  # "in-place" | "output" | "diff"
     output: Path | None,
     as_json: bool,
+    search: SearchConfig | None = None,
+    step_format: StepPromptFormat | None = None,
 ) -> int:
+    """Prove FILE's targets (by whole proofs, or with `search` by best-first searches in
+    `step_format`), deliver the result and return the exit code."""
     err = Console(stderr=True)
     _, targets = find_targets(text)
     if not targets:
@@ -86,28 +94,40 @@ def run_prove(
         TimeElapsedColumn(), console=err, transient=False,
     )  # fmt: skip
     tasks: dict[int, TaskID] = {}
+    # per theorem: candidates judged, or with a search the states expanded
+    steps = attempts * (search.expansions if search is not None else rounds)
 
     def progress(result: TargetResult) -> None:
         key = id(result)
         if key not in tasks:
-            tasks[key] = bars.add_task(result.target.display, total=attempts * rounds)
+            tasks[key] = bars.add_task(result.target.display, total=steps)
         if result.done:
             status = "[green]proved[/]" if result.proved else "[red]not proved[/]"
             bars.update(
                 tasks[key],
                 description=f"{result.target.display}: {status}",
-                completed=attempts * rounds,
+                completed=steps,
             )
         else:
             bars.update(tasks[key], completed=result.checked)
 
     err.print(f"{path}: {len(targets)} theorem(s) with `sorry`")
     with bars:
-        report = prove_text(
-            text, backend=backend, prompt_format=prompt_format, verifier=verifier,
-            attempts=attempts, rounds=rounds, budget_s=budget_s, params=params,
-            feedback=feedback, on_progress=progress,
-        )  # fmt: skip
+        if search is not None:
+            from prover.prove.search_loop import search_text
+
+            assert step_format is not None
+            report = search_text(
+                text, backend=backend, step_format=step_format, verifier=verifier,  # type: ignore[arg-type]
+                attempts=attempts, budget_s=budget_s, config=search, on_progress=progress,
+            )  # fmt: skip
+        else:
+            assert prompt_format is not None
+            report = prove_text(
+                text, backend=backend, prompt_format=prompt_format, verifier=verifier,
+                attempts=attempts, rounds=rounds, budget_s=budget_s, params=params,
+                feedback=feedback, on_progress=progress,
+            )  # fmt: skip
     written = _deliver(path, text, report, mode, output, as_json)
     if as_json:
         print(json.dumps(_as_json(path, report, written), ensure_ascii=False))
@@ -173,6 +193,7 @@ def _as_json(path: Path, report: ProveReport, written: str) -> dict[str, object]
                 "rounds": r.rounds,
                 "time_s": r.time_s,
                 "tokens": r.tokens,
+                "expansions": r.expansions,
                 "reasons": r.reasons,
             }
             for r in report.results
@@ -182,12 +203,18 @@ def _as_json(path: Path, report: ProveReport, written: str) -> dict[str, object]
 
 def _table(report: ProveReport, console: Console) -> None:
     table = Table(title="prover prove")
-    for column in ("theorem", "proved", "attempts", "time"):
+    searched = any(r.expansions for r in report.results)
+    columns = (
+        ("theorem", "proved", "searches", "expansions", "time")
+        if searched
+        else ("theorem", "proved", "attempts", "time")
+    )
+    for column in columns:
         table.add_column(column)
     for r in report.results:
-        table.add_row(
-            r.target.display, "yes" if r.proved else "no", str(r.attempts), f"{r.time_s:.1f} s"
-        )
+        row = [r.target.display, "yes" if r.proved else "no", str(r.attempts)]
+        row += [str(r.expansions)] if searched else []
+        table.add_row(*row, f"{r.time_s:.1f} s")
     console.print(table)
 
 
@@ -202,14 +229,52 @@ def prove(
     diff: Annotated[
         bool, typer.Option("--diff", help="Print a unified diff (the default).")
     ] = False,
-    attempts: Annotated[int, typer.Option(help="Candidates sampled per round.", min=1)] = 8,
-    rounds: Annotated[int, typer.Option(help="Rounds per theorem at most.", min=1)] = 4,
+    attempts: Annotated[
+        int | None,
+        typer.Option(
+            help="Candidates sampled per round (default 8); with --search, independent "
+            "searches per theorem (default 1).",
+            min=1,
+        ),
+    ] = None,
+    rounds: Annotated[
+        int | None, typer.Option(help="Rounds per theorem at most (default 4).", min=1)
+    ] = None,
     budget: Annotated[
-        float | None, typer.Option(help="Seconds per theorem at most.", min=0)
+        float | None,
+        typer.Option(help="Seconds per theorem at most (with --search: all its searches).", min=0),
     ] = None,
     feedback: Annotated[
-        bool, typer.Option(help="Show the model Lean's errors for its best failed attempt.")
-    ] = True,
+        bool | None,
+        typer.Option(
+            "--feedback/--no-feedback",
+            help="Show the model Lean's errors for its best failed attempt (default: on).",
+        ),
+    ] = None,
+    search: Annotated[
+        str | None,
+        typer.Option(
+            "--search",
+            help="best-first: prove step by step, a best-first search over Lean's tactic "
+            "states with a step-level model, instead of sampling whole proofs.",
+        ),
+    ] = None,
+    expansions: Annotated[
+        int | None,
+        typer.Option(
+            help=f"With --search: states expanded per search at most "
+            f"(default {SearchConfig.expansions}).",
+            min=1,
+        ),
+    ] = None,
+    tactics_per_state: Annotated[
+        int | None,
+        typer.Option(
+            help=f"With --search: tactics sampled per expanded state "
+            f"(default {SearchConfig.tactics_per_state}).",
+            min=1,
+        ),
+    ] = None,
     backend: Backend = "transformers",
     model: Model = None,
     api_base: ApiBase = None,
@@ -239,9 +304,11 @@ def prove(
     from prover.models.errors import ModelBackendError
     from prover.models.registry import default_model, load_backend
     from prover.prompts import format_for_model, get_format
+    from prover.step_prompts import choose_step_format
 
     if sum((in_place, output is not None, diff)) > 1:
         raise UsageError("choose one of --in-place, --output, --diff")
+    _refuse_search_options(search, rounds, feedback, verifier, expansions, tactics_per_state)
     text = read_lean_file(file)
     if output is not None:  # found before hours of proving, not after
         if output.resolve() == file.resolve():
@@ -262,10 +329,26 @@ def prove(
         verifier_url=verifier,
     )
     model_name = model or default_model(backend)
+    fmt: PromptFormat | None = None
+    step_format: StepPromptFormat | None = None
+    search_config: SearchConfig | None = None
     try:
-        fmt = get_format(prompt_format or format_for_model(model_name))
+        if search is None:
+            fmt = get_format(prompt_format or format_for_model(model_name))
+        else:
+            step_format = choose_step_format(model_name, prompt_format)
+            search_config = SearchConfig(
+                expansions=expansions or SearchConfig.expansions,
+                tactics_per_state=tactics_per_state or SearchConfig.tactics_per_state,
+                temperature=temperature,
+                top_p=top_p,
+                max_new_tokens=max_new_tokens,
+                seed=seed,
+            )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    if attempts is None:
+        attempts = 1 if search is not None else 8
     with open_verifier(config) as checker:
         try:
             llm = load_backend(backend, model_name, api_base=api_base, api_key=api_key)
@@ -279,15 +362,44 @@ def prove(
                 prompt_format=fmt,
                 verifier=checker,
                 attempts=attempts,
-                rounds=rounds,
+                rounds=rounds or 4,
                 budget_s=budget,
                 params=SamplingParams(attempts, temperature, top_p, max_new_tokens, seed),
-                feedback=feedback,
+                feedback=True if feedback is None else feedback,
                 mode="in-place" if in_place else "output" if output else "diff",
                 output=output,
                 as_json=as_json,
+                search=search_config,
+                step_format=step_format,
             )
         finally:
             llm.close()
     raise typer.Exit(code)
 
+
+def _refuse_search_options(
+    search: str | None,
+    rounds: int | None,
+    feedback: bool | None,
+    verifier: str | None,
+    expansions: int | None,
+    tactics_per_state: int | None,
+) -> None:
+    """One line for each option that does not go with (or without) --search."""
+    if search is None:
+        if expansions is not None or tactics_per_state is not None:
+            raise UsageError("--expansions and --tactics-per-state apply only with --search")
+        return
+    if search not in SEARCHES:
+        raise UsageError(f"unknown search {search!r}; known: {', '.join(SEARCHES)}")
+    if rounds is not None:
+        raise UsageError("--rounds does not apply to --search: use --attempts (searches) instead")
+    if feedback is not None:
+        raise UsageError(
+            "--feedback does not apply to --search: a search reads Lean's answer to each tactic"
+        )
+    if verifier:
+        raise UsageError(
+            "--search needs a local verifier: the remote verifier API has no tactic mode "
+            "(drop --verifier)"
+        )

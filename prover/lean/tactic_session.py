@@ -20,7 +20,9 @@ strict verifier.
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -169,6 +171,23 @@ class TacticSession:
         elapsed = round(time.monotonic() - began, 4)
         return TacticResult(tactic_outcome(response), node, None, "", messages, elapsed)
 
+    @contextlib.contextmanager
+    def lent(self) -> Iterator[None]:
+        """Give the pinned process back to the pool for the block, then take one again. A
+        search's whole-proof check (`pool.check`) needs a process of the pool while the search
+        holds one: with one worker there is no other. Afterwards the session gets the same
+        process back when it is still free, its proof states intact; otherwise another one,
+        where the states are rebuilt when needed, as after a restart."""
+        kept = (self._repl, dict(self._ids))
+        self._repl = None
+        self._ids = {}
+        if kept[0] is not None:
+            self._pool._release(kept[0])
+        yield  # an error in the block ends the session: no process is taken again for it
+        goals = self._start(fresh=False, keep=kept)
+        if goals != self.root.goals:
+            raise MachineryFailure("the statement's goal changed in another REPL process")
+
     def close(self) -> None:
         """Give the process back to the pool (it is recycled there if it did enough work)."""
         repl, self._repl = self._repl, None
@@ -254,15 +273,21 @@ class TacticSession:
         if goals != self.root.goals:
             raise MachineryFailure("the statement's goal changed after the REPL was restarted")
 
-    def _start(self, *, fresh: bool) -> tuple[str, ...]:
+    def _start(
+        self, *, fresh: bool, keep: tuple[LeanRepl | None, dict[int, int]] | None = None
+    ) -> tuple[str, ...]:
         """Borrow a process and build the root state there; the pool's machinery rules
-        (retries with backoff, the circuit breaker) apply."""
+        (retries with backoff, the circuit breaker) apply. With `keep` (a process this session
+        gave back, and its state ids), getting that same process back keeps its states."""
         pool = self._pool
         attempts = 0
         while True:
             pool._breaker.check()
             try:
                 repl = pool._acquire(self.header, fresh=fresh or attempts > 0)
+                if keep is not None and repl is keep[0] and repl.alive():
+                    self._repl, self._ids = repl, dict(keep[1])
+                    return self.root.goals
                 try:
                     proof_state, goals = self._root(repl)
                 except BaseException:

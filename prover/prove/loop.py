@@ -38,7 +38,8 @@ class TargetResult:
     helpers: str = ""
     body: str = ""
     reasons: dict[str, int] = field(default_factory=dict)
-    checked: int = 0  # candidates judged so far
+    checked: int = 0  # candidates judged so far (with --search: states expanded)
+    expansions: int = 0  # states expanded, all searches together (--search)
     done: bool = False
 
 
@@ -74,6 +75,20 @@ def prove_text(
     """Prove every target of `text`; `on_progress` hears of each target's start, each
     verdict and its end (`result.done`)."""
     params = params or SamplingParams()
+
+    def prove_one(current: str, header: str, target: Target) -> TargetResult:
+        return _prove_one(
+            current, header, target, backend, prompt_format, verifier, attempts, rounds,
+            budget_s, params, feedback, on_progress,
+        )  # fmt: skip
+
+    return prove_targets(text, prove_one)
+
+
+def prove_targets(text: str, prove_one: Callable[[str, str, Target], TargetResult]) -> ProveReport:
+    """Prove every target of `text` in file order with `prove_one(current text, header,
+    target)`, writing each accepted proof in before the next target is tried. Stops at the
+    first failure of the model or the machinery, keeping the proofs found."""
     results: list[TargetResult] = []
     error = None
     current = text
@@ -86,10 +101,7 @@ def prove_text(
             break
         target = targets[unproved]
         try:
-            result = _prove_one(
-                current, header, target, backend, prompt_format, verifier, attempts, rounds,
-                budget_s, params, feedback, on_progress,
-            )  # fmt: skip
+            result = prove_one(current, header, target)
         except KeyboardInterrupt:
             error = "interrupted"
             break

@@ -3,7 +3,9 @@
 pool's own overhead. Same framing as the real REPL (request lines up to a blank line; answer,
 then a blank line); every proof is accepted with the standard axioms and the statement check
 (line 1 of the final command) passes. A `pickleTo` writes a stub file where asked and an
-`unpickleEnvFrom` answers a new environment, so the kernel replay rung runs too."""
+`unpickleEnvFrom` answers a new environment, so the kernel replay rung runs too. Tactic mode:
+a command ending in `:= by sorry` opens a proof state, and every tactic leads to a new state
+with one new goal (`⊢ goal N`), so a search over it never merges states nor ends by itself."""
 
 import json
 import sys
@@ -22,6 +24,7 @@ VERSION = (
 
 def main() -> None:
     env = 0
+    state = -1  # proof states, counted like the REPL's
     pending = False
     out = sys.stdout
     for line in sys.stdin:
@@ -36,6 +39,26 @@ def main() -> None:
                 f.write("pickled")
             out.write(f'{{"env":\n {request["env"]}}}\n\n')
             out.flush()
+            pending = False
+            continue
+        if pending.startswith('{"tactic"'):  # a new state, one new goal
+            state += 1
+            out.write(
+                f'{{"proofState": {state},\n "goals": ["⊢ goal {state}"],\n'
+                ' "proofStatus": "Incomplete: open goals remain"}\n\n'
+            )
+            out.flush()
+            pending = False
+            continue
+        if 'by sorry"' in pending:  # the root of a search
+            state += 1
+            out.write(
+                f'{{"sorries": [{{"proofState": {state}, "goal": "⊢ goal {state}",\n'
+                ' "pos": {"line": 1, "column": 0}, "endPos": {"line": 1, "column": 5}}],\n'
+                f' "env": {env}}}\n\n'
+            )
+            out.flush()
+            env += 1
             pending = False
             continue
         if "Lean.versionString" in pending:  # a Lean whose unpickling re-checks (replay.py)
