@@ -96,7 +96,6 @@ class _DiedRebuilding(Exception):
     def __init__(self, node: int, failure: ReplFailure) -> None:
         super().__init__(str(failure))
         self.node = node
-        self.failure = failure
 
 
 class TacticSession:
