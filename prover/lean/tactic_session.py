@@ -9,8 +9,10 @@ sending those tactics again, transparently. The failure rules are the pool's (ma
   known-good check passed there: dying twice is the tactic's own verdict, a dead branch, and
   a failing known-good check is a MachineryFailure;
 - a timeout is the tactic's verdict at once (a dead branch), its process is replaced;
-- a state that cannot be rebuilt (its tactics fail, answer other goals, or kill the process
-  again) is lost: every tactic run from it or below it is a dead branch;
+- a tactic sent again to rebuild a state follows the same rule: when its process dies, a new
+  process, a known-good check there, and the path once more; dying again makes the state lost;
+- a state that cannot be rebuilt (its tactics fail, answer other goals, time out, or kill the
+  process twice) is lost: every tactic run from it or below it is a dead branch;
 - a process that cannot start, or cannot elaborate the header or the statement, is a
   MachineryFailure (retried with backoff first, as the pool does for checks).
 
@@ -88,6 +90,14 @@ class _Lost(Exception):
     """A state could not be rebuilt in the current process."""
 
 
+class _DiedRebuilding(Exception):
+    """The process died on a tactic sent again to rebuild state `node`."""
+
+    def __init__(self, node: int, failure: ReplFailure) -> None:
+        super().__init__(str(failure))
+        self.node = node
+
+
 class TacticSession:
     """Tactics on one statement, all in one pinned process. Made by `ReplPool.tactic_session`;
     used by one thread at a time."""
@@ -103,6 +113,8 @@ class TacticSession:
         self._nodes: list[_Node] = []
         self._ids: dict[int, int] = {}  # session state id -> proof state id in this process
         self._lost: dict[int, str] = {}  # states that could not be rebuilt -> why
+        # the process lent out (`lent`) and its state ids: taken back by the next tactic
+        self._lent: tuple[LeanRepl | None, dict[int, int]] | None = None
         goals = self._start(fresh=False)
         self._nodes.append(_Node(None, "", TacticState(_ROOT, goals)))
         pool._count(tactic_sessions=1)
@@ -145,16 +157,23 @@ class TacticSession:
         if lost is not None:
             return failed("lost", lost)
         retried = False
+        died_rebuilding: set[int] = set()  # states whose rebuilding killed a process once
         while True:
             try:
                 repl = self._live()
-                proof_state = self._proof_state(state.id, limit)
+                final = frozenset(died_rebuilding)
+                proof_state = self._proof_state(state.id, limit, died_before=final)
                 self._pool._count(tactics=1)
                 repl.checks_done += 1
                 response = repl.tactic(sent, proof_state, limit)
                 break
             except _Lost as exc:
                 return failed("lost", str(exc))
+            except _DiedRebuilding as exc:
+                # a death is no verdict before a known-good check passed and it died again
+                died_rebuilding.add(exc.node)
+                self._restart(canary=True)
+                continue
             except ReplFailure as exc:
                 if exc.reason in ("crash", "memory") and not retried:
                     retried = True  # a new process, a known-good check, then once more
@@ -173,25 +192,28 @@ class TacticSession:
 
     @contextlib.contextmanager
     def lent(self) -> Iterator[None]:
-        """Give the pinned process back to the pool for the block, then take one again. A
-        search's whole-proof check (`pool.check`) needs a process of the pool while the search
-        holds one: with one worker there is no other. Afterwards the session gets the same
-        process back when it is still free, its proof states intact; otherwise another one,
-        where the states are rebuilt when needed, as after a restart."""
-        kept = (self._repl, dict(self._ids))
-        self._repl = None
-        self._ids = {}
-        if kept[0] is not None:
-            self._pool._release(kept[0])
+        """Give the pinned process back to the pool for the block; the next tactic takes one
+        again. A search's whole-proof check (`pool.check`) needs a process of the pool while
+        the search holds one: with one worker there is no other. The session then gets the
+        same process back when it is still free, its proof states intact; otherwise another
+        one, where the states are rebuilt when needed, as after a restart. Taking it back
+        waits for the next tactic: a search that ends on an accepted proof needs no process,
+        and a failure to start one must not cost it that proof."""
+        if self._lent is not None:  # still lent out: nothing to give back
+            kept, self._lent = self._lent, None
+        else:
+            kept = (self._repl, dict(self._ids))
+            self._repl, self._ids = None, {}
+            if kept[0] is not None:
+                self._pool._release(kept[0])
         yield  # an error in the block ends the session: no process is taken again for it
-        goals = self._start(fresh=False, keep=kept)
-        if goals != self.root.goals:
-            raise MachineryFailure("the statement's goal changed in another REPL process")
+        self._lent = kept
 
     def close(self) -> None:
         """Give the process back to the pool (it is recycled there if it did enough work)."""
         repl, self._repl = self._repl, None
         self._ids.clear()
+        self._lent = None  # lent out: already back in the pool
         if repl is not None:
             self._pool._release(repl)
 
@@ -216,9 +238,13 @@ class TacticSession:
             state_id = self._nodes[state_id].parent
         return None
 
-    def _proof_state(self, state_id: int, timeout: float) -> int:
+    def _proof_state(
+        self, state_id: int, timeout: float, *, died_before: frozenset[int] = frozenset()
+    ) -> int:
         """The id of `state_id` in the current process, rebuilding it (and the states above
-        it that this process lacks) by sending their tactics again."""
+        it that this process lacks) by sending their tactics again. A process death on a
+        state not in `died_before` raises _DiedRebuilding (the caller restarts, with a
+        known-good check); on one in it, or any other failure, the state is lost."""
         missing: list[int] = []
         node_id: int | None = state_id
         while node_id is not None and node_id not in self._ids:
@@ -233,7 +259,11 @@ class TacticSession:
             try:
                 response = self._repl.tactic(node.sent, self._ids[node.parent], timeout)
             except ReplFailure as exc:
-                self._lost[node_id] = f"rebuilding the state after a restart: {exc}"
+                died = exc.reason in ("crash", "memory")
+                if died and node_id not in died_before:
+                    raise _DiedRebuilding(node_id, exc) from None
+                again = _AGAIN if died else ""
+                self._lost[node_id] = f"rebuilding the state after a restart: {exc}{again}"
                 raise _Lost(self._lost[node_id]) from None
             if (
                 failure_reason(response) is not None
@@ -251,6 +281,10 @@ class TacticSession:
     # -- the process ---------------------------------------------------------------------
 
     def _live(self) -> LeanRepl:
+        if self._repl is None and self._lent is not None:
+            kept, self._lent = self._lent, None
+            if self._start(fresh=False, keep=kept) != self.root.goals:
+                raise MachineryFailure("the statement's goal changed in another REPL process")
         if self._repl is None or not self._repl.alive():
             self._restart(canary=False)  # lost to a timeout (or killed from outside)
         assert self._repl is not None

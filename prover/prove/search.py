@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from prover.errors import MachineryFailure
+from prover.lean.extract import plan_check
 from prover.lean.tactic_session import TacticSession, TacticState
 from prover.lean.tactics import DEFAULT_TACTIC_HEARTBEATS
 from prover.lean.verdict import CheckItem, Verdict
@@ -176,6 +177,15 @@ def assemble_proof(tactics: tuple[str, ...] | list[str]) -> str:
     for tactic in tactics:
         lines += ["  " + line if line.strip() else "" for line in tactic.splitlines()]
     return "\n".join(lines)
+
+
+def reads_as_assembled(item: CheckItem) -> bool:
+    """Whether the verifier reads `item`'s proof (an assembled path) as exactly that tactic
+    block. Its reading of a model's answer prefers a ```lean block anywhere in the text, a
+    comment's included: a tactic holding one in a comment would have the verifier judge, and
+    `prove` write back, the comment's text instead of the path tactic mode ran."""
+    plan = plan_check(item)
+    return not plan.helpers and plan.body == " " + item.proof
 
 
 def search_seed(seed: int | None, index: int) -> int | None:
@@ -369,6 +379,9 @@ class _Search:
         item = CheckItem(
             problem.name, problem.header, problem.formal_statement, proof, context=problem.context
         )
+        if not reads_as_assembled(item):
+            self.counts["rejected"] += 1
+            return False
         # the check runs on a process of the pool: the session's own may be the only one
         with session.lent():
             verdict = self.verifier.check(item)

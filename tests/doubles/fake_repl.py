@@ -51,11 +51,17 @@ Tactic table ("tactic_graph" in RULES.json): scripted tactic mode over a graph o
                                   once, hang, print non-JSON, write to stderr
     "exit_if": PATH               with "exit": crash only while PATH exists (a test decides
                                   when a tactic that worked once starts crashing)
+    "neuter_process": true        stands for meta code that changed the process itself (a
+                                  global hook, not the proof's environment): from then on the
+                                  verifier's statement check passes for every command in this
+                                  process, as with "neuter_check"; a replay process is not
+                                  touched
 
 Rules file: {"version": "4.24.0", "header_delay_s": 0, "rules": [{"match": "substring",
   "exact": false,
   "response": {...without env...}, "axioms": [...], "sleep_s": 1e9, "exit": 3,
   "alloc_mb": 500, "garbage": true, "stderr": "text", "exit_once": FLAG_PATH (with "exit"),
+  "exit_if": PATH (with "exit": crash only while PATH exists),
   "probe": {"connect": [host, port], "write": [paths]}}]}
 `axioms_by_name` (or else `axioms`) of the rule whose match is in the command that declared
 NAME answer `#print axioms NAME` (one line each); otherwise the standard three, and for a
@@ -235,6 +241,7 @@ class TacticGraph:
         self.roots: list = spec.get("roots", [])
         self.proof_status = spec.get("proof_status", True)
         self.ids: list[str] = []  # proof state id -> state name
+        self.neutered = False  # a tactic changed the process: statement checks pass
 
     def new_id(self, name: str) -> int:
         self.ids.append(name)
@@ -285,6 +292,8 @@ class TacticGraph:
             die("FakeRepl: scripted crash", int(edge["exit"]))
         if edge.get("garbage"):
             return "this is not JSON"
+        if edge.get("neuter_process"):
+            self.neutered = True
         if edge.get("heartbeats", 0) > limit:
             return {
                 "message": "Lean error:\n(deterministic) timeout at `whnf`, maximum number of "
@@ -415,7 +424,8 @@ class ScriptedLean:
                 die("MemoryError: out of memory", 137)
         if rule.get("sleep_s"):
             time.sleep(float(rule["sleep_s"]))
-        if "exit" in rule and not spent(rule.get("exit_once")):
+        armed = "exit_if" not in rule or os.path.exists(rule["exit_if"])
+        if "exit" in rule and armed and not spent(rule.get("exit_once")):
             die("FakeRepl: scripted crash", int(rule["exit"]))
         if rule.get("garbage"):
             return "this is not JSON"
@@ -534,7 +544,7 @@ def script(rules_path: str) -> None:
         cmd = request["cmd"]
         if env is None and config.get("header_delay_s"):
             time.sleep(config["header_delay_s"])
-        lean.neutered = env is not None and lean.env_neutered[env]
+        lean.neutered = (env is not None and lean.env_neutered[env]) or lean.graph.neutered
         if cmd.strip() == "#eval Lean.versionString":
             answer: dict | str = {"messages": [info(f'"{version}"')]}
         else:
