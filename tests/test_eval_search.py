@@ -51,16 +51,10 @@ GRAPH = {
         "c0": {"omega": "proved", "rfl": {"error": "rfl failed"}},
     },
 }
-REJECT_EXACT_SYMM = {
-    "match": "exact h.symm",
-    "anchored": True,
-    "response": {
-        "messages": [
-            {"severity": "error", "pos": {"line": 1, "column": 2}, "endPos": None,
-             "data": "type mismatch"},
-        ]  # fmt: skip
-    },
-}
+MISMATCH = {"severity": "error", "pos": {"line": 1, "column": 2}, "endPos": None,
+            "data": "type mismatch"}  # fmt: skip
+REJECT_EXACT_SYMM = {"match": "exact h.symm", "anchored": True,
+                     "response": {"messages": [MISMATCH]}}  # fmt: skip
 SCRIPT = {
     SWAP: [("exact h.symm", -0.1), ("symm", -0.5), ("bad", -2.0)],
     FLIPPED: [("exact h", -0.2), ("symm", -0.3)],
@@ -229,8 +223,8 @@ def test_resume_with_other_search_settings_is_refused(tmp_path, eval_here) -> No
     suite, repl = suite_file(tmp_path, ["swap"]), repl_argv(tmp_path)
     code, err = eval_here(ScriptedStepModel(SCRIPT), *search_args(suite, out, repl))
     assert code == 0, err
-    code, err = eval_here(ScriptedStepModel(SCRIPT), *search_args(suite, out, repl, "--resume",
-                                                                   "--expansions", "5"))  # fmt: skip
+    other = search_args(suite, out, repl, "--resume", "--expansions", "5")
+    code, err = eval_here(ScriptedStepModel(SCRIPT), *other)
     assert code == 2 and "search.expansions=100, not 5" in err
     assert len(err.strip().splitlines()) == 1
 
