@@ -466,7 +466,8 @@ def _plot(run_dir: Path, results: dict[str, Any], err: Console) -> None:
 
 
 def _summary(err: Console, s: EvalSettings, results: dict[str, Any]) -> None:
-    table = Table(title=f"{results['suite']} · {s.model} · n={s.n}")
+    kind = f" · {s.search.algorithm} search" if s.search else ""
+    table = Table(title=f"{results['suite']} · {s.model}{kind} · n={s.n}")
     table.add_column("metric")
     table.add_column("value", justify="right")
     table.add_column("95% interval", justify="right")

@@ -227,6 +227,37 @@ def test_resume_with_other_search_settings_is_refused(tmp_path, eval_here) -> No
     code, err = eval_here(ScriptedStepModel(SCRIPT), *other)
     assert code == 2 and "search.expansions=100, not 5" in err
     assert len(err.strip().splitlines()) == 1
+    whole = search_args(suite, out, repl, "--resume", "--prompt-format", "deepseek-v1.5")
+    whole = [a for a in whole if a not in ("--search", "best-first")]
+    code, err = eval_here(ScriptedStepModel(SCRIPT), *whole)
+    assert code == 2 and f"{out} was run with prompt_format=bfs-prover" in err  # never mixed
+
+
+def test_a_search_stored_without_its_verdict_is_run_again_alone(tmp_path, eval_here) -> None:
+    """A kill between a search's two lines (a torn verdict line, cut on reopening): that search
+    is not finished, and it is the only one run again."""
+    out = tmp_path / "run"
+    suite, repl = suite_file(tmp_path, ["swap", "coin"]), repl_argv(tmp_path)
+    one_at_a_time = search_args(suite, out, repl, "--workers", "1")  # coin's search 1 last
+    code, err = eval_here(ScriptedStepModel(SCRIPT), *one_at_a_time)
+    assert code == 0, err
+    samples = out / "samples.jsonl"
+    lines = samples.read_text().splitlines(keepends=True)
+    assert json.loads(lines[-1])["type"] == "verdict"
+    last = json.loads(lines[-1])
+    samples.write_text("".join(lines[:-1]) + lines[-1][:20])  # the verdict line torn
+    model = SeededStepModel(set())
+    code, err = eval_here(model, *one_at_a_time, "--resume")
+    assert code == 0, err
+    assert "cut a torn last line" in err and "(3 stored best-first searches kept)" in " ".join(
+        err.split()
+    )
+    assert [p.text for p in model.prompts] == [COIN + ":::"]  # coin's root, one search
+    kept = [json.loads(line) for line in samples.read_text().splitlines()]
+    assert [(r["type"], r["problem"], r["index"]) for r in kept[-2:]] == [
+        ("sample", last["problem"], last["index"]), ("verdict", last["problem"], last["index"]),
+    ]  # fmt: skip
+    assert [(r["name"], r["c"]) for r in results_of(out)["problems"]] == [("swap", 2), ("coin", 0)]
 
 
 def test_the_verdict_cache_holds_accepted_proofs_only_and_never_serves_a_search(
@@ -325,7 +356,7 @@ ANSWERS = {SWAP: ["symm"], FLIPPED: ["exact h"], STUCK: ["norm_num"], COIN: ["om
 def test_sigkill_midway_then_resume_runs_only_the_missing_searches(tmp_path) -> None:
     names = ("swap", "stuck", "coin")
     suite, repl = suite_file(tmp_path, names), repl_argv(tmp_path)
-    server = ScriptedOpenAI(ANSWERS, default="bad", delay_s=0.3)
+    server = ScriptedOpenAI(ANSWERS, default="bad", delay_s=0.2)
     out = tmp_path / "killed"
     with scripted_openai(server) as url:
         args = search_args(suite, out, repl, "--workers", "1", "--tactics-per-state", "1",
