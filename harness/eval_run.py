@@ -27,6 +27,7 @@ from rich.table import Table
 from harness.results import CURVE, RESULTS, write_results
 from harness.runner import EvalError, EvalPlan, run_eval
 from harness.runner import Progress as LoopProgress
+from harness.search_run import SearchPlan, run_searches, search_settings
 from harness.store import (
     RunStore,
     StoredRun,
@@ -44,6 +45,21 @@ from prover.lean.pool import VerifierConfig
 from prover.models.base import SamplingParams
 from prover.models.errors import ModelBackendError
 from prover.prompts import PromptFormat
+from prover.prove.search import SearchConfig
+from prover.step_prompts import StepPromptFormat
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """`--search`: N independent searches per problem instead of N sampled whole proofs."""
+
+    algorithm: str  # "best-first"
+    config: SearchConfig
+    step_format: StepPromptFormat
+
+    def record(self) -> dict[str, Any]:
+        """What run.json and results.json say of the search."""
+        return search_settings(self.algorithm, self.config, self.step_format.name)
 
 
 @dataclass(frozen=True)
@@ -52,7 +68,7 @@ class EvalSettings:
     problems: list[Problem]
     n: int
     ks: list[int]
-    prompt_format: PromptFormat
+    prompt_format: PromptFormat | None  # None with `search`: its step-level format instead
     params: SamplingParams
     backend: str
     model: str
@@ -70,6 +86,14 @@ class EvalSettings:
     git_commit: str | None
     resume_command: str = ""  # what continues this run, printed when it stops
     allow_version_mismatch: bool = False  # run a suite on another Lean (warned, not refused)
+    search: SearchSettings | None = None  # a run of searches (search_run.py)
+
+    @property
+    def format_name(self) -> str:
+        if self.search is not None:
+            return self.search.step_format.name
+        assert self.prompt_format is not None
+        return self.prompt_format.name
 
 
 def make_verifier(task: str, config: VerifierConfig) -> Any:
@@ -126,10 +150,15 @@ def execute(s: EvalSettings) -> dict[str, Any]:
             raise failure
         if run.repaired:
             err.print(run.repaired, markup=False, highlight=False, soft_wrap=True)
-        stored = sum(1 for key in run.samples if key[1] < s.n)
+        # a search stored without its verdict is done again: not kept
+        stored = sum(
+            1 for key, sample in run.samples.items()
+            if key[1] < s.n and (sample.verified or s.search is None)
+        )  # fmt: skip
+        what = f"{s.search.algorithm} searches" if s.search else "samples"
         err.print(
-            f"{s.suite.name}: {len(s.problems)} problems x {s.n} samples -> {s.run_dir}"
-            + (f" ({stored} stored samples kept)" if stored else "")
+            f"{s.suite.name}: {len(s.problems)} problems x {s.n} {what} -> {s.run_dir}"
+            + (f" ({stored} stored {what} kept)" if stored else "")
         )
         if version_warning:
             err.print(version_warning, style="yellow", markup=False, soft_wrap=True)
@@ -145,22 +174,10 @@ def execute(s: EvalSettings) -> dict[str, Any]:
         except CacheError as exc:
             raise UsageError(str(exc)) from None
         stack.callback(cache.close)
-        plan = EvalPlan(
-            problems=s.problems,
-            n=s.n,
-            prompt_format=s.prompt_format,
-            params=s.params,
-            seed=int(manifest["seed"]),
-            checker=checker or f"unknown {time.time()}",
-            chunk=min(16, s.batch),
-            batch=s.batch,
-        )
         try:
-            with _progress_bar(err) as update:
-                loop = run_eval(
-                    plan, backend, verifier, store, run, cache,
-                    on_progress=update, generators=generators,
-                )  # fmt: skip
+            with _progress_bar(err, searching=s.search is not None) as update:
+                loop = _run_loop(s, manifest, checker, backend, generators, verifier, store, run,
+                                 cache, update)  # fmt: skip
         except KeyboardInterrupt:
             store.close()
             _stopped(err, s, "interrupted")
@@ -189,14 +206,70 @@ def execute(s: EvalSettings) -> dict[str, Any]:
         ks=s.ks,
         problems=s.problems,
         run=run,
-        proof_of=lambda p, c: s.prompt_format.proof_text(prompt_problem(p), c),
+        proof_of=_proof_of(s),
         provenance=_provenance(s, manifest, backend, version, loop),
         timings=_timings(wall, loop, run),
         machinery=machinery_counts(verifier),
+        search=s.search.record() if s.search else None,
     )
     _summary(err, s, results)
     _plot(s.run_dir, results, err)
     return results
+
+
+def _run_loop(
+    s: EvalSettings,
+    manifest: dict[str, Any],
+    checker: str | None,
+    backend: Any,
+    generators: int,
+    verifier: Any,
+    store: RunStore,
+    run: StoredRun,
+    cache: VerdictCache,
+    update: Any,
+) -> LoopProgress:
+    """The whole-proof loop (runner.py), or with --search the search loop (search_run.py)."""
+    checker = checker or f"unknown {time.time()}"
+    seed = int(manifest["seed"])
+    if s.search is not None:
+        if not hasattr(verifier, "tactic_session"):  # the CLI refuses it first
+            raise UsageError("--search needs a local verifier with a tactic mode")
+        plan = SearchPlan(
+            problems=s.problems,
+            n=s.n,
+            step_format=s.search.step_format,
+            config=s.search.config,
+            seed=seed,
+            checker=checker,
+            parallel=int(getattr(verifier, "workers", 1) or 1),
+            # an HTTP server takes concurrent requests; an in-process model one at a time
+            shared_backend=s.backend.strip().lower() == "openai",
+        )
+        return run_searches(plan, backend, verifier, store, run, cache, on_progress=update)
+    assert s.prompt_format is not None
+    eval_plan = EvalPlan(
+        problems=s.problems,
+        n=s.n,
+        prompt_format=s.prompt_format,
+        params=s.params,
+        seed=seed,
+        checker=checker,
+        chunk=min(16, s.batch),
+        batch=s.batch,
+    )
+    return run_eval(
+        eval_plan, backend, verifier, store, run, cache, on_progress=update, generators=generators
+    )
+
+
+def _proof_of(s: EvalSettings) -> Any:
+    """A sample's proof text: a search's completion is its assembled proof already."""
+    if s.search is not None:
+        return lambda problem, completion: completion
+    fmt = s.prompt_format
+    assert fmt is not None
+    return lambda problem, completion: fmt.proof_text(prompt_problem(problem), completion)
 
 
 def _session_manifest(s: EvalSettings) -> dict[str, Any]:
@@ -278,13 +351,13 @@ def _checker(s: EvalSettings, version: str | None) -> str | None:
 
 
 @contextlib.contextmanager
-def _progress_bar(err: Console) -> Iterator[Any]:
+def _progress_bar(err: Console, *, searching: bool = False) -> Iterator[Any]:
     bar = Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
         TextColumn("{task.fields[rates]}"), TimeElapsedColumn(), TextColumn("ETA"),
         TimeRemainingColumn(), console=err, transient=False,
     )  # fmt: skip
-    task = bar.add_task("verified", total=None, rates="")
+    task = bar.add_task("searched" if searching else "verified", total=None, rates="")
     last = 0.0
 
     def update(p: LoopProgress) -> None:
@@ -294,7 +367,9 @@ def _progress_bar(err: Console) -> Iterator[Any]:
             return
         last = now
         rate = p.accepted / p.verified if p.verified else 0.0
-        rates = f"pass {rate:.1%}  solved {len(p.solved)}  generated {p.generated}"
+        rates = f"pass {rate:.1%}  solved {len(p.solved)}  " + (
+            f"expansions {p.expansions}" if searching else f"generated {p.generated}"
+        )
         bar.update(task, total=p.total, completed=p.verified, rates=rates)
 
     with bar:
@@ -350,7 +425,7 @@ def _provenance(
         "model": s.model,
         "model_revision": getattr(backend, "revision", None),
         "backend": s.backend,
-        "prompt_format": s.prompt_format.name,
+        "prompt_format": s.format_name,
         "sampling": manifest["sampling"],
         "seed": manifest["seed"],
         "git_commit": s.git_commit,
@@ -391,7 +466,8 @@ def _plot(run_dir: Path, results: dict[str, Any], err: Console) -> None:
 
 
 def _summary(err: Console, s: EvalSettings, results: dict[str, Any]) -> None:
-    table = Table(title=f"{results['suite']} · {s.model} · n={s.n}")
+    kind = f" · {s.search.algorithm} search" if s.search else ""
+    table = Table(title=f"{results['suite']} · {s.model}{kind} · n={s.n}")
     table.add_column("metric")
     table.add_column("value", justify="right")
     table.add_column("95% interval", justify="right")
@@ -400,7 +476,14 @@ def _summary(err: Console, s: EvalSettings, results: dict[str, Any]) -> None:
         table.add_row(f"pass@{k}", f"{value:.1%}", f"[{low:.1%}, {high:.1%}]")
     solved = sum(1 for row in results["problems"] if row["c"] > 0)
     err.print(table)
+    search = results.get("search")
+    if search is not None:
+        used = search["expansions_used"]
+        done = (
+            f"expansions used: mean {used['mean']:.2f}, max {used['max']} of {search['expansions']}"
+        )
+    else:
+        done = f"verdicts reused {results['cache_hit_rate']:.1%}"
     err.print(
-        f"solved {solved}/{len(results['problems'])} problems · verdicts reused "
-        f"{results['cache_hit_rate']:.1%} · {s.run_dir / RESULTS}"
+        f"solved {solved}/{len(results['problems'])} problems · {done} · {s.run_dir / RESULTS}"
     )

@@ -68,6 +68,47 @@ def machinery_retries(results: dict[str, Any]) -> int:
     return int((results.get("machinery") or {}).get("retries", 0))
 
 
+def search_of(results: dict[str, Any]) -> dict[str, Any] | None:
+    """A run of searches' settings and expansions (None for sampled whole proofs, and for runs
+    from before searches were recorded)."""
+    search = results.get("search")
+    return search if isinstance(search, dict) else None
+
+
+def row_title(results: dict[str, Any]) -> str:
+    """The run's title in the table, with its search algorithm when each sample was a search:
+    the same model proving whole proofs and by search must not look like one run."""
+    search = search_of(results)
+    title = run_title(results)
+    return f"{title} · {search.get('algorithm', 'search')}" if search else title
+
+
+def search_note(results: dict[str, Any]) -> str | None:
+    """One line on a run of searches: its settings and the expansions it used."""
+    search = search_of(results)
+    if search is None:
+        return None
+    parts = [f"{search.get('prompt_format', '?')} prompts"]
+    if search.get("tactics_per_state") is not None:
+        parts.append(f"{search['tactics_per_state']} tactics per state")
+    budget = []
+    if search.get("expansions") is not None:
+        budget.append(f"{search['expansions']} expansions")
+    if search.get("time_s") is not None:
+        budget.append(f"{search['time_s']:g} s")
+    if budget:
+        parts.append(f"at most {' and '.join(budget)} a search")
+    if search.get("length_exponent") is not None:
+        parts.append(f"length exponent {search['length_exponent']:g}")
+    line = f"{search.get('algorithm', 'search')} search in {run_title(results)}: " + ", ".join(
+        parts
+    )
+    used = search.get("expansions_used")
+    if isinstance(used, dict) and used.get("mean") is not None:
+        line += f"; expansions used: mean {used['mean']:.2f}, max {used.get('max', '?')}"
+    return line
+
+
 def leaderboard(runs: list[dict[str, Any]]) -> Leaderboard:
     if not runs:
         raise ValueError("no runs")
@@ -78,12 +119,16 @@ def leaderboard(runs: list[dict[str, Any]]) -> Leaderboard:
         metrics = [
             cell(run["pass_at_k"].get(str(k)), ci.get("pass_at_k", {}).get(str(k))) for k in ks
         ]
-        fixed = [run_title(run), run["suite"], run["split"] or "-", str(run["n"])]
+        fixed = [row_title(run), run["suite"], run["split"] or "-", str(run["n"])]
         rows.append((*fixed, *metrics, cell(run["coverage"], ci["coverage"])))
     notes = ["95% bootstrap intervals over problems; sorted by coverage (pass@n), then pass@1."]
     suites = sorted({run["suite"] for run in runs})
     if len(suites) > 1:
         notes.append(f"{len(suites)} suites ({', '.join(suites)}): compare runs of one suite only.")
+    for run in ranked(runs):
+        note = search_note(run)
+        if note:
+            notes.append(note)
     for run in ranked(runs):
         retries = machinery_retries(run)
         if retries:

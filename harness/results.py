@@ -61,7 +61,10 @@ def write_results(
     provenance: dict[str, Any],
     timings: dict[str, Any],
     machinery: dict[str, int] | None = None,
+    search: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """`search`: a run of searches' settings (search_run.search_settings); results.json then
+    also holds the expansions used per problem and overall."""
     rows = problem_rows(problems, n, run, proof_of)
     samples = [run.samples[(p.name, i)] for p in problems for i in range(n)]
     reused = sum(s.source in ("cache", "duplicate") for s in samples)
@@ -79,6 +82,8 @@ def write_results(
         # machinery retries and crash re-checks: how hard the verifier had to work to judge
         "machinery": machinery or {"retries": 0, "crash_rechecks": 0},
     }
+    if search is not None:
+        results["search"] = search_summary(search, problems, n, run, rows)
     # a full disk here: one line naming the file (StoreWriteError); the samples stay stored
     # and `--resume` writes these again without redoing any sample
     for path, write in (
@@ -90,6 +95,39 @@ def write_results(
         except OSError as exc:
             raise write_failed(path, exc) from None
     return results
+
+
+def search_summary(
+    settings: dict[str, Any],
+    problems: list[Problem],
+    n: int,
+    run: StoredRun,
+    rows: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """The search settings, the expansions used (mean and max over all searches) and how the
+    searches ended; each problem's row gets its own `expansions` {mean, max}."""
+    used: list[int] = []
+    stopped: dict[str, int] = {}
+    for problem, row in zip(problems, rows, strict=True):
+        figures = [run.samples[(problem.name, i)].search or {} for i in range(n)]
+        counts = [int(f.get("expansions", 0)) for f in figures]
+        row["expansions"] = _spread(counts)
+        used += counts
+        for f in figures:
+            why = str(f.get("stopped", "?"))
+            stopped[why] = stopped.get(why, 0) + 1
+    return {
+        **settings,
+        "expansions_used": {**_spread(used), "total": sum(used)},
+        "stopped": dict(sorted(stopped.items(), key=lambda kv: -kv[1])),
+    }
+
+
+def _spread(counts: list[int]) -> dict[str, float | int]:
+    return {
+        "mean": round(sum(counts) / len(counts), 3) if counts else 0.0,
+        "max": max(counts, default=0),
+    }
 
 
 def _reasons(samples: list[Any]) -> dict[str, int]:

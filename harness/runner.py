@@ -65,6 +65,7 @@ class Progress:
     generate_s: float = 0.0
     verifier_calls: int = 0
     reused: int = 0  # verdicts from the cache or an identical sample of this run
+    expansions: int = 0  # states expanded, in a run of searches (search_run.py)
 
 
 class EvalError(Exception):

@@ -55,8 +55,10 @@ class Sample:
     reason: str | None = None
     detail: str = ""
     text_hash: str | None = None
-    source: str | None = None  # "verifier" | "cache" | "duplicate"
+    source: str | None = None  # "verifier" | "cache" | "duplicate" | "search"
     verify_s: float = 0.0
+    # a search's own figures (expansions, why it stopped, ...); None for a sampled completion
+    search: dict[str, Any] | None = None
 
     @property
     def verified(self) -> bool:
@@ -187,36 +189,18 @@ class RunStore:
     # --- writing -------------------------------------------------------------------------
 
     def add_samples(self, samples: Iterable[Sample]) -> int:
-        lines = [
-            {
-                "type": "sample",
-                "problem": s.problem,
-                "index": s.index,
-                "completion": s.completion,
-                "tokens": s.tokens,
-                "finish": s.finish,
-            }
-            for s in samples
-        ]
-        return self._append(lines)
+        return self._append([_sample_line(s) for s in samples])
 
     def add_verdicts(self, samples: Iterable[Sample]) -> int:
-        lines = []
-        for s in samples:
-            line = {
-                "type": "verdict",
-                "problem": s.problem,
-                "index": s.index,
-                "accepted": s.accepted,
-                "reason": s.reason,
-                "hash": s.text_hash,
-                "source": s.source,
-                "verify_s": round(s.verify_s, 4),
-            }
-            if s.detail:
-                line["detail"] = s.detail[:500]
-            lines.append(line)
-        return self._append(lines)
+        return self._append([_verdict_line(s) for s in samples])
+
+    def add_decided(self, samples: Iterable[Sample]) -> int:
+        """Samples that come with their verdict (a search's): both lines in one write, so a
+        kill leaves the pair whole, or a verdict-less sample that resume does again."""
+        samples = list(samples)
+        return self._append(
+            [_sample_line(s) for s in samples] + [_verdict_line(s) for s in samples]
+        )
 
     def _append(self, records: list[dict[str, Any]]) -> int:
         if not records:
@@ -274,6 +258,36 @@ class RunStore:
         self.close()
 
 
+def _sample_line(s: Sample) -> dict[str, Any]:
+    line: dict[str, Any] = {
+        "type": "sample",
+        "problem": s.problem,
+        "index": s.index,
+        "completion": s.completion,
+        "tokens": s.tokens,
+        "finish": s.finish,
+    }
+    if s.search is not None:
+        line["search"] = s.search
+    return line
+
+
+def _verdict_line(s: Sample) -> dict[str, Any]:
+    line: dict[str, Any] = {
+        "type": "verdict",
+        "problem": s.problem,
+        "index": s.index,
+        "accepted": s.accepted,
+        "reason": s.reason,
+        "hash": s.text_hash,
+        "source": s.source,
+        "verify_s": round(s.verify_s, 4),
+    }
+    if s.detail:
+        line["detail"] = s.detail[:500]
+    return line
+
+
 def _apply(samples: dict[tuple[str, int], Sample], record: dict[str, Any]) -> None:
     key = (str(record["problem"]), int(record["index"]))
     if record["type"] == "sample":
@@ -281,6 +295,9 @@ def _apply(samples: dict[tuple[str, int], Sample], record: dict[str, Any]) -> No
             key[0], key[1], str(record["completion"]), int(record.get("tokens") or 0),
             record.get("finish"),
         )  # fmt: skip
+        search = record.get("search")
+        if search is not None:
+            samples[key].search = dict(search)
     elif record["type"] == "verdict":
         sample = samples[key]  # a verdict always follows its sample
         sample.accepted = bool(record["accepted"])

@@ -9,7 +9,7 @@ import shlex
 import subprocess
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -45,11 +45,17 @@ from prover.cli.verifier_options import (
     verifier_config,
 )
 from prover.errors import UsageError
+from prover.prove.search import SearchConfig
+
+if TYPE_CHECKING:
+    from harness.eval_run import SearchSettings
+    from prover.prompts import PromptFormat
 
 ROOT = Path(__file__).resolve().parent.parent
 # What defines a run's samples: resuming with any of these changed would mix two experiments.
 IDENTITY = ("suite", "split", "n", "problems", "model", "backend", "prompt_format", "sampling",
-            "seed")  # fmt: skip
+            "seed", "search")  # fmt: skip
+SEARCHES = ("best-first",)
 
 
 def eval_command(
@@ -125,6 +131,35 @@ def eval_command(
             "--batch", help="Sequences per generate call.", min=1, rich_help_panel="Scale"
         ),  # fmt: skip
     ] = 64,
+    search: Annotated[
+        str | None,
+        typer.Option(
+            "--search",
+            help="best-first: each of the N samples is one best-first search over Lean's "
+            "tactic states with a step-level model, instead of one sampled whole proof.",
+            rich_help_panel="Search",
+        ),
+    ] = None,
+    expansions: Annotated[
+        int | None,
+        typer.Option(
+            "--expansions",
+            help=f"With --search: states expanded per search at most "
+            f"(default {SearchConfig.expansions}).",
+            min=1,
+            rich_help_panel="Search",
+        ),
+    ] = None,
+    tactics_per_state: Annotated[
+        int | None,
+        typer.Option(
+            "--tactics-per-state",
+            help=f"With --search: tactics sampled per expanded state "
+            f"(default {SearchConfig.tactics_per_state}).",
+            min=1,
+            rich_help_panel="Search",
+        ),
+    ] = None,
     backend: Backend = "transformers",
     model: Model = None,
     api_base: ApiBase = None,
@@ -149,7 +184,8 @@ def eval_command(
 ) -> None:
     """Sample N completions per problem, verify every one, and write RUN_DIR/results.json
     (pass@k, precision = pass@1, coverage = pass@N, 95% intervals), accepted.jsonl and a
-    pass@k plot. Interrupted runs continue with --resume; exit 1 when the --baseline gate fails."""
+    pass@k plot. Interrupted runs continue with --resume; exit 1 when the --baseline gate fails.
+    With --search best-first each sample is one best-first search (docs/eval.md)."""
     from harness.suites import SuiteError, load_suite
     from harness.tasks import prompt_format_for
     from prover.models.base import SamplingParams
@@ -157,6 +193,7 @@ def eval_command(
 
     if backend.strip().lower() not in BACKENDS:
         raise UsageError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
+    _refuse_search_options(search, expansions, tactics_per_state, verifier, ray_address)
     if cache is not None and cache.exists() and not cache.is_dir():
         raise UsageError(f"--cache {cache}: not a directory")
     if out is not None and out.exists() and not out.is_dir():
@@ -170,11 +207,27 @@ def eval_command(
     split = split or (splits.pop() if len(splits) == 1 else None)
     ks = _parse_ks(k, n)
     model_name = model or default_model(backend)
+    if search is not None and loaded.task != "lean":
+        raise UsageError(
+            f"--search applies to Lean suites only: {loaded.name} is a {loaded.task} suite, "
+            "which has no tactic states"
+        )
+    search_settings: SearchSettings | None = None
+    fmt: PromptFormat | None = None
     try:
-        fmt = prompt_format_for(loaded.task, model_name, prompt_format)
+        if search is None:
+            fmt = prompt_format_for(loaded.task, model_name, prompt_format)
+            format_name = fmt.name
+        else:
+            search_settings = _search_settings(
+                search, model_name, prompt_format, expansions, tactics_per_state,
+                temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
+            )  # fmt: skip
+            format_name = search_settings.step_format.name
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    run_dir = out or ROOT / "runs" / _slug(f"{loaded.name}-{Path(model_name).name}-n{n}")
+    kind = f"-{search}" if search else ""
+    run_dir = out or ROOT / "runs" / _slug(f"{loaded.name}-{Path(model_name).name}{kind}-n{n}")
     base_results = (
         _load_baseline(baseline, loaded.name, n, split, [p.name for p in problems])
         if baseline
@@ -188,13 +241,15 @@ def eval_command(
         "problems": [p.name for p in problems],
         "model": model_name,
         "backend": backend,
-        "prompt_format": fmt.name,
+        "prompt_format": format_name,
         "sampling": sampling,
         # a new run without --seed draws one (recorded); a resumed one keeps its own
         "seed": seed if seed is not None or resume else secrets.randbelow(2**31),
         "label": label,
         "started_at": _now(),
     }
+    if search_settings is not None:  # what defines a search's samples, beyond the model's
+        manifest["search"] = search_settings.record()
     config = verifier_config(
         timeout=timeout, memory_mb=memory_mb, sandbox=sandbox, repl=repl, repl_cwd=repl_cwd,
         workers=workers, allow_native=allow_native, recycle_after=recycle_after,
@@ -225,6 +280,7 @@ def eval_command(
         git_commit=_git_commit(),
         resume_command=resume_command(sys.argv[1:], suite, run_dir),
         allow_version_mismatch=allow_version_mismatch,
+        search=search_settings,
     )
     results = execute(settings)
     if base_results is not None:
@@ -236,6 +292,59 @@ def eval_command(
             raise UsageError(f"--baseline: {exc}") from None
         print(verdict.render(), file=sys.stderr)
         raise typer.Exit(1 if verdict.failed else 0)
+
+
+def _refuse_search_options(
+    search: str | None,
+    expansions: int | None,
+    tactics_per_state: int | None,
+    verifier: str | None,
+    ray_address: str | None,
+) -> None:
+    """One line for each option that does not go with (or without) --search."""
+    if search is None:
+        if expansions is not None or tactics_per_state is not None:
+            raise UsageError("--expansions and --tactics-per-state apply only with --search")
+        return
+    if search not in SEARCHES:
+        raise UsageError(f"unknown search {search!r}; known: {', '.join(SEARCHES)}")
+    if verifier:
+        raise UsageError(
+            "--search needs a local verifier: the remote verifier API has no tactic mode "
+            "(drop --verifier)"
+        )
+    if ray_address:
+        raise UsageError(
+            "--search with --ray-address is not supported yet: run the searches on a local "
+            "pool (drop --ray-address; --workers sets how many run at once)"
+        )
+
+
+def _search_settings(
+    search: str,
+    model: str,
+    prompt_format: str | None,
+    expansions: int | None,
+    tactics_per_state: int | None,
+    *,
+    temperature: float,
+    top_p: float,
+    max_new_tokens: int,
+) -> SearchSettings:
+    """The search's settings; ValueError (one line) for a prompt format that is not a
+    step-level one, or a model whose step-level format is unknown."""
+    from harness.eval_run import SearchSettings
+    from prover.step_prompts import choose_step_format
+
+    step_format = choose_step_format(model, prompt_format)
+    config = SearchConfig(
+        expansions=expansions or SearchConfig.expansions,
+        tactics_per_state=tactics_per_state or SearchConfig.tactics_per_state,
+        temperature=temperature,
+        top_p=top_p,
+        max_new_tokens=max_new_tokens,
+    )
+    return SearchSettings(search, config, step_format)
 
 
 def resume_command(args: list[str], suite: str, run_dir: Path) -> str:
