@@ -232,8 +232,10 @@ def check_baseline(
     n: int,
     split: str | None = None,
     problems: Collection[str] | None = None,
+    search: dict[str, Any] | None = None,
 ) -> None:
-    """Refuse (GateError) a baseline that a run of this suite, split, n and problem set cannot be
+    """Refuse (GateError) a baseline that a run of this suite, split, n, problem set and way of
+    proving (`search`: a search run's settings, None for sampled whole proofs) cannot be
     compared with; `prover eval` can call it before sampling, so a bad baseline fails at once."""
     if baseline["suite"] != suite:
         raise GateError(
@@ -248,6 +250,7 @@ def check_baseline(
             f"cannot compare runs with different samples per problem: n={n} against baseline "
             f"n={baseline['n']}"
         )
+    _same_way_of_proving(search, baseline.get("search"))
     if problems is not None:
         theirs = {p["name"] for p in baseline["problems"]}
         ours = set(problems)
@@ -256,6 +259,31 @@ def check_baseline(
                 f"problem sets differ: {_some(ours - theirs)} only in this run, "
                 f"{_some(theirs - ours)} only in the baseline"
             )
+
+
+# A search section's outcomes; every other key of it is a setting that defines the samples.
+SEARCH_OUTCOME_KEYS = ("expansions_used", "stopped")
+
+
+def _same_way_of_proving(ours: object, theirs: object) -> None:
+    """A search run is gated only against a search run with the same settings: a sample that is
+    a whole search and one sampled whole proof are different measurements."""
+    ours = ours if isinstance(ours, dict) else None
+    theirs = theirs if isinstance(theirs, dict) else None
+    if ours is None and theirs is None:
+        return
+    if ours is None or theirs is None:
+        kind = "a search run against a whole-proof baseline" if ours else (
+            "a whole-proof run against a search baseline"
+        )
+        raise GateError(f"cannot compare {kind}")
+    differ = [
+        f"{key}={ours.get(key)} against baseline {key}={theirs.get(key)}"
+        for key in sorted((set(ours) | set(theirs)) - set(SEARCH_OUTCOME_KEYS))
+        if ours.get(key) != theirs.get(key)
+    ]
+    if differ:
+        raise GateError(f"cannot compare searches with different settings: {'; '.join(differ)}")
 
 
 def _some(names: set[str], shown: int = 3) -> str:
@@ -279,7 +307,9 @@ def compare_runs(
         raise GateError(f"--max-drop must be a fraction from 0 to 1 (0.02 = 2 pp), got {max_drop}")
     cand = {p["name"]: p for p in candidate["problems"]}
     suite, n, split = candidate["suite"], candidate["n"], candidate["split"]
-    check_baseline(baseline, suite=suite, n=n, split=split, problems=cand)
+    check_baseline(
+        baseline, suite=suite, n=n, split=split, problems=cand, search=candidate.get("search")
+    )
     base = {p["name"]: p for p in baseline["problems"]}
     names = sorted(cand)
     metrics = []

@@ -396,3 +396,36 @@ def test_sigkill_midway_then_resume_runs_only_the_missing_searches(tmp_path) -> 
     assert [(r["name"], r["c"]) for r in results["problems"]] == [
         ("swap", 2), ("stuck", 0), ("coin", 2),
     ]  # fmt: skip
+
+
+def test_a_search_run_is_gated_only_against_a_search_baseline(tmp_path, eval_here) -> None:
+    """`--baseline` is vetted before any search: a whole-proof baseline, or a search baseline
+    with other settings, is refused (exit 2) and the candidate run is never started."""
+    suite, repl = suite_file(tmp_path, ("swap",)), repl_argv(tmp_path)
+    base = tmp_path / "base"
+    code, err = eval_here(ScriptedStepModel(SCRIPT), *search_args(suite, base, repl))
+    assert code == 0, err
+    # the same settings gate fine
+    code, err = eval_here(
+        ScriptedStepModel(SCRIPT), *search_args(suite, tmp_path / "same", repl),
+        "--baseline", str(base),
+    )  # fmt: skip
+    assert code == 0, err
+    model = ScriptedStepModel(SCRIPT)
+    wider = tmp_path / "wider"
+    code, err = eval_here(
+        model, *search_args(suite, wider, repl), "--expansions", "5", "--baseline", str(base)
+    )
+    assert code == 2
+    assert "expansions=5 against baseline expansions=100" in err
+    assert not model.params and not wider.exists()
+    # a whole-proof baseline: change the recorded run into one (no search section)
+    whole = tmp_path / "whole"
+    whole.mkdir()
+    results = results_of(base)
+    del results["search"]
+    (whole / "results.json").write_text(json.dumps(results))
+    code, err = eval_here(
+        model, *search_args(suite, tmp_path / "against-whole", repl), "--baseline", str(whole)
+    )
+    assert code == 2 and "a search run against a whole-proof baseline" in err

@@ -196,6 +196,44 @@ def test_check_baseline_before_sampling() -> None:
         check_baseline(baseline, suite="minif2f-test", n=8, problems=["a", "b", "c"])
 
 
+SEARCH = {
+    "algorithm": "best-first",
+    "expansions": 100,
+    "tactics_per_state": 8,
+    "length_exponent": 2.0,
+    "time_s": 600.0,
+    "tactic_timeout_s": 60.0,
+    "heartbeats": 200000,
+    "prompt_format": "bfs-prover",
+}
+
+
+def with_search(doc: dict[str, Any], search: dict[str, Any], used: int = 5) -> dict[str, Any]:
+    """A search run's results.json: its settings plus the outcomes (expansions used, stops)."""
+    summary = {**search, "expansions_used": {"mean": used, "max": used}, "stopped": {"proved": 1}}
+    return {**doc, "search": summary}
+
+
+def test_a_search_run_is_gated_only_against_a_search_baseline_with_its_settings() -> None:
+    whole = results_doc([3, 4])
+    search = with_search(results_doc([3, 4]), SEARCH)
+    # same settings, different outcomes: comparable
+    compare_runs(with_search(results_doc([3, 4]), SEARCH, used=9), search, 0.02)
+    compare_runs(whole, results_doc([3, 4]), 0.02)
+    with pytest.raises(GateError, match="a search run against a whole-proof baseline"):
+        compare_runs(search, whole, 0.02)
+    with pytest.raises(GateError, match="a whole-proof run against a search baseline"):
+        compare_runs(whole, search, 0.02)
+    wider = with_search(results_doc([3, 4]), {**SEARCH, "expansions": 400})
+    with pytest.raises(GateError, match="expansions=400 against baseline expansions=100"):
+        compare_runs(wider, search, 0.02)
+    other_format = {**SEARCH, "prompt_format": "internlm-step"}
+    with pytest.raises(GateError, match="prompt_format=internlm-step"):
+        check_baseline(search, suite="minif2f-test", n=8, search=other_format)
+    with pytest.raises(GateError, match="whole-proof run against a search baseline"):
+        check_baseline(search, suite="minif2f-test", n=8)
+
+
 # --- load_results ----------------------------------------------------------------------------
 
 

@@ -229,7 +229,14 @@ def eval_command(
     kind = f"-{search}" if search else ""
     run_dir = out or ROOT / "runs" / _slug(f"{loaded.name}-{Path(model_name).name}{kind}-n{n}")
     base_results = (
-        _load_baseline(baseline, loaded.name, n, split, [p.name for p in problems])
+        _load_baseline(
+            baseline,
+            loaded.name,
+            n,
+            split,
+            [p.name for p in problems],
+            search_settings.record() if search_settings else None,
+        )
         if baseline
         else None
     )
@@ -390,14 +397,21 @@ def _parse_ks(text: str | None, n: int) -> list[int]:
 
 
 def _load_baseline(
-    path: Path, suite: str, n: int, split: str | None, problems: list[str]
+    path: Path,
+    suite: str,
+    n: int,
+    split: str | None,
+    problems: list[str],
+    search: dict[str, Any] | None,
 ) -> dict[str, Any]:
     """Read and vet the baseline before hours of sampling, not after."""
     from harness.gate import GateError, check_baseline, load_results
 
     try:
         results = load_results(path)
-        check_baseline(results, suite=suite, n=n, split=split, problems=problems)
+        check_baseline(
+            results, suite=suite, n=n, split=split, problems=problems, search=search
+        )
     except GateError as exc:
         raise UsageError(f"--baseline: {exc}") from None
     return results
