@@ -27,7 +27,7 @@ from rich.table import Table
 from harness.results import CURVE, RESULTS, write_results
 from harness.runner import EvalError, EvalPlan, run_eval
 from harness.runner import Progress as LoopProgress
-from harness.search_run import SearchPlan, run_searches, search_settings
+from harness.search_run import LocalSearcher, Searcher, SearchPlan, run_searches, search_settings
 from harness.store import (
     RunStore,
     StoredRun,
@@ -233,8 +233,6 @@ def _run_loop(
     checker = checker or f"unknown {time.time()}"
     seed = int(manifest["seed"])
     if s.search is not None:
-        if not hasattr(verifier, "tactic_session"):  # the CLI refuses it first
-            raise UsageError("--search needs a local verifier with a tactic mode")
         plan = SearchPlan(
             problems=s.problems,
             n=s.n,
@@ -242,11 +240,10 @@ def _run_loop(
             config=s.search.config,
             seed=seed,
             checker=checker,
-            parallel=int(getattr(verifier, "workers", 1) or 1),
-            # an HTTP server takes concurrent requests; an in-process model one at a time
-            shared_backend=s.backend.strip().lower() == "openai",
+            parallel=int(getattr(verifier, "workers", 1) or 1),  # a Ray one: all its actors'
         )
-        return run_searches(plan, backend, verifier, store, run, cache, on_progress=update)
+        searcher = _searcher(s, backend, verifier)
+        return run_searches(plan, searcher, store, run, cache, on_progress=update)
     assert s.prompt_format is not None
     eval_plan = EvalPlan(
         problems=s.problems,
@@ -261,6 +258,19 @@ def _run_loop(
     return run_eval(
         eval_plan, backend, verifier, store, run, cache, on_progress=update, generators=generators
     )
+
+
+def _searcher(s: EvalSettings, backend: Any, verifier: Any) -> Searcher:
+    """Where the searches run: on the local pool, or with Ray each on a verifier actor's pool
+    (harness/ray_engine.py), sampling from the generator actors."""
+    assert s.search is not None
+    if s.ray_address:
+        return verifier.searcher(backend, s.search.step_format)
+    if not hasattr(verifier, "tactic_session"):  # the CLI refuses it first
+        raise UsageError("--search needs a local verifier with a tactic mode")
+    # an HTTP server takes concurrent requests; an in-process model one at a time
+    shared = s.backend.strip().lower() == "openai"
+    return LocalSearcher(backend, verifier, s.search.step_format, shared_backend=shared)
 
 
 def _proof_of(s: EvalSettings) -> Any:

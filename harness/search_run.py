@@ -10,8 +10,11 @@ sample also keeps the search's own figures (`Sample.search`: expansions, why it 
 from which results.json counts the expansions used.
 
 Searches run in parallel, as many as the pool has workers: a search pins one process for its
-tactic states and lends it back for its final whole-proof check. A MachineryFailure stops the
-run as it is (never a sample): `--resume` runs the searches not stored, and only those.
+tactic states and lends it back for its final whole-proof check. Where a search runs is a
+`Searcher`: here on the local pool (`LocalSearcher`), or with Ray on a verifier actor's own
+pool, sampling from the generator actors (harness/ray_engine.py `RaySearcher`); the loop, the
+store and the cache stay here either way. A MachineryFailure stops the run as it is (never a
+sample): `--resume` runs the searches not stored, and only those.
 
 The verdict cache: a search is never served from it (its outcome depends on the model's
 samples, not on a text), and a failed search writes nothing to it (it has no text). An accepted
@@ -27,7 +30,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from harness.runner import EvalError, Progress
 from harness.store import RunStore, Sample, StoredRun
@@ -61,7 +64,6 @@ class SearchPlan:
     seed: int
     checker: str  # the verifier's identity in cache keys
     parallel: int = 1  # searches at once
-    shared_backend: bool = False  # the backend takes concurrent calls (an HTTP server)
 
 
 def search_settings(algorithm: str, config: SearchConfig, step_format: str) -> dict[str, Any]:
@@ -143,9 +145,10 @@ def failed_detail(result: SearchResult) -> str:
     return why
 
 
-class _Backend:
-    """The model as the searches share it: calls one at a time unless the backend takes them
-    concurrently (an in-process model does not), with the time spent in them counted."""
+class TimedBackend:
+    """The model as searches share it: calls one at a time unless the backend takes them
+    concurrently (an in-process model does not), with the time spent in them counted (waiting
+    for a turn included)."""
 
     def __init__(self, backend: ModelBackend, *, shared: bool) -> None:
         self.backend = backend
@@ -157,23 +160,60 @@ class _Backend:
 
     def generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[list[Completion]]:
         started = time.monotonic()
-        if self._lock is None:
-            out = self.backend.generate(prompts, params)
-        else:
+        try:
+            if self._lock is None:
+                return self.backend.generate(prompts, params)
             with self._lock:
-                out = self.backend.generate(prompts, params)
-        with self._count:
-            self.generate_s += time.monotonic() - started
-        return out
+                return self.backend.generate(prompts, params)
+        finally:
+            with self._count:
+                self.generate_s += time.monotonic() - started
 
     def close(self) -> None:
         pass  # the backend's owner closes it
 
 
+class Searcher(Protocol):
+    """Where one search runs. `search` raises what `best_first_search` raises (a
+    MachineryFailure as itself); `generate_s` is the time its searches spent sampling."""
+
+    generate_s: float
+
+    def search(self, problem: SearchProblem, config: SearchConfig) -> SearchResult: ...
+
+
+class LocalSearcher:
+    """Searches on this machine's pool, the model called from here."""
+
+    def __init__(
+        self,
+        backend: ModelBackend,
+        verifier: SearchVerifier,
+        step_format: StepPromptFormat,
+        *,
+        shared_backend: bool = False,  # the backend takes concurrent calls (an HTTP server)
+    ) -> None:
+        self.model = TimedBackend(backend, shared=shared_backend)
+        self.verifier = verifier
+        self.step_format = step_format
+
+    @property
+    def generate_s(self) -> float:
+        return self.model.generate_s
+
+    def search(self, problem: SearchProblem, config: SearchConfig) -> SearchResult:
+        return best_first_search(
+            problem,
+            backend=self.model,
+            step_format=self.step_format,
+            verifier=self.verifier,
+            config=config,
+        )
+
+
 def run_searches(
     plan: SearchPlan,
-    backend: ModelBackend,
-    verifier: SearchVerifier,
+    searcher: Searcher,
     store: RunStore,
     run: StoredRun,
     cache: VerdictCache,
@@ -196,7 +236,6 @@ def run_searches(
         todo.put(pending)
     events: queue.Queue[tuple[str, Any]] = queue.Queue()
     stop = threading.Event()
-    model = _Backend(backend, shared=plan.shared_backend)
 
     def work() -> None:
         while not stop.is_set():
@@ -206,13 +245,7 @@ def run_searches(
                 break
             config = dataclasses.replace(plan.config, seed=search_seed(plan.seed, index))
             try:
-                result = best_first_search(
-                    search_problem(problem),
-                    backend=model,
-                    step_format=plan.step_format,
-                    verifier=verifier,
-                    config=config,
-                )
+                result = searcher.search(search_problem(problem), config)
             except MachineryFailure as exc:  # stops the run as it is: never a sample
                 events.put(("error", exc))
                 return
@@ -251,14 +284,14 @@ def run_searches(
             progress.tokens += sample.tokens
             progress.expansions += result.expansions
             progress.verifier_calls += result.rejected + (1 if result.proved else 0)
-            progress.generate_s = model.generate_s
+            progress.generate_s = searcher.generate_s
             _count(progress, sample)
         if on_progress is not None:
             on_progress(progress)
     finally:
         stop.set()
         cache.commit()
-    progress.generate_s = model.generate_s
+    progress.generate_s = searcher.generate_s
     return progress
 
 

@@ -307,7 +307,6 @@ def test_a_machinery_failure_stops_the_run_and_stores_no_sample(tmp_path, eval_h
     [
         (("--verifier", "http://127.0.0.1:9"), "the remote verifier API has no tactic mode"),
         (("--prompt-format", "deepseek-v1.5"), "is a whole-proof format"),
-        (("--ray-address", "local"), "--search with --ray-address is not supported yet"),
         (("--search", "mcts"), "unknown search 'mcts'"),
     ],
 )

@@ -193,7 +193,7 @@ def eval_command(
 
     if backend.strip().lower() not in BACKENDS:
         raise UsageError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
-    _refuse_search_options(search, expansions, tactics_per_state, verifier, ray_address)
+    _refuse_search_options(search, expansions, tactics_per_state, verifier)
     if cache is not None and cache.exists() and not cache.is_dir():
         raise UsageError(f"--cache {cache}: not a directory")
     if out is not None and out.exists() and not out.is_dir():
@@ -306,7 +306,6 @@ def _refuse_search_options(
     expansions: int | None,
     tactics_per_state: int | None,
     verifier: str | None,
-    ray_address: str | None,
 ) -> None:
     """One line for each option that does not go with (or without) --search."""
     if search is None:
@@ -319,11 +318,6 @@ def _refuse_search_options(
         raise UsageError(
             "--search needs a local verifier: the remote verifier API has no tactic mode "
             "(drop --verifier)"
-        )
-    if ray_address:
-        raise UsageError(
-            "--search with --ray-address is not supported yet: run the searches on a local "
-            "pool (drop --ray-address; --workers sets how many run at once)"
         )
 
 
