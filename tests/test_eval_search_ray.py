@@ -29,7 +29,6 @@ from prover.prove.search import SearchConfig, SearchProblem, partial_result
 from doubles.scripted_step_model import ScriptedStepModel
 
 pytestmark = pytest.mark.slow
-ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'prover[ray]')")
 
 # what differs between two runs of the same searches whatever runs them: the clocks, and the
 # bytes stored (a time's digits vary)
@@ -39,7 +38,9 @@ CLOCKS = {"time_s", "verify_s", "started_at", "finished_at", "wall_s", "store_by
 @pytest.fixture(scope="module", autouse=True)
 def ray_session() -> Iterator[None]:
     """One local Ray instance for the module (`prover eval --ray-address local` starts it in
-    this process, as the CLI does), shut down after it."""
+    this process, as the CLI does), shut down after it. Ray is imported here, not when the
+    default suite collects the module."""
+    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'prover[ray]')")
     yield
     if ray.is_initialized():
         ray.shutdown()
@@ -187,6 +188,8 @@ class BrokenPool:
 
 
 def test_a_machinery_failure_crosses_ray_as_itself() -> None:
+    import ray
+
     from harness.ray_engine import RayBackend, RayVerifier, connect
     from prover.step_prompts import BFSProver
 
