@@ -242,7 +242,7 @@ def _run_loop(
             checker=checker,
             parallel=int(getattr(verifier, "workers", 1) or 1),  # a Ray one: all its actors'
         )
-        searcher = _searcher(s, backend, verifier)
+        searcher = _searcher(s, plan, backend, verifier)
         return run_searches(plan, searcher, store, run, cache, on_progress=update)
     assert s.prompt_format is not None
     eval_plan = EvalPlan(
@@ -260,17 +260,16 @@ def _run_loop(
     )
 
 
-def _searcher(s: EvalSettings, backend: Any, verifier: Any) -> Searcher:
+def _searcher(s: EvalSettings, plan: SearchPlan, backend: Any, verifier: Any) -> Searcher:
     """Where the searches run: on the local pool, or with Ray each on a verifier actor's pool
     (harness/ray_engine.py), sampling from the generator actors."""
-    assert s.search is not None
     if s.ray_address:
-        return verifier.searcher(backend, s.search.step_format)
+        return verifier.searcher(backend, plan.step_format)
     if not hasattr(verifier, "tactic_session"):  # the CLI refuses it first
         raise UsageError("--search needs a local verifier with a tactic mode")
     # an HTTP server takes concurrent requests; an in-process model one at a time
     shared = s.backend.strip().lower() == "openai"
-    return LocalSearcher(backend, verifier, s.search.step_format, shared_backend=shared)
+    return LocalSearcher(backend, verifier, plan.step_format, shared_backend=shared)
 
 
 def _proof_of(s: EvalSettings) -> Any:

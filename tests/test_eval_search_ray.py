@@ -166,6 +166,27 @@ def test_a_machinery_failure_in_an_actor_stops_the_run(tmp_path, eval_here) -> N
     assert results_of(out)["problems"][0]["c"] == 2
 
 
+class FailingStepModel(ScriptedStepModel):
+    """A step-level model double whose server answers every call with an error."""
+
+    def generate(self, prompts, params):
+        from prover.models.errors import ModelBackendError
+
+        raise ModelBackendError("the model server answered 500")
+
+
+def test_a_model_failure_in_a_generator_actor_stops_the_run_in_one_line(
+    tmp_path, eval_here
+) -> None:
+    out = tmp_path / "run"
+    args = search_args(suite_file(tmp_path, ["swap"]), out, repl_argv(tmp_path),
+                       "--ray-address", "local")  # fmt: skip
+    code, err = eval_here(FailingStepModel(SCRIPT), *args)
+    assert code == 2 and "Traceback" not in err
+    assert "model failed: the model server answered 500" in " ".join(err.split())
+    assert not (out / "samples.jsonl").read_text()
+
+
 # -- the searcher itself ---------------------------------------------------------------------
 
 
