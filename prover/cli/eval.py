@@ -24,6 +24,11 @@ from prover.cli.model_options import (
     Temperature,
     TopP,
 )
+from prover.cli.search_options import (
+    Expansions,
+    TacticsPerState,
+    refuse_search_options,
+)
 from prover.cli.verifier_options import (
     DEFAULT_HEADER_TIMEOUT,
     DEFAULT_MEMORY_MB,
@@ -55,7 +60,6 @@ ROOT = Path(__file__).resolve().parent.parent
 # What defines a run's samples: resuming with any of these changed would mix two experiments.
 IDENTITY = ("suite", "split", "n", "problems", "model", "backend", "prompt_format", "sampling",
             "seed", "search")  # fmt: skip
-SEARCHES = ("best-first",)
 
 
 def eval_command(
@@ -140,26 +144,8 @@ def eval_command(
             rich_help_panel="Search",
         ),
     ] = None,
-    expansions: Annotated[
-        int | None,
-        typer.Option(
-            "--expansions",
-            help=f"With --search: states expanded per search at most "
-            f"(default {SearchConfig.expansions}).",
-            min=1,
-            rich_help_panel="Search",
-        ),
-    ] = None,
-    tactics_per_state: Annotated[
-        int | None,
-        typer.Option(
-            "--tactics-per-state",
-            help=f"With --search: tactics sampled per expanded state "
-            f"(default {SearchConfig.tactics_per_state}).",
-            min=1,
-            rich_help_panel="Search",
-        ),
-    ] = None,
+    expansions: Expansions = None,
+    tactics_per_state: TacticsPerState = None,
     backend: Backend = "transformers",
     model: Model = None,
     api_base: ApiBase = None,
@@ -193,7 +179,7 @@ def eval_command(
 
     if backend.strip().lower() not in BACKENDS:
         raise UsageError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
-    _refuse_search_options(search, expansions, tactics_per_state, verifier)
+    refuse_search_options(search, expansions, tactics_per_state, verifier)
     if cache is not None and cache.exists() and not cache.is_dir():
         raise UsageError(f"--cache {cache}: not a directory")
     if out is not None and out.exists() and not out.is_dir():
@@ -299,26 +285,6 @@ def eval_command(
             raise UsageError(f"--baseline: {exc}") from None
         print(verdict.render(), file=sys.stderr)
         raise typer.Exit(1 if verdict.failed else 0)
-
-
-def _refuse_search_options(
-    search: str | None,
-    expansions: int | None,
-    tactics_per_state: int | None,
-    verifier: str | None,
-) -> None:
-    """One line for each option that does not go with (or without) --search."""
-    if search is None:
-        if expansions is not None or tactics_per_state is not None:
-            raise UsageError("--expansions and --tactics-per-state apply only with --search")
-        return
-    if search not in SEARCHES:
-        raise UsageError(f"unknown search {search!r}; known: {', '.join(SEARCHES)}")
-    if verifier:
-        raise UsageError(
-            "--search needs a local verifier: the remote verifier API has no tactic mode "
-            "(drop --verifier)"
-        )
 
 
 def _search_settings(

@@ -33,6 +33,11 @@ from prover.cli.model_options import (
     Temperature,
     TopP,
 )
+from prover.cli.search_options import (
+    Expansions,
+    TacticsPerState,
+    refuse_search_options,
+)
 from prover.cli.verifier_options import (
     DEFAULT_HEADER_TIMEOUT,
     DEFAULT_MEMORY_MB,
@@ -59,8 +64,6 @@ from prover.prove.loop import ProveReport, TargetResult, prove_text
 from prover.prove.search import SearchConfig
 from prover.prove.targets import find_targets
 from prover.step_prompts import StepPromptFormat
-
-SEARCHES = ("best-first",)
 
 
 def run_prove(
@@ -257,24 +260,11 @@ def prove(
             "--search",
             help="best-first: prove step by step, a best-first search over Lean's tactic "
             "states with a step-level model, instead of sampling whole proofs.",
+            rich_help_panel="Search",
         ),
     ] = None,
-    expansions: Annotated[
-        int | None,
-        typer.Option(
-            help=f"With --search: states expanded per search at most "
-            f"(default {SearchConfig.expansions}).",
-            min=1,
-        ),
-    ] = None,
-    tactics_per_state: Annotated[
-        int | None,
-        typer.Option(
-            help=f"With --search: tactics sampled per expanded state "
-            f"(default {SearchConfig.tactics_per_state}).",
-            min=1,
-        ),
-    ] = None,
+    expansions: Expansions = None,
+    tactics_per_state: TacticsPerState = None,
     backend: Backend = "transformers",
     model: Model = None,
     api_base: ApiBase = None,
@@ -308,7 +298,23 @@ def prove(
 
     if sum((in_place, output is not None, diff)) > 1:
         raise UsageError("choose one of --in-place, --output, --diff")
-    _refuse_search_options(search, rounds, feedback, verifier, expansions, tactics_per_state)
+    refuse_search_options(
+        search,
+        expansions,
+        tactics_per_state,
+        verifier,
+        not_with_search=(
+            (
+                rounds is not None,
+                "--rounds does not apply to --search: use --attempts (searches) instead",
+            ),
+            (
+                feedback is not None,
+                "--feedback does not apply to --search: a search reads Lean's answer to each "
+                "tactic",
+            ),
+        ),
+    )
     text = read_lean_file(file)
     if output is not None:  # found before hours of proving, not after
         if output.resolve() == file.resolve():
@@ -375,31 +381,3 @@ def prove(
         finally:
             llm.close()
     raise typer.Exit(code)
-
-
-def _refuse_search_options(
-    search: str | None,
-    rounds: int | None,
-    feedback: bool | None,
-    verifier: str | None,
-    expansions: int | None,
-    tactics_per_state: int | None,
-) -> None:
-    """One line for each option that does not go with (or without) --search."""
-    if search is None:
-        if expansions is not None or tactics_per_state is not None:
-            raise UsageError("--expansions and --tactics-per-state apply only with --search")
-        return
-    if search not in SEARCHES:
-        raise UsageError(f"unknown search {search!r}; known: {', '.join(SEARCHES)}")
-    if rounds is not None:
-        raise UsageError("--rounds does not apply to --search: use --attempts (searches) instead")
-    if feedback is not None:
-        raise UsageError(
-            "--feedback does not apply to --search: a search reads Lean's answer to each tactic"
-        )
-    if verifier:
-        raise UsageError(
-            "--search needs a local verifier: the remote verifier API has no tactic mode "
-            "(drop --verifier)"
-        )
