@@ -317,6 +317,18 @@ def test_a_bad_suite_row_is_refused_before_the_model_is_asked(tmp_path, repl) ->
     assert model.requests == [] and not (tmp_path / "run").exists()
 
 
+def test_the_default_run_directory_is_under_the_working_directory(tmp_path, repl) -> None:
+    lean_suite(tmp_path, ["a"])
+    with scripted_openai(ScriptedOpenAI({"a": ["  rfl\n```"]})) as api:
+        args = eval_args("suite.jsonl", Path("unused"), repl.argv, api, "--n", "1")
+        del args[2:4]  # no --out: the default run directory
+        done = run_prover(*args, cwd=tmp_path, env={"PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+    (run_dir,) = (tmp_path / "runs").iterdir()  # runs/SUITE-MODEL-nN, as the docs say
+    assert run_dir.name == "suite-DeepSeek-Prover-V1.5-SFT-n1"
+    assert results_of(run_dir)["pass_at_k"] == {"1": 1.0}
+
+
 def test_a_full_disk_under_the_store_stops_in_one_line_and_the_advice_resumes(
     tmp_path, repl
 ) -> None:

@@ -250,6 +250,17 @@ def test_missing_local_model_is_a_backend_error(tmp_path: Path) -> None:
     assert "\n" not in str(caught.value)
 
 
+@pytest.mark.parametrize("backend", ["transformers", "vllm"])
+@pytest.mark.parametrize("name", ["/no/such/model", "./no-such-model", "no-such.gguf"])
+def test_a_model_path_that_is_not_there_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str, name: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ModelBackendError) as caught:
+        load_backend(backend, name)  # refused before any backend is imported
+    assert str(caught.value) == f"cannot load model {name!r}: no such file or directory"
+
+
 def test_count_new_tokens() -> None:
     assert count_new_tokens([5, 6, 2, 2, 2], [2]) == (2, "stop")
     assert count_new_tokens([2, 0, 0], [2, 7]) == (0, "stop")

@@ -332,6 +332,21 @@ def test_cli_bad_port_is_one_line_and_exit_2() -> None:
     assert result.stderr == "prover: --port 99999: not a TCP port (1-65535)\n"
 
 
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("--max-queue", "0"), "--max-queue 0: must be at least 1 (snippets accepted at once)"),
+        (("--max-queue", "-3"), "--max-queue -3: must be at least 1 (snippets accepted at once)"),
+        (("--max-request-mb", "0"), "--max-request-mb 0: must be above 0"),
+        (("--max-request-mb", "-1.5"), "--max-request-mb -1.5: must be above 0"),
+    ],
+)
+def test_cli_limits_out_of_range_are_one_line_and_exit_2(args, says) -> None:
+    result = serve("--port", str(free_port()), *args)
+    assert result.returncode == 2
+    assert result.stderr == f"prover: {says}\n"
+
+
 def test_cli_port_in_use_is_one_line_and_exit_2() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

@@ -56,7 +56,9 @@ if TYPE_CHECKING:
     from harness.eval_run import SearchSettings
     from prover.prompts import PromptFormat
 
-ROOT = Path(__file__).resolve().parent.parent
+# The checkout this code runs from (prover/cli/eval.py -> the repository): its git commit is
+# recorded in a run's provenance.
+ROOT = Path(__file__).resolve().parents[2]
 # What defines a run's samples: resuming with any of these changed would mix two experiments.
 IDENTITY = ("suite", "split", "n", "problems", "model", "backend", "prompt_format", "sampling",
             "seed", "search")  # fmt: skip
@@ -213,7 +215,8 @@ def eval_command(
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     kind = f"-{search}" if search else ""
-    run_dir = out or ROOT / "runs" / _slug(f"{loaded.name}-{Path(model_name).name}{kind}-n{n}")
+    # like every other path a user gives, relative to the working directory, never to the code
+    run_dir = out or Path("runs") / _slug(f"{loaded.name}-{Path(model_name).name}{kind}-n{n}")
     base_results = (
         _load_baseline(
             baseline,

@@ -93,6 +93,11 @@ def serve(
         header_timeout=header_timeout,
         replay=not no_replay,
     )
+    # out of range, these would refuse every request (or silently mean the default): say so now
+    if max_queue is not None and max_queue < 1:
+        raise UsageError(f"--max-queue {max_queue}: must be at least 1 (snippets accepted at once)")
+    if not max_request_mb > 0:
+        raise UsageError(f"--max-request-mb {max_request_mb:g}: must be above 0")
     kind = resolve_kind(sandbox)
     if kind == "none" and not insecure and not os.environ.get(IN_CONTAINER_VAR):
         raise UsageError(

