@@ -465,3 +465,30 @@ def test_serve_prove_refuses_unsendable_text(fake_repl_script) -> None:
             assert reply.status_code == 422, reply.text
             assert f"invalid_input: field `{field}` holds a lone surrogate" in reply.text
         assert c.get("/health").json()["in_flight"] == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "words", "command"),
+    [
+        (["eval", "countdown", "--n", "0"], "Invalid value for '--n'", "prover eval"),
+        (["eval", "countdown", "--bogus"], "No such option: --bogus", "prover eval"),
+        (["report"], "Missing argument 'RUN_DIR'", "prover report"),
+        (["nosuch"], "No such command 'nosuch'", "prover"),
+        (["suite", "check"], "Missing argument", "prover suite check"),
+    ],
+)
+def test_a_bad_option_or_command_is_one_line_naming_the_help(args, words, command) -> None:
+    done = run_prover(*args)
+    assert done.returncode == 2
+    line = one_line_no_traceback(done.stderr)
+    # `run_prover` runs `python -m prover`: the help named is that program's
+    assert words in line and line.endswith(f"{command} --help`)")
+    assert "╭" not in done.stderr and "Usage:" not in done.stderr
+
+
+def test_no_command_still_prints_the_help_and_help_exits_0() -> None:
+    bare = run_prover()
+    assert bare.returncode == 2 and "prover [OPTIONS] COMMAND" in bare.stdout + bare.stderr
+    helped = run_prover("--help")
+    assert helped.returncode == 0 and "prover [OPTIONS] COMMAND" in helped.stdout
+    assert helped.stdout.count("Usage:") == 1 and bare.stdout.count("Usage:") == 1

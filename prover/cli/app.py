@@ -46,6 +46,31 @@ app.add_typer(suite_app, name="suite")
 app.command("train")(train_command)
 
 
+# Typer's parse errors (a bad value, an unknown option or command, a missing argument): Typer
+# from 0.20 on carries its own copy of Click, whose exceptions derive from TyperException;
+# before that they are Click's own.
+CLI_ERRORS: tuple[type[Exception], ...] = (
+    (typer.TyperException,) if hasattr(typer, "TyperException") else ()
+)
+if not CLI_ERRORS:  # pragma: no cover - older Typer
+    import click
+
+    CLI_ERRORS = (click.ClickException,)
+
+
+def _report_usage(exc: Exception) -> None:
+    """A parse error as one line naming where to look. `prover` or `prover suite` with nothing
+    after it: Typer has printed the help already, as before."""
+    ctx = getattr(exc, "ctx", None)
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        sys.exit(2)
+    format_message = getattr(exc, "format_message", None)
+    message = format_message() if callable(format_message) else str(exc)
+    where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+    print(f"prover: {' '.join(str(message).split())}{where}", file=sys.stderr)
+    sys.exit(int(getattr(exc, "exit_code", 2)))
+
+
 def _terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt  # unwinds through the pool, which kills its REPL processes
 
@@ -54,7 +79,11 @@ def main() -> None:
     """Console entry point: known failures become one line on stderr and exit 2."""
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        app()  # standalone: usage errors are reported by Typer (exit 2), then sys.exit
+        # not standalone: a bad option value or an unknown command comes back here as an
+        # exception, to be printed as one line like every other bad input
+        code = app(standalone_mode=False)
+    except CLI_ERRORS as exc:
+        _report_usage(exc)
     except (
         UsageError,
         MachineryFailure,
@@ -74,3 +103,7 @@ def main() -> None:
     except KeyboardInterrupt:
         print("prover: interrupted", file=sys.stderr)
         sys.exit(130)
+    except typer.Abort:
+        print("prover: aborted", file=sys.stderr)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
