@@ -189,7 +189,8 @@ def _step_row(session: TacticSession, check: StepCheck) -> TacticRow:
         if last:
             goals = result.state.goals if result.state is not None else ()
             why = check.judge(result.outcome, result.reason, goals)
-            note = f"{why}: {_detail(result)}".rstrip(": ") if why else ""
+            detail = _detail(result)
+            note = f"{why}: {detail}" if why and detail else why
             return TacticRow(
                 check.id, check.expected, _got(result), "MISMATCH" if why else "ok", note
             )
