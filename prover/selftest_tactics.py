@@ -77,7 +77,7 @@ class StepCheck:
         if outcome == "failed" and reason != self.reason:
             return f"failed for another reason: {reason}, not {self.reason}"
         if outcome == "open" and (len(goals) != 1 or self.goal not in goals[0]):
-            return f"expected one goal with `{self.goal}`, got {list(goals)}"
+            return f"expected one goal with `{self.goal}`, got {len(goals)} other"
         return ""
 
 
