@@ -1,8 +1,11 @@
 """`prover selftest`: run the canaries against the configured Lean and compare verdicts.
 
-Exit 0: every canary got its expected verdict; 1: some did not (the table says which);
-2: the machinery itself failed (no REPL, a header that does not elaborate, an unreachable
-server), which is no verdict about any canary.
+Tactic mode is checked on the same Lean (selftest_tactics.py): its outcome rule, a found path
+judged end to end, and whether the per-tactic heartbeat bound takes effect (reported only).
+
+Exit 0: every canary and tactic-mode check got its expected answer; 1: some did not (the
+tables say which); 2: the machinery itself failed (no REPL, a header that does not elaborate,
+an unreachable server), which is no verdict about any canary.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from prover.lean.repl import HeaderFailure, ReplFailure
 from prover.lean.sandbox import ReplNotFound, SandboxUnavailable
 from prover.lean.verdict import Verdict
 from prover.lean.verifiers import open_verifier
+from prover.selftest_tactics import TacticReport, not_applicable, run_tactic_checks
 
 NO_REPLAY = (
     "this verifier cannot replay everywhere (verdicts say replayed: false, as a Kimina-compatible "
@@ -51,10 +55,16 @@ class Outcome:
     lean_only: bool
     verifier: str
     replay: bool
+    tactic: TacticReport
 
     @property
     def mismatches(self) -> list[Row]:
         return [r for r in self.rows if r.result == "MISMATCH"]
+
+    @property
+    def ok(self) -> bool:
+        """Every canary and every tactic-mode check got its expected answer."""
+        return not self.mismatches and not self.tactic.mismatches
 
     def summary(self) -> str:
         counts = {k: sum(r.result == k for r in self.rows) for k in ("ok", "MISMATCH", "n/a")}
@@ -67,17 +77,18 @@ class Outcome:
         )
         if self.lean_only and any(r.note == CANNOT_REPLAY for r in self.rows):
             line += f"\nselftest: {NO_REPLAY}"
-        return line
+        return "\n".join([line, *self.tactic.lines()])
 
     def to_json(self) -> dict:
         return {
-            "ok": not self.mismatches,
+            "ok": self.ok,
             "lean_version": self.lean_version,
             "canary_version": self.canary_version,
             "lean_only": self.lean_only,
             "verifier": self.verifier,
             "replay": self.replay,
             "rows": [asdict(r) for r in self.rows],
+            "tactic": self.tactic.to_json(),
             "summary": self.summary(),
         }
 
@@ -125,6 +136,11 @@ def _run(
     verdicts = dict(_check_all(checker, todo, lean_only=lean_only, replay=replay))
     rows = [_row(c, verdicts.get(c.id), lean_only=lean_only, replay=replay) for c in todo]
     remote = isinstance(checker, RemoteVerifier)
+    tactic = (
+        not_applicable()
+        if isinstance(checker, RemoteVerifier)
+        else run_tactic_checks(checker, version, replay=replay)
+    )
     return Outcome(
         rows,
         checker.lean_version or running,
@@ -132,6 +148,7 @@ def _run(
         lean_only,
         f"verifier {config.verifier_url}" if remote else "local REPL pool",
         replay,
+        tactic,
     )
 
 
@@ -201,4 +218,13 @@ def render(outcome: Outcome, *, as_json: bool) -> None:
         table.add_row(row.id, row.cls, row.expected, row.got or "-", row.result, row.note,
                       style=style)  # fmt: skip
     console.print(table)
+    if not outcome.tactic.skipped:
+        tactics = Table(title="tactic mode")
+        for column in ("check", "expected", "got", "result", "note"):
+            tactics.add_column(column, no_wrap=column in ("check", "result"))
+        for tactic_row in outcome.tactic.rows:
+            style = "bold red" if tactic_row.result == "MISMATCH" else ""
+            tactics.add_row(tactic_row.id, tactic_row.expected, tactic_row.got or "-",
+                            tactic_row.result, tactic_row.note, style=style)  # fmt: skip
+        console.print(tactics)
     print(outcome.summary())

@@ -124,6 +124,11 @@ def test_lean_only_on_a_server_that_cannot_replay_says_so(tmp_path) -> None:
     assert rows["cheat-block-comment"]["result"] == "n/a"
     assert "cannot replay" in rows["cheat-block-comment"]["note"]
     assert rows["classic-axiom"]["got"] == "axiom" and rows["classic-axiom"]["result"] == "ok"
+    # the remote API has no tactic mode: those checks do not apply, and say why
+    tactic = document["tactic"]
+    assert tactic["heartbeats"] == "n/a" and "no tactic mode" in tactic["skipped"]
+    assert {r["result"] for r in tactic["rows"]} == {"n/a"}
+    assert "tactic mode: not applicable" in document["summary"]
 
 
 def test_a_repl_that_cannot_start_is_exit_2_in_one_line(tmp_path) -> None:

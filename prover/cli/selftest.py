@@ -55,8 +55,10 @@ def selftest(
     verifier: VerifierUrl = None,
 ) -> None:
     """Check the verifier against built-in canaries (honest proofs and known cheats) on the
-    configured Lean. Exit 0 if every verdict is the expected one, 1 on any mismatch, 2 if the
-    canaries cannot run at all (no REPL, header fails, server unreachable)."""
+    configured Lean, and the REPL's tactic mode (its outcome rule, a found path judged end to end,
+    whether the per-tactic heartbeat bound takes effect). Exit 0 if every answer is the
+    expected one, 1 on any mismatch, 2 if the checks cannot run at all (no REPL, header fails,
+    server unreachable)."""
     from prover.selftest import MachineryFailure, render, run_selftest
 
     config = verifier_config(
@@ -80,6 +82,6 @@ def selftest(
         )
         raise typer.Exit(2) from None
     render(outcome, as_json=as_json)
-    raise typer.Exit(1 if outcome.mismatches else 0)
+    raise typer.Exit(0 if outcome.ok else 1)
 
 

@@ -188,6 +188,30 @@ def reads_as_assembled(item: CheckItem) -> bool:
     return not plan.helpers and plan.body == " " + item.proof
 
 
+def judge_path(
+    problem: SearchProblem,
+    tactics: tuple[str, ...],
+    *,
+    verifier: SearchVerifier,
+    session: TacticSession,
+) -> Verdict | None:
+    """The strict verifier's verdict on `tactics` (a path that closed every goal in
+    `session`) assembled into a whole proof of `problem`; None when the verifier would not read
+    that proof as exactly the path (`reads_as_assembled`), which is then never judged."""
+    item = CheckItem(
+        problem.name,
+        problem.header,
+        problem.formal_statement,
+        assemble_proof(tactics),
+        context=problem.context,
+    )
+    if not reads_as_assembled(item):
+        return None
+    # the check runs on a process of the pool: the session's own may be the only one
+    with session.lent():
+        return verifier.check(item)
+
+
 def search_seed(seed: int | None, index: int) -> int | None:
     """The seed of the `index`-th independent search from a run's seed."""
     return None if seed is None else seed + index
@@ -375,17 +399,8 @@ class _Search:
         if proof in self.judged:
             return False
         self.judged.add(proof)
-        problem = self.problem
-        item = CheckItem(
-            problem.name, problem.header, problem.formal_statement, proof, context=problem.context
-        )
-        if not reads_as_assembled(item):
-            self.counts["rejected"] += 1
-            return False
-        # the check runs on a process of the pool: the session's own may be the only one
-        with session.lent():
-            verdict = self.verifier.check(item)
-        if not verdict.accepted:
+        verdict = judge_path(self.problem, tactics, verifier=self.verifier, session=session)
+        if verdict is None or not verdict.accepted:
             self.counts["rejected"] += 1
             return False
         self.found = (proof, tactics, verdict)

@@ -11,6 +11,7 @@ from pathlib import Path
 from prover.lean.canaries import ADD_CHEAT, USE_CHEAT, builtin, redteam_entries
 from prover.lean.extract import plan_check
 from prover.lean.verdict import CheckItem
+from prover.selftest_tactics import HEARTBEAT_THEOREM
 
 SORRY_WARNING = {
     "severity": "warning",
@@ -79,6 +80,48 @@ def canary_rules(overrides: dict[str, dict] | None = None) -> list[dict]:
     return rules
 
 
-def write_rules(path: Path, overrides: dict[str, dict] | None = None) -> Path:
-    path.write_text(json.dumps({"version": "4.24.0", "rules": canary_rules(overrides)}))
+# Tactic mode for prover/selftest_tactics.py (the FakeRepl "tactic_graph"): the states and
+# answers real Lean gives there, written from the recorded transcripts' shapes (invalid_tactic:
+# an error in a new state; unknown_tactic: the `Lean error` answer, the table's default for a
+# tactic it does not know), not recorded for these theorems.
+TYPE_MISMATCH = (
+    "type mismatch\n  h\nhas type\n  a = b : Prop\nbut is expected to have type\n  b = a : Prop"
+)
+TACTIC_GRAPH: dict = {
+    "states": {
+        "symm_root": ["a b : ℕ\nh : a = b\n⊢ b = a"],
+        "symm_swapped": ["a b : ℕ\nh : a = b\n⊢ a = b"],
+        "heartbeats_root": ["x y : ℝ\nh₀ : x + y = 10\nh₁ : x - y = 2\n⊢ x = 6"],
+    },
+    "roots": [{"match": f"theorem {HEARTBEAT_THEOREM} ", "state": "heartbeats_root"}],
+    "edges": {
+        "symm_root": {
+            "exact h.symm": "proved",
+            "exact h": {"error": TYPE_MISMATCH},
+            "symm": "symm_swapped",
+        },
+        "symm_swapped": {"exact h": "proved"},
+        # the FakeRepl enforces a `set_option maxHeartbeats N in` bound: past it, Lean's error
+        "heartbeats_root": {"linarith": {"heartbeats": 30000, "to": "proved"}},
+    },
+}
+
+
+def tactic_graph(**changes: dict) -> dict:
+    """TACTIC_GRAPH with `changes` (state name -> its edges, replacing the table's)."""
+    return {**TACTIC_GRAPH, "edges": {**TACTIC_GRAPH["edges"], **changes}}
+
+
+def write_rules(
+    path: Path,
+    overrides: dict[str, dict] | None = None,
+    *,
+    graph: dict | None = None,
+    rules: list[dict] | None = None,
+) -> Path:
+    """The rules file: `rules` first, then the canaries' (with `overrides`), and `graph` (the
+    default TACTIC_GRAPH) for tactic mode."""
+    everything = [*(rules or []), *canary_rules(overrides)]
+    config = {"version": "4.24.0", "rules": everything, "tactic_graph": graph or TACTIC_GRAPH}
+    path.write_text(json.dumps(config))
     return path
