@@ -88,3 +88,17 @@ def test_bad_input_exits_2(tmp_path, fake_repl_script, openai_server) -> None:
     result = prove(tmp_path, fake_repl_script, openai_server)  # f.lean does not exist
     assert result.returncode == 2 and "no such file" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_file_without_sorry_needs_no_model_and_no_lean(tmp_path) -> None:
+    """Nothing to prove: exit 0 at once, before any REPL starts or any model loads (the model
+    and the REPL named here do not exist)."""
+    lean = tmp_path / "done.lean"
+    lean.write_text("theorem t : 1 = 1 := by\n  rfl\n")
+    result = run_prover(
+        "prove", str(lean), "--model", str(tmp_path / "missing.gguf"),
+        "--repl", str(tmp_path / "no-repl"), "--sandbox", "none",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "no `sorry` to fill" in result.stderr
+    assert lean.read_text() == "theorem t : 1 = 1 := by\n  rfl\n"

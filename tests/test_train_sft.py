@@ -232,8 +232,11 @@ def test_a_toy_sft_run_lowers_the_loss_and_writes_final(finished_sft) -> None:
     start = toy_model(toy_tokenizer(), hidden=32, layers=1, seed=0).state_dict()
     saved = AutoModelForCausalLM.from_pretrained(final).state_dict()
     assert any(not (saved[k] == v).all() for k, v in start.items())
-    assert lines[-1] == (f"step-level model (bfs-prover prompts): search with --search "
-                         f"best-first --model {final} --prompt-format bfs-prover")  # fmt: skip
+    assert lines[-1] == (
+        f"step-level model (bfs-prover prompts): prove with `prover prove FILE.lean --search "
+        f"best-first --model {final} --prompt-format bfs-prover`, or evaluate with `prover eval "
+        "SUITE` and the same options"
+    )
 
 
 @pytest.mark.slow

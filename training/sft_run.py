@@ -156,8 +156,9 @@ def run_sft(
         base.write_training_log(trainer.state.log_history, output_dir, "sft")
         say(f"training curves: {output_dir / base.CURVES}")
         say(
-            f"step-level model ({prepared.step_text.name} prompts): search with "
-            f"--search best-first --model {final} --prompt-format {prepared.step_text.name}"
+            f"step-level model ({prepared.step_text.name} prompts): prove with `prover prove "
+            f"FILE.lean --search best-first --model {final} --prompt-format "
+            f"{prepared.step_text.name}`, or evaluate with `prover eval SUITE` and the same options"
         )
     return final
 

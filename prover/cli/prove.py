@@ -321,6 +321,9 @@ def prove(
             raise UsageError("--output is FILE itself: use --in-place (it keeps a backup)")
         if output.is_dir() or not output.parent.is_dir():
             raise UsageError(f"{output}: cannot write there (no such directory, or a directory)")
+    if not find_targets(text)[1]:  # nothing to prove: no Lean to start, no model to load
+        print(f"{file}: no `sorry` to fill", file=sys.stderr)
+        raise typer.Exit(0)
     config = verifier_config(
         timeout=timeout,
         memory_mb=memory_mb,
