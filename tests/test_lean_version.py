@@ -133,9 +133,10 @@ def test_long_or_multiline_garbage_stays_one_short_line() -> None:
 # --- the docs' table: suite -> Lean version -> build command ----------------------------------
 
 
-def docker_doc_table() -> dict[str, tuple[str, str]]:
-    """Suite -> (Lean version cell, build command cell) of the table in docs/docker.md."""
-    text = (ROOT / "docs" / "docker.md").read_text(encoding="utf-8")
+def docker_doc_table(page: str = "docs/docker.md") -> dict[str, tuple[str, str]]:
+    """Suite -> (Lean version cell, build command cell) of the table under the page's
+    "One image per Lean version" heading."""
+    text = (ROOT / page).read_text(encoding="utf-8")
     section = text.split("## One image per Lean version", 1)[1].split("\n## ", 1)[0]
     rows: dict[str, tuple[str, str]] = {}
     for line in section.splitlines():
@@ -147,9 +148,10 @@ def docker_doc_table() -> dict[str, tuple[str, str]]:
     return rows
 
 
-def test_the_docs_table_gives_every_suite_its_version_and_build_command() -> None:
-    table = docker_doc_table()
-    assert set(table) == set(known_suites()), "docs/docker.md: the table lists other suites"
+@pytest.mark.parametrize("page", ["docs/docker.md", "README.md"])
+def test_the_docs_table_gives_every_suite_its_version_and_build_command(page: str) -> None:
+    table = docker_doc_table(page)
+    assert set(table) == set(known_suites()), f"{page}: the table lists other suites"
     for name, path in known_suites().items():
         spec = yaml.safe_load(path.read_text(encoding="utf-8"))
         version_cell, command = table[name]
