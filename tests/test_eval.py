@@ -108,6 +108,7 @@ def test_minif2f_records_give_exact_pass_at_k(tmp_path, repl) -> None:
     assert (out / "pass_at_k.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow  # several seconds: CI runs it in the slow pass
 def test_verdict_cache_is_reused_across_runs(tmp_path, repl) -> None:
     suite = lean_suite(tmp_path, ["a", "b"])
     answers = {"a": ["  simp -- BAD\n```", "  rfl\n```"], "b": ["  norm_num\n```"]}
@@ -124,6 +125,7 @@ def test_verdict_cache_is_reused_across_runs(tmp_path, repl) -> None:
     assert one["problems"] == two["problems"]
 
 
+@pytest.mark.slow  # several seconds: CI runs it in the slow pass
 def test_sigkill_midway_then_resume_regenerates_nothing_stored(tmp_path, repl) -> None:
     names = [f"t{i}" for i in range(6)]
     suite = lean_suite(tmp_path, names)
@@ -171,6 +173,7 @@ def test_sigkill_midway_then_resume_regenerates_nothing_stored(tmp_path, repl) -
         assert a[key] == b[key], key
 
 
+@pytest.mark.slow  # several seconds: CI runs it in the slow pass
 def test_a_run_directory_is_never_mixed(tmp_path, repl) -> None:
     suite = lean_suite(tmp_path, ["a"])
     run_dir = tmp_path / "run"
@@ -222,6 +225,7 @@ def test_unknown_suite_is_a_one_line_error() -> None:
     assert len(done.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow  # several seconds: CI runs it in the slow pass
 def test_regression_gate_fails_a_real_drop_and_passes_the_same_model(tmp_path, repl) -> None:
     names = [f"g{i}" for i in range(12)]
     suite = lean_suite(tmp_path, names)
@@ -329,6 +333,7 @@ def test_the_default_run_directory_is_under_the_working_directory(tmp_path, repl
     assert results_of(run_dir)["pass_at_k"] == {"1": 1.0}
 
 
+@pytest.mark.slow  # several seconds: CI runs it in the slow pass
 def test_a_full_disk_under_the_store_stops_in_one_line_and_the_advice_resumes(
     tmp_path, repl
 ) -> None:
@@ -360,6 +365,7 @@ def test_a_full_disk_under_the_store_stops_in_one_line_and_the_advice_resumes(
     assert results_of(run_dir)["problems"][0]["c"] == 2
 
 
+@pytest.mark.slow  # several seconds: CI runs it in the slow pass
 def test_a_full_disk_for_results_or_plot_is_one_line_and_resume_writes_them(tmp_path, repl) -> None:
     suite = lean_suite(tmp_path, ["a"])
     run_dir = tmp_path / "run"
@@ -392,6 +398,7 @@ def test_a_full_disk_for_results_or_plot_is_one_line_and_resume_writes_them(tmp_
     assert (run_dir / "pass_at_k.png").read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.slow  # several seconds: CI runs it in the slow pass
 def test_a_torn_store_line_is_cut_said_and_redone(tmp_path, repl) -> None:
     suite = lean_suite(tmp_path, ["a", "b"])
     run_dir = tmp_path / "run"
@@ -413,6 +420,7 @@ def test_a_torn_store_line_is_cut_said_and_redone(tmp_path, repl) -> None:
         assert results_of(run_dir)[key] == first[key]
 
 
+@pytest.mark.slow  # several seconds: CI runs it in the slow pass
 def test_a_refused_resume_lists_the_differing_problems_once(tmp_path, repl) -> None:
     suite = lean_suite(tmp_path, [f"p{i}" for i in range(9)])
     run_dir = tmp_path / "run"
@@ -468,6 +476,7 @@ def test_a_checker_on_another_lean_is_refused_before_the_model_and_the_store(
     assert model.requests == [] and not out.exists()  # no model asked, nothing written
 
 
+@pytest.mark.slow  # several seconds: CI runs it in the slow pass
 def test_a_resume_on_another_lean_is_refused_and_leaves_the_run_as_it_was(
     tmp_path, fake_repl_script
 ) -> None:
@@ -494,6 +503,7 @@ def test_allow_version_mismatch_runs_with_a_warning(tmp_path, fake_repl_script) 
     assert (prov["lean_version"], prov["suite_lean_version"]) == ("4.9.0", "v4.24.0")
 
 
+@pytest.mark.slow  # several seconds: CI runs it in the slow pass
 def test_equal_versions_run_whatever_their_v_prefix(tmp_path, fake_repl_script) -> None:
     with scripted_openai(ScriptedOpenAI({"a": ["  rfl\n```"]})) as api:
         for i, reported in enumerate(("v4.24.0", "4.24")):  # the suite says v4.24.0
@@ -502,6 +512,7 @@ def test_equal_versions_run_whatever_their_v_prefix(tmp_path, fake_repl_script) 
             assert "warning" not in done.stderr and "Lean" not in done.stderr, reported
 
 
+@pytest.mark.slow  # several seconds: CI runs it in the slow pass
 def test_an_unknown_version_on_either_side_warns_and_runs(tmp_path, fake_repl_script) -> None:
     suite = lean_suite(tmp_path, ["a"])  # a JSONL file: no Lean version stated
     with scripted_openai(ScriptedOpenAI({"a": ["  rfl\n```"]})) as api:

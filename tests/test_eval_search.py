@@ -352,6 +352,7 @@ from serving import ScriptedOpenAI, scripted_openai  # noqa: E402
 ANSWERS = {SWAP: ["symm"], FLIPPED: ["exact h"], STUCK: ["norm_num"], COIN: ["omega"]}
 
 
+@pytest.mark.slow  # several seconds: CI runs it in the slow pass
 def test_sigkill_midway_then_resume_runs_only_the_missing_searches(tmp_path) -> None:
     names = ("swap", "stuck", "coin")
     suite, repl = suite_file(tmp_path, names), repl_argv(tmp_path)

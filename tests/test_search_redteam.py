@@ -439,6 +439,7 @@ theorem stuck : (1 : ℕ) = 2 := by
 """
 
 
+@pytest.mark.slow  # several seconds: CI runs it in the slow pass
 def test_cli_a_machinery_failure_exits_2_and_keeps_the_proofs_found(tmp_path) -> None:
     pytest.importorskip("prover.models.openai_backend", reason="model backends not in this build")
     from serving import ScriptedOpenAI, scripted_openai

@@ -74,6 +74,7 @@ def test_a_wrongly_accepted_cheat_is_named_and_fails(tmp_path) -> None:
     assert "MISMATCH" in line and "1 mismatched" in table.stdout
 
 
+@pytest.mark.slow  # several seconds: CI runs it in the slow pass
 def test_lean_only_rejects_every_cheat_without_the_scan(tmp_path) -> None:
     result = selftest("--lean-only", "--json", rules=write_rules(tmp_path / "rules.json"))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr

@@ -73,6 +73,7 @@ def test_every_check_passes_and_enforced_heartbeats_are_reported(tmp_path) -> No
         ({"error": "linarith failed to find a contradiction"}, NOT_SETTLED),
     ],
 )
+@pytest.mark.slow  # several seconds: CI runs it in the slow pass
 def test_heartbeats_not_enforced_is_reported_without_failing(tmp_path, linarith, reported):
     graph = tactic_graph(heartbeats_root={"linarith": linarith})
     result = selftest(write_rules(tmp_path / "rules.json", graph=graph), "--json")
@@ -104,6 +105,7 @@ def test_heartbeats_not_enforced_is_reported_without_failing(tmp_path, linarith,
           SEARCH_CHECK: "failed (error)"}),
     ],
 )  # fmt: skip
+@pytest.mark.slow  # several seconds: CI runs it in the slow pass
 def test_a_disagreeing_outcome_is_exit_1_naming_the_check(tmp_path, edges, wrong) -> None:
     graph = tactic_graph(symm_root=edges)
     result = selftest(write_rules(tmp_path / "rules.json", graph=graph), "--json")
@@ -138,6 +140,7 @@ def test_a_repl_without_proof_status_passes_every_check(tmp_path) -> None:
     assert not mismatched(result) and tactic_part(result)["heartbeats"] == ENFORCED
 
 
+@pytest.mark.slow  # several seconds: CI runs it in the slow pass
 def test_lean_only_runs_the_tactic_checks_too(tmp_path) -> None:
     result = selftest(write_rules(tmp_path / "rules.json"), "--lean-only", "--json")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
@@ -163,6 +166,7 @@ UNKNOWN_IDENTIFIER = {
         ({"match": "b = a := by sorry", "exit": 1}, "3 attempts"),
     ],
 )  # fmt: skip
+@pytest.mark.slow  # several seconds: CI runs it in the slow pass
 def test_tactic_mode_that_cannot_run_is_exit_2(tmp_path, rule, says) -> None:
     result = selftest(write_rules(tmp_path / "rules.json", rules=[rule]), "--json")
     assert result.returncode == 2, result.stdout[-3000:] + result.stderr

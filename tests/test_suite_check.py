@@ -6,6 +6,8 @@ import json
 import shlex
 from pathlib import Path
 
+import pytest
+
 from benchmarks import data_dir
 from harness.suite_check import check_suite, statement_command
 from harness.suites import known_suites, load_suite
@@ -128,6 +130,7 @@ def test_all_elaborate_with_one_header_elaboration_per_process(fake_repl_script,
     assert f"header elaborations: {len(headers)}" in result.stderr
 
 
+@pytest.mark.slow  # several seconds: CI runs it in the slow pass
 def test_timeouts_and_crashes_are_their_own_status(fake_repl_script, tmp_path) -> None:
     suite = write_suite(tmp_path / "mini.jsonl", ["good_a", "slow", "boom", "good_b"])
     rules = [{"match": "theorem slow", "sleep_s": 1000}, {"match": "theorem boom", "exit": 3}]
@@ -222,6 +225,7 @@ def test_allow_version_mismatch_checks_with_a_warning(fake_repl_script, tmp_path
     ]
 
 
+@pytest.mark.slow  # several seconds: CI runs it in the slow pass
 def test_the_same_version_runs_whatever_its_v_prefix_or_patch(fake_repl_script, tmp_path) -> None:
     env = named_suite(tmp_path)
     for reported in ("4.24.0", "v4.24.0", "4.24"):  # the suite says v4.24.0

@@ -586,6 +586,7 @@ def test_the_last_summary_line_counts_the_steps_this_run_trained() -> None:
     assert seconds < 60 and seconds >= float(lines[2].split()[-1].rstrip("s")) - 1
 
 
+@pytest.mark.slow  # several seconds: CI runs it in the slow pass
 def test_a_broken_lean_verifier_stops_training_before_the_model_loads(tmp_path: Path) -> None:
     """A known-good check runs first: no step may learn from a verifier that cannot judge."""
     suite = tmp_path / "lean.jsonl"
@@ -628,6 +629,7 @@ def minif2f_training_config(tmp_path: Path, fake_repl_script) -> tuple[Path, dic
     return path, {"PROVER_DATA": str(data)}
 
 
+@pytest.mark.slow  # several seconds: CI runs it in the slow pass
 def test_training_on_a_checker_on_another_lean_is_refused(tmp_path: Path, fake_repl_script):
     path, env = minif2f_training_config(tmp_path, fake_repl_script)
     refused = run_prover("train", str(path), env=env)
